@@ -1,0 +1,100 @@
+# knobs: build, test, demo, bench.
+#
+#   make demo        install missing Debian packages, build, train a beta-VAE on built-in dSprites
+#   make test        install, build, run the whole suite (last line: "N passed, N failed")
+#   make test SAN=1  the same under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make bench       speed benchmarks against PyTorch (never part of `make test`)
+#   make fuzz        libFuzzer targets for every parser (clang)
+#   make ref         regenerate tests/ref/*.safetensors with PyTorch/NumPy/scikit-learn
+#
+# Sources are found by wildcard: a new src/<module>/x.c or tests/test_x.c needs no edit here.
+
+CC      ?= cc
+SAN     ?= 0
+DEBUG   ?= 0
+BUILD   := build$(if $(filter 1,$(SAN)),-san,)
+PYTHON  ?= /usr/bin/python3
+
+# Packages a fresh Debian 12 needs to build and test. Python packages are only for `make ref`
+# and `make bench` (PyTorch comparison); the suite itself needs no Python.
+DEB_BUILD := build-essential pkg-config libopenblas-dev zlib1g-dev libpng-dev libcjson-dev \
+             liblinear-dev libhdf5-dev
+DEB_REF   := python3-torch python3-numpy python3-sklearn
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
+           -Wno-unused-parameter -Werror
+OPT     := $(if $(filter 1,$(DEBUG)),-O0 -g,-O2 -g -march=native)
+SAN_ON  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+SANFLAGS?= $(if $(filter 1,$(SAN)),$(SAN_ON))
+HDF5_CFLAGS := -I/usr/include/hdf5/serial
+HDF5_LIBS   := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
+CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -pthread -Iinclude -Isrc \
+           -I/usr/include/x86_64-linux-gnu/openblas-pthread $(HDF5_CFLAGS) -MMD -MP
+LDLIBS  += $(SANFLAGS) -pthread -lopenblas -llinear $(HDF5_LIBS) -lpng -lz -lcjson -lm
+
+LIB_SRC  := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/data/*.c \
+                              src/metrics/*.c src/io/*.c src/apps/*.c))
+CLI_SRC  := $(sort $(wildcard src/cli/*.c))
+TEST_SRC := $(sort $(wildcard tests/test_*.c))
+BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+LIB      := $(BUILD)/libknobs.a
+KNOBS    := $(BUILD)/knobs
+
+.PHONY: all deps test demo bench fuzz ref clean check-deps
+all: $(KNOBS) $(LIB)
+
+# Install whatever of $(DEB_BUILD) is missing (needs root; prints what it would do otherwise).
+deps:
+	@sh scripts/deps.sh $(DEB_BUILD)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(KNOBS): $(CLI_OBJ) $(LIB)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c tests/t.h $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+test: deps
+	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@sh tests/run.sh $(BUILD) $(TEST_BIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh $(KNOBS)
+
+bench: deps
+	@$(MAKE) --no-print-directory all $(BENCH_BIN)
+	@sh bench/run.sh $(BUILD)
+
+# libFuzzer targets: clang only; each links the library built with -fsanitize=fuzzer-no-link.
+FUZZ_BUILD := build-fuzz
+fuzz: deps
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
+	  SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_BUILD)/libknobs.a
+	@sh tests/fuzz/build.sh $(FUZZ_BUILD)
+
+ref:
+	$(PYTHON) tests/ref/make_ref.py
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,0 +1,288 @@
+/* knobs.h: the public API of libknobs, disentangled representation learning in C11.
+ *
+ * Conventions (see docs/architecture.md):
+ * - Every fallible call returns a knobs_status; on failure knobs_last_error() holds a detail
+ *   naming the file, the offset or value and what was expected. The library never exits.
+ * - Objects are opaque handles with _open/_create/_load and _free; _free(NULL) is a no-op.
+ *   Whoever creates frees. Buffers passed in are owned by the caller.
+ * - Shapes are written outermost first as in PyTorch/NumPy: images (N,C,H,W) float32 in [0,1].
+ * - Randomness comes only from explicit seeds; the same seed and thread count give the same
+ *   bytes. Output files are written to a temporary name and renamed.
+ * - Each section below is owned by one module; the CLI (src/cli) includes nothing else.
+ */
+#ifndef KNOBS_H
+#define KNOBS_H
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KNOBS_VERSION "0.1.0"
+
+/* ==== status (src/core) =================================================================== */
+typedef enum {
+  KNOBS_OK = 0,
+  KNOBS_ERR_ARG,         /* a value out of range, an unknown name, inconsistent sizes */
+  KNOBS_ERR_IO,          /* a file cannot be opened, read, written or renamed */
+  KNOBS_ERR_FORMAT,      /* a file is truncated, corrupt, or not the format it claims */
+  KNOBS_ERR_NOMEM,       /* an allocation failed */
+  KNOBS_ERR_DATA,        /* data that cannot be used: NaN/Inf, empty, a constant factor */
+  KNOBS_ERR_UNSUPPORTED, /* a valid request this build does not handle */
+  KNOBS_ERR_INTERRUPTED  /* stopped on request (Ctrl-C); state was saved */
+} knobs_status;
+
+/* The detail of the last failure on this thread ("no error detail" if none). */
+const char *knobs_last_error(void);
+knobs_status knobs_last_status(void);
+void knobs_clear_error(void);
+const char *knobs_status_name(knobs_status s);
+const char *knobs_version(void);
+
+/* ==== arrays: .npy / .npz (src/io/npy.c) =================================================== */
+typedef enum {
+  KNOBS_F32 = 0,
+  KNOBS_F64,
+  KNOBS_I64,
+  KNOBS_I32,
+  KNOBS_I16,
+  KNOBS_I8,
+  KNOBS_U8,
+  KNOBS_U16,
+  KNOBS_U32,
+  KNOBS_U64,
+  KNOBS_BOOL
+} knobs_dtype;
+
+#define KNOBS_MAX_DIMS 8
+typedef struct {
+  knobs_dtype dtype;
+  int ndim;
+  int64_t shape[KNOBS_MAX_DIMS];
+  void *data; /* C order, native (little-endian) bytes; owned by the array */
+} knobs_array;
+
+size_t knobs_dtype_size(knobs_dtype t);
+const char *knobs_dtype_name(knobs_dtype t);    /* "float32", "int64", ... */
+int64_t knobs_array_count(const knobs_array *a); /* product of the shape */
+/* Allocate a zeroed array; on failure returns KNOBS_ERR_NOMEM and leaves `a` empty. */
+knobs_status knobs_array_alloc(knobs_array *a, knobs_dtype t, int ndim, const int64_t *shape);
+void knobs_array_free(knobs_array *a); /* frees data and zeroes the struct */
+/* Element i (flat, C order) as double, whatever the dtype. */
+double knobs_array_get(const knobs_array *a, int64_t i);
+/* Convert to a newly allocated array of dtype `t` (values cast as NumPy's astype would). */
+knobs_status knobs_array_convert(const knobs_array *a, knobs_dtype t, knobs_array *out);
+
+/* Read a .npy file (format 1.0-3.0; any byte order; C or Fortran order, returned in C order).
+ * Refuses truncated files, headers that lie about the size, object dtypes. */
+knobs_status knobs_npy_read(const char *path, knobs_array *out);
+/* Write a .npy file (format 1.0, little-endian, C order) atomically. */
+knobs_status knobs_npy_write(const char *path, const knobs_array *a);
+/* Read member `name` (with or without ".npy") of a .npz (zip; stored or deflate). */
+knobs_status knobs_npz_read(const char *path, const char *name, knobs_array *out);
+/* List the members of a .npz: *names is an array of *n strings; free with knobs_npz_names_free. */
+knobs_status knobs_npz_list(const char *path, char ***names, int *n);
+void knobs_npz_names_free(char **names, int n);
+/* Write n arrays to a .npz atomically; deflate-compressed if `compress`. */
+knobs_status knobs_npz_write(const char *path, const char *const *names, const knobs_array *arrays,
+                             int n, int compress);
+
+/* ==== images: PNG, GIF, grids (src/io/image.c) ============================================= */
+/* 8-bit PNG of h rows of w pixels with `channels` 1 (gray), 3 (RGB) or 4 (RGBA), written
+ * atomically. */
+knobs_status knobs_png_write(const char *path, const uint8_t *pixels, int w, int h, int channels);
+/* The same into a caller-supplied sink (for tests that check bytes in memory). */
+typedef int (*knobs_write_fn)(void *ctx, const void *data, size_t n); /* returns 0 on success */
+knobs_status knobs_png_write_to(knobs_write_fn fn, void *ctx, const uint8_t *pixels, int w, int h,
+                                int channels);
+/* Read an 8-bit or 16-bit PNG as 8-bit pixels; *channels is 1, 2, 3 or 4 as stored (palette
+ * expanded to RGB(A)). *pixels is malloc'ed; free with free(). */
+knobs_status knobs_png_read(const char *path, uint8_t **pixels, int *w, int *h, int *channels);
+
+/* Tile n images (n,C,H,W) float in [0,1] (C = 1 or 3) into a grid of `cols` columns with
+ * `pad` pixels of `pad_value` between tiles; *out is malloc'ed, (*gh, *gw, C) interleaved
+ * uint8. Values outside [0,1] are clamped; NaN becomes 0. */
+knobs_status knobs_image_grid(const float *imgs, int n, int C, int H, int W, int cols, int pad,
+                              float pad_value, uint8_t **out, int *gw, int *gh);
+/* Animated GIF of `frames` frames, each (C,H,W) float in [0,1], C = 1 or 3, looping forever,
+ * `delay_cs` hundredths of a second per frame, written atomically. Colour frames are reduced to
+ * a fixed 6x7x6 palette. */
+knobs_status knobs_gif_write(const char *path, const float *frames, int n_frames, int C, int H,
+                             int W, int delay_cs);
+
+/* ==== datasets (src/data) ================================================================== */
+typedef struct knobs_data knobs_data;
+
+#define KNOBS_MAX_FACTORS 16
+typedef struct {
+  char name[64];          /* "dsprites", "dsprites:color", a file name ... */
+  int C, H, W;            /* observation shape; vector data has H = W = 1 and C = features */
+  int64_t n;              /* distinct observations (product of factor sizes for a grid) */
+  int K;                  /* ground-truth factors; 0 when the data has none */
+  int factor_sizes[KNOBS_MAX_FACTORS];
+  char factor_names[KNOBS_MAX_FACTORS][32];
+  int is_image;           /* 1 for images in [0,1], 0 for vectors (any real values) */
+  int binary;             /* 1 if every observation value is 0 or 1 (Bernoulli is exact) */
+  int has_render;         /* render(factors) works for any factor vector */
+} knobs_data_info;
+
+typedef struct {
+  int threads;            /* rendering threads (>= 1) */
+  uint64_t seed;          /* for datasets with random structure (physics' mixing matrix) */
+  const char *factors;    /* optional labels file (.npy or .csv) for user data, or NULL */
+  int obs_dim;            /* physics: observed channels (0 = default 10) */
+  double noise;           /* physics: relative observation noise (< 0 = default 0.05) */
+  const char *factor_dist;/* physics: "uniform" (default), "laplace" or "gauss" */
+} knobs_data_opts;
+void knobs_data_opts_default(knobs_data_opts *o);
+
+/* Open a dataset by name ("dsprites", see knobs_data_names) or by path to a supported file.
+ * `opts` may be NULL for the defaults. */
+knobs_status knobs_data_open(const char *spec, const knobs_data_opts *opts, knobs_data **out);
+void knobs_data_free(knobs_data *d);
+const knobs_data_info *knobs_data_info_get(const knobs_data *d);
+/* The built-in dataset names, NULL-terminated, and a one-line description of each. */
+const char *const *knobs_data_names(void);
+const char *knobs_data_describe(const char *name);
+/* n factor vectors (n,K) of class indices drawn as the dataset's generative process does
+ * (independent uniform over each factor's classes unless the dataset says otherwise). */
+knobs_status knobs_data_sample_factors(knobs_data *d, int n, uint64_t seed, uint64_t stream,
+                                       int32_t *factors);
+/* Observations (n,C,H,W) for n factor vectors (n,K). KNOBS_ERR_ARG for a class out of range. */
+knobs_status knobs_data_render(knobs_data *d, const int32_t *factors, int n, float *obs);
+/* Observations by index in [0, info.n); factors (n,K) too if non-NULL and K > 0. */
+knobs_status knobs_data_get(knobs_data *d, const int64_t *idx, int n, float *obs,
+                            int32_t *factors);
+/* Flat index of a factor vector in the row-major factor grid, and back. */
+int64_t knobs_data_index(const knobs_data *d, const int32_t *factors);
+void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *factors);
+/* The continuous value of class c of factor k (e.g. scale 0.5..1); the class index if none. */
+double knobs_data_factor_value(const knobs_data *d, int k, int c);
+
+/* ==== model configuration (src/models/config.c) ============================================ */
+/* Every hyperparameter of every model, with one descriptor table (knobs_config_fields) that
+ * drives the CLI flags, the JSON config of a run and the checkpoint metadata. */
+typedef struct {
+  char model[32];         /* betavae, annealedvae, ... (knobs_model_names) */
+  char arch[16];          /* conv | mlp */
+  char data[512];         /* dataset spec the model was trained on */
+  char likelihood[16];    /* bernoulli | gaussian */
+  int z_dim;              /* latent dimensions */
+  int C, H, W;            /* input shape (from the data) */
+  int batch;              /* training batch size */
+  long steps;             /* total training steps */
+  uint64_t seed;          /* every random draw derives from it */
+  int threads;            /* worker threads */
+  double lr, adam_beta1, adam_beta2, adam_eps; /* Adam for the VAE */
+  double beta;            /* betavae: weight of the KL */
+  double gamma;           /* annealedvae: weight of |KL - C| */
+  double capacity;        /* annealedvae: final capacity C in nats */
+  long capacity_steps;    /* annealedvae: steps over which C rises linearly from 0 */
+  long ckpt_every;        /* steps between checkpoints (0: only at the end) */
+  long log_every;         /* steps between log lines */
+  /* ---- issue 4 models add their fields below this line ---- */
+} knobs_config;
+
+void knobs_config_default(knobs_config *c);
+typedef enum { KNOBS_FIELD_INT, KNOBS_FIELD_LONG, KNOBS_FIELD_U64, KNOBS_FIELD_DOUBLE,
+               KNOBS_FIELD_STR } knobs_field_kind;
+typedef struct {
+  const char *name;       /* JSON key; the CLI flag is --name with '_' as '-' */
+  knobs_field_kind kind;
+  size_t offset;          /* offsetof(knobs_config, field) */
+  size_t size;            /* for strings: buffer size */
+  double min, max;        /* accepted range for numbers */
+  const char *models;     /* comma list of models that use it, "*" for all */
+  const char *help;
+} knobs_field;
+extern const knobs_field knobs_config_fields[];
+extern const int knobs_config_nfields;
+/* Set a field from text with full checks (numbers by strtod/strtoll with end pointer, range);
+ * KNOBS_ERR_ARG naming the field and the value otherwise. */
+knobs_status knobs_config_set(knobs_config *c, const char *name, const char *value);
+/* Check a whole config for consistency (known model/arch/likelihood, sizes). */
+knobs_status knobs_config_validate(const knobs_config *c);
+/* The config as a JSON object text (malloc'ed), and back (unknown keys are errors). */
+char *knobs_config_to_json(const knobs_config *c);
+knobs_status knobs_config_from_json(knobs_config *c, const char *json);
+
+/* ==== models (src/models) ================================================================== */
+typedef struct knobs_model knobs_model;
+
+/* The model names, NULL-terminated, and a one-line description of each. */
+const char *const *knobs_model_names(void);
+const char *knobs_model_describe(const char *name);
+
+/* Build a model with freshly initialised parameters (PyTorch's default initialisation, drawn
+ * from cfg->seed). cfg->C/H/W must be set (knobs_config_from_data). */
+knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out);
+/* Load a checkpoint: a .safetensors file, or a run folder (its latest checkpoint). `threads`
+ * overrides the stored thread count when > 0. */
+knobs_status knobs_model_load(const char *path, int threads, knobs_model **out);
+/* Save parameters, optimizer state and config as safetensors, atomically. */
+knobs_status knobs_model_save(const knobs_model *m, const char *path);
+void knobs_model_free(knobs_model *m);
+const knobs_config *knobs_model_config(const knobs_model *m);
+long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
+int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the representation */
+/* Set C/H/W (and the default likelihood/arch when empty) from a dataset. */
+knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
+
+#define KNOBS_MAX_TERMS 12
+typedef struct {
+  int n;
+  const char *name[KNOBS_MAX_TERMS]; /* "loss", "recon", "kl", ... (static strings) */
+  double value[KNOBS_MAX_TERMS];
+} knobs_terms;
+
+/* One optimisation step on a batch the model draws from `d` with the rng of (seed, step).
+ * Allocates nothing. Loss terms of the step go to `terms` if non-NULL. */
+knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *terms);
+/* Posterior of n observations (n,C,H,W): mean (n,Z) and, if non-NULL, log-variance (n,Z).
+ * For models without a posterior (InfoGAN) this is the model's representation. */
+knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar);
+/* Decode n codes (n,Z) to observations (n,C,H,W): Bernoulli means (probabilities) or Gaussian
+ * means. */
+knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x);
+/* Loss terms (without updating anything) of n observations, with the posterior sampled with
+ * `seed`; per-dimension KL (Z) to `kl_dim` if non-NULL. */
+knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_t seed,
+                                  knobs_terms *terms, double *kl_dim);
+
+/* ==== training runs (src/models/train.c) =================================================== */
+typedef struct {
+  const char *out_dir;    /* run folder; created if missing */
+  long steps;             /* train until this many steps in total */
+  /* progress: called every log_every steps and at the end; return non-zero to stop (the run is
+   * checkpointed first). May be NULL. */
+  int (*progress)(void *ctx, long step, long total, double images_per_s, const knobs_terms *t);
+  void *ctx;
+  volatile int *stop;     /* set to non-zero (e.g. from a signal handler) to stop cleanly */
+} knobs_train_opts;
+
+/* Train `m` on `d` to opts->steps, writing into the run folder: config.json, log.csv,
+ * checkpoints (ckpt-<step>.safetensors and model.safetensors, the latest) and nothing
+ * half-written. Returns KNOBS_ERR_INTERRUPTED if stopped by *stop or by progress(). */
+knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_train_opts *opts);
+
+/* ==== using a model (src/apps) ============================================================= */
+/* Latent traversal of observation `index` of `d`: one row per latent dimension (sorted by the
+ * mean KL over `n_kl` samples, largest first; ordering and KLs to `order`/`kl` if non-NULL),
+ * `steps` columns from lo to hi added to the posterior mean of that dimension. Writes a PNG
+ * grid, or an animated GIF if `path` ends in .gif. */
+knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double lo, double hi,
+                            int steps, const char *path, int *order, double *kl);
+/* n observations drawn with `seed` (top row) and their reconstructions (bottom row), as a PNG. */
+knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t seed,
+                               const char *path);
+/* n decodes of prior samples z ~ N(0, I) drawn with `seed`, as a PNG grid. */
+knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path);
+
+/* ==== metrics (src/metrics) ================================================================ */
+/* (issue 3 declares its API here) */
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,72 @@
+/* cli.h: what the command files share: the command table, the flag parser, messages, and the
+ * progress line. Commands include only knobs.h and this file.
+ *
+ * Exit codes: 0 done, 1 usage error (unknown flag, bad value), 2 runtime failure. Errors go to
+ * stderr as "knobs: CMD: what went wrong: detail". */
+#ifndef KN_CLI_H
+#define KN_CLI_H
+#include <stdint.h>
+#include <stdio.h>
+
+#include "knobs.h"
+
+typedef struct {
+  const char *name;
+  int (*run)(int argc, char **argv); /* argv[0] is the command name */
+  const char *help;                  /* one line */
+} cli_command;
+extern const cli_command cli_commands[];
+extern const int cli_ncommands;
+
+typedef enum {
+  OPT_INT,     /* int, range-checked */
+  OPT_LONG,    /* long, range-checked */
+  OPT_U64,     /* uint64_t */
+  OPT_DOUBLE,  /* double, range-checked, finite */
+  OPT_STR,     /* const char * pointing into argv */
+  OPT_FLAG     /* int set to 1, takes no value */
+} cli_opt_kind;
+
+typedef struct {
+  const char *name;  /* "--steps" */
+  cli_opt_kind kind;
+  void *ptr;
+  double min, max;   /* accepted range for numbers (inclusive) */
+  const char *meta;  /* value placeholder in help: "N", "PATH" */
+  const char *help;
+  int seen;          /* set by cli_parse */
+} cli_opt;
+
+/* Parse argv[1..] into opts; positional arguments go to pos[0..max_pos-1] (*npos of them).
+ * Accepts "--name value" and "--name=value"; "-h"/"--help" print the usage to stdout.
+ * Returns 0 to go on, 1 on a usage error (already reported), -1 after printing help. */
+int cli_parse(const char *cmd, const char *synopsis, int argc, char **argv, cli_opt *opts,
+              int nopts, const char **pos, int max_pos, int *npos);
+void cli_usage(FILE *f, const char *cmd, const char *synopsis, const cli_opt *opts, int nopts);
+const cli_opt *cli_find(const cli_opt *opts, int nopts, const char *name);
+
+/* "knobs: CMD: <message>" on stderr; return 1 (usage) or 2 (runtime) for `return cli_...;`. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Runtime failure of a library call: "knobs: CMD: <what>: <knobs_last_error()>"; returns 2. */
+int cli_lib_fail(const char *cmd, const char *what);
+
+/* Parse "lo:hi:steps" (e.g. "-2:2:11"). Returns 0 on success. */
+int cli_parse_range(const char *s, double *lo, double *hi, int *steps);
+/* Parse a comma list of names into out[] (pointers into a static copy); returns the count or
+ * -1 if more than max. */
+int cli_split_list(const char *s, char *buf, size_t bufsz, const char **out, int max);
+
+/* A progress line: on a terminal it rewrites one line in place; otherwise it prints a plain
+ * line at most every `log_seconds`. */
+typedef struct {
+  int tty;
+  double last_print, start, log_seconds;
+} cli_progress;
+void cli_progress_init(cli_progress *p, FILE *f);
+void cli_progress_line(cli_progress *p, FILE *f, int final, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* "1h02m", "3m05s", "12s" */
+void cli_fmt_duration(double seconds, char *buf, size_t n);
+
+#endif

@@ -1,0 +1,61 @@
+/* main.c: the knobs command: a table of commands, `knobs help`, `knobs CMD --help`.
+ * Each command lives in its own file (cmd_<name>.c) and is listed here once. */
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+/* commands (one file each) */
+
+const cli_command cli_commands[] = {
+    {"help", cmd_help, "list the commands, or show one command's help"},
+    {"version", cmd_version, "print the version"},
+};
+const int cli_ncommands = (int)(sizeof cli_commands / sizeof cli_commands[0]);
+
+static void list_commands(FILE *f) {
+  fprintf(f, "knobs %s: find the control knobs of data (disentangled representation learning)\n\n"
+             "usage: knobs COMMAND [options]\n\ncommands:\n", knobs_version());
+  for (int i = 0; i < cli_ncommands; i++) fprintf(f, "  %-12s %s\n", cli_commands[i].name, cli_commands[i].help);
+  fprintf(f, "\n'knobs COMMAND --help' shows a command's options.\n");
+}
+
+static const cli_command *find(const char *name) {
+  for (int i = 0; i < cli_ncommands; i++)
+    if (!strcmp(cli_commands[i].name, name)) return &cli_commands[i];
+  return NULL;
+}
+
+int cmd_help(int argc, char **argv) {
+  if (argc < 2) {
+    list_commands(stdout);
+    return 0;
+  }
+  const cli_command *c = find(argv[1]);
+  if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);
+  char *av[] = {argv[1], "--help", NULL};
+  return c->run(2, av);
+}
+
+int cmd_version(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  printf("knobs %s\n", knobs_version());
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    list_commands(stderr);
+    return 1;
+  }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) return cmd_help(1, argv);
+  if (!strcmp(argv[1], "--version")) return cmd_version(1, argv);
+  const cli_command *c = find(argv[1]);
+  if (!c) {
+    fprintf(stderr, "knobs: unknown command '%s' (see 'knobs help')\n", argv[1]);
+    return 1;
+  }
+  return c->run(argc - 1, argv + 1);
+}

@@ -1,0 +1,54 @@
+/* data.h: the ground-truth dataset interface behind knobs_data.
+ *
+ * A dataset fills a knobs_data_info and a table of operations. A ground-truth dataset (K > 0)
+ * must implement render(factors) or get(index) (the other is derived through the row-major
+ * factor grid when info.n equals the product of the factor sizes); sample_factors defaults to
+ * independent uniform classes. Metrics and training use only this interface, so a new dataset
+ * is one file here plus one line in the registry (data.c). */
+#ifndef KN_DATA_H
+#define KN_DATA_H
+#include "core/core.h"
+
+typedef struct {
+  /* Observations (n,C,H,W) for n factor vectors (n,K), already range-checked. May be NULL. */
+  knobs_status (*render)(knobs_data *d, const int32_t *factors, int n, float *obs);
+  /* Observations by index in [0, info.n), already range-checked; factors (n,K) if non-NULL.
+   * May be NULL for grid datasets with render. */
+  knobs_status (*get)(knobs_data *d, const int64_t *idx, int n, float *obs, int32_t *factors);
+  /* n factor vectors drawn from the generative process. NULL: independent uniform. */
+  void (*sample_factors)(knobs_data *d, kn_rng *r, int n, int32_t *factors);
+  /* Continuous value of class c of factor k. NULL: the class index. */
+  double (*factor_value)(const knobs_data *d, int k, int c);
+  void (*free_impl)(void *impl);
+} kn_data_ops;
+
+struct knobs_data {
+  knobs_data_info info;
+  const kn_data_ops *ops;
+  void *impl;
+  kn_pool *pool;     /* rendering threads (owned) */
+  int grid;          /* 1 if info.n == prod(factor_sizes) and index <-> factors is row-major */
+};
+
+/* A registry entry: `match` says whether this opener handles `spec` (a name like "dsprites" or
+ * "dsprites:color", or a path); `open` fills d->info, d->ops and d->impl. */
+typedef struct {
+  const char *name;        /* canonical name shown by knobs_data_names, or NULL for file types */
+  const char *describe;
+  int (*match)(const char *spec);
+  knobs_status (*open)(knobs_data *d, const char *spec, const knobs_data_opts *o);
+} kn_data_entry;
+
+/* Fill the info's factor table in one call: names and sizes of K factors. */
+void kn_data_set_factors(knobs_data_info *info, int K, const char *const *names, const int *sizes);
+
+/* Draw a training batch: B observations (B,C,H,W) with the rng, and their factors (B,K) if
+ * non-NULL and K > 0. Grid datasets draw factors uniformly (or by sample_factors) and render;
+ * others draw indices uniformly. Allocates nothing. */
+knobs_status kn_data_batch(knobs_data *d, kn_rng *r, int B, float *obs, int32_t *factors,
+                           int32_t *scratch /* B*K ints, or NULL if factors given */);
+
+/* The openers, one per file in src/data/. */
+extern const kn_data_entry kn_data_dsprites;
+
+#endif
