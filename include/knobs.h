@@ -154,6 +154,11 @@ knobs_status knobs_data_render(knobs_data *d, const int32_t *factors, int n, flo
 /* Observations by index in [0, info.n); factors (n,K) too if non-NULL and K > 0. */
 knobs_status knobs_data_get(knobs_data *d, const int64_t *idx, int n, float *obs,
                             int32_t *factors);
+/* n observations drawn as training draws them, with the rng of (seed, stream): factors
+ * sampled then rendered for ground-truth data, uniform indices otherwise; their factors
+ * (n,K) to `factors` if non-NULL and K > 0. */
+knobs_status knobs_data_draw(knobs_data *d, int n, uint64_t seed, uint64_t stream, float *obs,
+                             int32_t *factors);
 /* Flat index of a factor vector in the row-major factor grid, and back. */
 int64_t knobs_data_index(const knobs_data *d, const int32_t *factors);
 void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *factors);
@@ -168,7 +173,8 @@ typedef struct {
   char arch[16];          /* conv | mlp */
   char data[512];         /* dataset spec the model was trained on */
   char likelihood[16];    /* bernoulli | gaussian */
-  int z_dim;              /* latent dimensions */
+  int z_dim;              /* latent dimensions ("latents" in JSON and flags) */
+  int hidden;             /* mlp: hidden width */
   int C, H, W;            /* input shape (from the data) */
   int batch;              /* training batch size */
   long steps;             /* total training steps */
@@ -181,6 +187,11 @@ typedef struct {
   long capacity_steps;    /* annealedvae: steps over which C rises linearly from 0 */
   long ckpt_every;        /* steps between checkpoints (0: only at the end) */
   long log_every;         /* steps between log lines */
+  /* dataset options, kept so a run reopens the same data (see knobs_data_opts) */
+  char data_factors[512]; /* labels file for user data, or "" */
+  int obs_dim;            /* physics: observed channels (0 = dataset default) */
+  double noise;           /* physics: observation noise (< 0 = dataset default) */
+  char factor_dist[16];   /* physics: uniform | laplace | gauss ("" = default) */
   /* ---- issue 4 models add their fields below this line ---- */
 } knobs_config;
 
@@ -226,8 +237,13 @@ void knobs_model_free(knobs_model *m);
 const knobs_config *knobs_model_config(const knobs_model *m);
 long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
 int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the representation */
-/* Set C/H/W (and the default likelihood/arch when empty) from a dataset. */
+/* Set C/H/W from a dataset, and the arch/likelihood when they are empty ("" = choose):
+ * images get conv + bernoulli (as the reference study does for every image dataset, values in
+ * [0,1] read as probabilities), vectors mlp + gaussian. Fails if an explicitly chosen arch
+ * cannot take the data's shape. */
 knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
+/* The dataset options stored in a config. */
+void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o);
 
 #define KNOBS_MAX_TERMS 12
 typedef struct {
@@ -242,6 +258,11 @@ knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *
 /* Posterior of n observations (n,C,H,W): mean (n,Z) and, if non-NULL, log-variance (n,Z).
  * For models without a posterior (InfoGAN) this is the model's representation. */
 knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar);
+/* Posterior samples z = mean + exp(logvar/2) eps of n observations, eps ~ N(0,I) drawn from
+ * (seed, stream); logvar (n,Z) also written if non-NULL. For models without a posterior, the
+ * representation itself. */
+knobs_status knobs_model_encode_sampled(knobs_model *m, const float *x, int n, uint64_t seed,
+                                        uint64_t stream, float *z, float *logvar);
 /* Decode n codes (n,Z) to observations (n,C,H,W): Bernoulli means (probabilities) or Gaussian
  * means. */
 knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x);

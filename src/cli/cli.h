@@ -18,6 +18,16 @@ typedef struct {
 extern const cli_command cli_commands[];
 extern const int cli_ncommands;
 
+/* The commands (one file each; listed in main.c's table). */
+int cmd_help(int argc, char **argv);
+int cmd_version(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_encode(int argc, char **argv);
+int cmd_traverse(int argc, char **argv);
+int cmd_reconstruct(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+
 typedef enum {
   OPT_INT,     /* int, range-checked */
   OPT_LONG,    /* long, range-checked */
@@ -68,5 +78,11 @@ void cli_progress_line(cli_progress *p, FILE *f, int final, const char *fmt, ...
     __attribute__((format(printf, 4, 5)));
 /* "1h02m", "3m05s", "12s" */
 void cli_fmt_duration(double seconds, char *buf, size_t n);
+
+/* Load a model (checkpoint file or run folder); 0 on success, else an exit code (reported). */
+int cli_open_model(const char *cmd, const char *path, int threads, knobs_model **m);
+/* Open `spec` (or the model's own data if NULL) with the model's data options and check the
+ * shape; 0 on success, else an exit code (reported). */
+int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs_data **d);
 
 #endif

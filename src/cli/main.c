@@ -4,11 +4,15 @@
 
 #include "cli/cli.h"
 
-int cmd_help(int argc, char **argv);
-int cmd_version(int argc, char **argv);
 /* commands (one file each) */
 
 const cli_command cli_commands[] = {
+    {"train", cmd_train, "train a model (default: beta-VAE on the built-in dSprites)"},
+    {"encode", cmd_encode, "encode observations of a dataset into codes (.npy)"},
+    {"traverse", cmd_traverse, "latent traversal of one observation (PNG grid or GIF)"},
+    {"reconstruct", cmd_reconstruct, "observations and their reconstructions (PNG)"},
+    {"sample", cmd_sample, "decode samples of the prior (PNG)"},
+    {"info", cmd_info, "show a run or checkpoint: config, step, last losses"},
     {"help", cmd_help, "list the commands, or show one command's help"},
     {"version", cmd_version, "print the version"},
 };

@@ -26,6 +26,8 @@ _Noreturn void kn_assert_fail(const char *cond, const char *file, int line);
  * Free with kn_free. n == 0 returns a valid unique pointer. */
 void *kn_alloc(size_t bytes, const char *what);
 void kn_free(void *p);
+/* snprintf into a fixed buffer for internal names; truncation is a programmer error (asserts). */
+void kn_strfmt(char *dst, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* strdup with the error set on failure. */
 char *kn_strdup(const char *s);
 

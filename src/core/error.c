@@ -84,6 +84,14 @@ void *kn_alloc(size_t bytes, const char *what) {
 
 void kn_free(void *p) { free(p); }
 
+void kn_strfmt(char *dst, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(dst, n, fmt, ap);
+  va_end(ap);
+  KN_ASSERT(k >= 0 && (size_t)k < n);
+}
+
 char *kn_strdup(const char *s) {
   char *d = strdup(s ? s : "");
   if (!d) kn_err(KNOBS_ERR_NOMEM, "cannot allocate a string");

@@ -1,6 +1,7 @@
 /* data.c: the dataset registry and the generic half of knobs_data: range checks, index <->
  * factor conversion over the row-major grid, uniform factor sampling, and batching.
  * It does not know any particular dataset; those live one per file beside it. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -203,4 +204,19 @@ knobs_status kn_data_batch(knobs_data *d, kn_rng *r, int B, float *obs, int32_t 
     if (s) return s;
   }
   return KNOBS_OK;
+}
+
+knobs_status knobs_data_draw(knobs_data *d, int n, uint64_t seed, uint64_t stream, float *obs,
+                             int32_t *factors) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "draw: negative count");
+  kn_rng r;
+  kn_rng_seed(&r, seed, stream);
+  int32_t *scratch = NULL;
+  if (!factors && d->info.K > 0) {
+    scratch = malloc(sizeof(int32_t) * (size_t)(n ? n : 1) * d->info.K);
+    if (!scratch) return kn_err(KNOBS_ERR_NOMEM, "draw: cannot allocate %d factor vectors", n);
+  }
+  knobs_status s = kn_data_batch(d, &r, n, obs, factors, scratch);
+  free(scratch);
+  return s;
 }

@@ -1,0 +1,53 @@
+/* cmd_info.c: `knobs info RUN|CKPT`: the config, the step, the parameter count, the last logged
+ * loss terms and any metrics JSON files in the run folder. */
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/cli.h"
+
+static void last_log_line(const char *dir) {
+  char path[1100], line[2048], header[2048] = "", last[2048] = "";
+  snprintf(path, sizeof path, "%s/log.csv", dir);
+  FILE *f = fopen(path, "r");
+  if (!f) return;
+  if (fgets(header, sizeof header, f))
+    while (fgets(line, sizeof line, f)) strcpy(last, line);
+  fclose(f);
+  if (!last[0]) return;
+  printf("last log:\n");
+  char *hs, *ls, *h = strtok_r(header, ",\n", &hs), *v = strtok_r(last, ",\n", &ls);
+  while (h && v) {
+    printf("  %-14s %s\n", h, v);
+    h = strtok_r(NULL, ",\n", &hs);
+    v = strtok_r(NULL, ",\n", &ls);
+  }
+}
+
+int cmd_info(int argc, char **argv) {
+  const char *cmd = "info", *pos[1];
+  int np = 0;
+  int r = cli_parse(cmd, "RUN|CHECKPOINT", argc, argv, NULL, 0, pos, 1, &np);
+  if (r) return r < 0 ? 0 : r;
+  if (np != 1) return cli_usage_error(cmd, "give one run folder or checkpoint");
+  knobs_model *m;
+  if (knobs_model_load(pos[0], 1, &m)) return cli_lib_fail(cmd, "cannot load");
+  const knobs_config *c = knobs_model_config(m);
+  printf("%s: %s, %ld of %ld steps (%s)\n", pos[0], c->model, knobs_model_step(m), c->steps,
+         knobs_model_describe(c->model) ? knobs_model_describe(c->model) : "");
+  char *j = knobs_config_to_json(c);
+  if (j) printf("config: %s\n", j);
+  free(j);
+  struct stat st;
+  if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode)) {
+    last_log_line(pos[0]);
+    DIR *dd = opendir(pos[0]);
+    struct dirent *e;
+    while (dd && (e = readdir(dd)))
+      if (!strncmp(e->d_name, "metrics", 7) && strstr(e->d_name, ".json")) printf("metrics: %s/%s\n", pos[0], e->d_name);
+    if (dd) closedir(dd);
+  }
+  knobs_model_free(m);
+  return 0;
+}

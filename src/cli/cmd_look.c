@@ -1,0 +1,97 @@
+/* cmd_look.c: the commands that draw pictures of a trained model: `knobs traverse`,
+ * `knobs reconstruct` and `knobs sample` (one file: they share their flags and shape). */
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+int cmd_traverse(int argc, char **argv) {
+  const char *cmd = "traverse", *model = NULL, *data = NULL, *out = NULL, *range = "-2:2:11";
+  long index = 0;
+  int threads = 0;
+  cli_opt o[] = {
+      {"--model", OPT_STR, &model, 0, 0, "RUN", "checkpoint or run folder", 0},
+      {"--data", OPT_STR, &data, 0, 0, "D", "dataset (default: the model's)", 0},
+      {"--index", OPT_LONG, &index, 0, 9.0e15, "I", "observation to start from", 0},
+      {"--range", OPT_STR, &range, 0, 0, "LO:HI:N", "values each latent takes (N from 2 to 101)", 0},
+      {"--out", OPT_STR, &out, 0, 0, "PATH", "output .png (grid) or .gif (animation)", 0},
+      {"--threads", OPT_INT, &threads, 0, 1024, "N", "threads (0: as trained)", 0},
+  };
+  int r = cli_parse(cmd, "--model RUN --out trav.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), NULL, 0, NULL);
+  if (r) return r < 0 ? 0 : r;
+  if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  double lo, hi;
+  int steps;
+  if (cli_parse_range(range, &lo, &hi, &steps)) return cli_usage_error(cmd, "--range: '%s' is not LO:HI:N with N in 2..101", range);
+  knobs_model *m;
+  knobs_data *d;
+  if ((r = cli_open_model(cmd, model, threads, &m))) return r;
+  if ((r = cli_open_data(cmd, m, data, &d))) {
+    knobs_model_free(m);
+    return r;
+  }
+  int Z = knobs_model_code_dim(m);
+  int *ord = malloc(sizeof(int) * (size_t)Z);
+  double *kl = malloc(sizeof(double) * (size_t)Z);
+  if (!ord || !kl) r = cli_fail(cmd, "out of memory");
+  else if (knobs_traverse(m, d, index, lo, hi, steps, out, ord, kl)) r = cli_lib_fail(cmd, "traversal failed");
+  else {
+    printf("wrote %s: rows are latent dimensions by mean KL (nats):\n", out);
+    for (int i = 0; i < Z; i++) printf("  row %2d  z%-3d KL %.3f%s\n", i + 1, ord[i], kl[ord[i]], kl[ord[i]] < 0.01 ? "  (inactive)" : "");
+  }
+  free(ord), free(kl);
+  knobs_data_free(d);
+  knobs_model_free(m);
+  return r;
+}
+
+int cmd_reconstruct(int argc, char **argv) {
+  const char *cmd = "reconstruct", *model = NULL, *data = NULL, *out = NULL;
+  int n = 16, threads = 0;
+  uint64_t seed = 0;
+  cli_opt o[] = {
+      {"--model", OPT_STR, &model, 0, 0, "RUN", "checkpoint or run folder", 0},
+      {"--data", OPT_STR, &data, 0, 0, "D", "dataset (default: the model's)", 0},
+      {"--n", OPT_INT, &n, 1, 4096, "N", "observations", 0},
+      {"--seed", OPT_U64, &seed, 0, 0, "S", "seed of the draw", 0},
+      {"--out", OPT_STR, &out, 0, 0, "PATH", "output .png: rows of inputs, each above its reconstructions", 0},
+      {"--threads", OPT_INT, &threads, 0, 1024, "N", "threads (0: as trained)", 0},
+  };
+  int r = cli_parse(cmd, "--model RUN --out recon.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), NULL, 0, NULL);
+  if (r) return r < 0 ? 0 : r;
+  if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  knobs_model *m;
+  knobs_data *d;
+  if ((r = cli_open_model(cmd, model, threads, &m))) return r;
+  if ((r = cli_open_data(cmd, m, data, &d))) {
+    knobs_model_free(m);
+    return r;
+  }
+  if (knobs_reconstruct(m, d, n, seed, out)) r = cli_lib_fail(cmd, "reconstruction failed");
+  else printf("wrote %s\n", out);
+  knobs_data_free(d);
+  knobs_model_free(m);
+  return r;
+}
+
+int cmd_sample(int argc, char **argv) {
+  const char *cmd = "sample", *model = NULL, *out = NULL;
+  int n = 64, threads = 0;
+  uint64_t seed = 0;
+  cli_opt o[] = {
+      {"--model", OPT_STR, &model, 0, 0, "RUN", "checkpoint or run folder", 0},
+      {"--n", OPT_INT, &n, 1, 4096, "N", "samples", 0},
+      {"--seed", OPT_U64, &seed, 0, 0, "S", "seed of z ~ N(0, I)", 0},
+      {"--out", OPT_STR, &out, 0, 0, "PATH", "output .png grid", 0},
+      {"--threads", OPT_INT, &threads, 0, 1024, "N", "threads (0: as trained)", 0},
+  };
+  int r = cli_parse(cmd, "--model RUN --out samples.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), NULL, 0, NULL);
+  if (r) return r < 0 ? 0 : r;
+  if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  knobs_model *m;
+  if ((r = cli_open_model(cmd, model, threads, &m))) return r;
+  if (knobs_sample(m, n, seed, out)) r = cli_lib_fail(cmd, "sampling failed");
+  else printf("wrote %s\n", out);
+  knobs_model_free(m);
+  return r;
+}

@@ -1,0 +1,337 @@
+/* model.c: creating and freeing models, the shared VAE core (architectures, batch, encode,
+ * sample, decode + reconstruction loss, backward), and the default encode/decode/evaluate.
+ * The architectures are exactly those of the issue (docs/formats.md lists every tensor):
+ *   conv (64x64, disentanglement_lib's): conv 32k4s2p1, 32k4s2p1, 64k2s2, 64k2s2, fc 256,
+ *     heads; decoder fc 256, fc 1024, (64,4,4), convT 64, 32, 32, C (k4 s2 p1).
+ *   conv (28x28, knobs' variant for MNIST-like data): conv 32k4s2p1 (14), 32k4s2p1 (7),
+ *     64k3s2p1 (4), fc 256, heads; decoder fc 256, fc 1024, (64,4,4), convT 32k3s2p1 (7),
+ *     32k4s2p1 (14), C k4s2p1 (28).
+ *   mlp: fc hidden, ReLU, fc hidden, ReLU, heads; decoder fc hidden, tanh x3, fc C*H*W.
+ * With a Gaussian likelihood on images the decoder ends in a sigmoid (the reference's l2 loss
+ * on sigmoid outputs); on vectors its output is the mean. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/model.h"
+
+void kn_model_add_stack(knobs_model *m, kn_stack *s, int want_dx) {
+  KN_ASSERT(m->nstacks < KN_MAX_STACKS);
+  m->stacks[m->nstacks] = s;
+  m->want_dx[m->nstacks++] = want_dx;
+}
+
+void kn_vae_declare(knobs_model *m, int group) {
+  const knobs_config *c = &m->cfg;
+  static const char *const heads[2] = {"fc_mu", "fc_logvar"};
+  kn_stack *e = &m->enc, *d = &m->dec;
+  int Z = c->z_dim;
+  if (!strcmp(c->arch, "conv")) {
+    kn_stack_begin(e, &m->net, "encoder", c->C, c->H, c->W, 1);
+    kn_stack_begin(d, &m->net, "decoder", Z, 1, 1, 0);
+    if (c->H == 64) {
+      kn_stack_conv(e, 32, 4, 2, 1, NULL, group), kn_stack_act(e, KN_RELU, 0);
+      kn_stack_conv(e, 32, 4, 2, 1, NULL, group), kn_stack_act(e, KN_RELU, 0);
+      kn_stack_conv(e, 64, 2, 2, 0, NULL, group), kn_stack_act(e, KN_RELU, 0);
+      kn_stack_conv(e, 64, 2, 2, 0, NULL, group), kn_stack_act(e, KN_RELU, 0);
+    } else { /* 28x28 */
+      kn_stack_conv(e, 32, 4, 2, 1, NULL, group), kn_stack_act(e, KN_RELU, 0);
+      kn_stack_conv(e, 32, 4, 2, 1, NULL, group), kn_stack_act(e, KN_RELU, 0);
+      kn_stack_conv(e, 64, 3, 2, 1, NULL, group), kn_stack_act(e, KN_RELU, 0);
+    }
+    kn_stack_flatten(e);
+    kn_stack_linear(e, 256, NULL, group), kn_stack_act(e, KN_RELU, 0);
+    kn_stack_linear_heads(e, Z, 2, heads, group);
+    kn_stack_linear(d, 256, NULL, group), kn_stack_act(d, KN_RELU, 0);
+    kn_stack_linear(d, 1024, NULL, group), kn_stack_act(d, KN_RELU, 0);
+    kn_stack_unflatten(d, 64, 4, 4);
+    if (c->H == 64) {
+      kn_stack_convt(d, 64, 4, 2, 1, NULL, group), kn_stack_act(d, KN_RELU, 0);
+      kn_stack_convt(d, 32, 4, 2, 1, NULL, group), kn_stack_act(d, KN_RELU, 0);
+      kn_stack_convt(d, 32, 4, 2, 1, NULL, group), kn_stack_act(d, KN_RELU, 0);
+      kn_stack_convt(d, c->C, 4, 2, 1, NULL, group);
+    } else {
+      kn_stack_convt(d, 32, 3, 2, 1, NULL, group), kn_stack_act(d, KN_RELU, 0);
+      kn_stack_convt(d, 32, 4, 2, 1, NULL, group), kn_stack_act(d, KN_RELU, 0);
+      kn_stack_convt(d, c->C, 4, 2, 1, NULL, group);
+    }
+  } else {
+    int D = c->C * c->H * c->W, Hd = c->hidden;
+    kn_stack_begin(e, &m->net, "encoder", D, 1, 1, 0);
+    kn_stack_begin(d, &m->net, "decoder", Z, 1, 1, 0);
+    kn_stack_linear(e, Hd, NULL, group), kn_stack_act(e, KN_RELU, 0);
+    kn_stack_linear(e, Hd, NULL, group), kn_stack_act(e, KN_RELU, 0);
+    kn_stack_linear_heads(e, Z, 2, heads, group);
+    kn_stack_linear(d, Hd, NULL, group), kn_stack_act(d, KN_TANH, 0);
+    kn_stack_linear(d, Hd, NULL, group), kn_stack_act(d, KN_TANH, 0);
+    kn_stack_linear(d, Hd, NULL, group), kn_stack_act(d, KN_TANH, 0);
+    kn_stack_linear(d, D, NULL, group);
+  }
+  if (!strcmp(c->likelihood, "gaussian") && m->image) kn_stack_act(d, KN_SIGMOID, 0);
+  kn_model_add_stack(m, e, 0);
+  kn_model_add_stack(m, d, 1);
+  m->has_vae = 1;
+}
+
+static int bernoulli(const knobs_model *m) { return !strcmp(m->cfg.likelihood, "bernoulli"); }
+static int spatial_out(const knobs_model *m) { return !strcmp(m->cfg.arch, "conv"); }
+
+knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
+  *out = NULL;
+  knobs_status s = knobs_config_validate(cfg);
+  if (s) return s;
+  knobs_model *m = calloc(1, sizeof *m);
+  if (!m) return kn_err(KNOBS_ERR_NOMEM, "cannot allocate a model");
+  m->cfg = *cfg;
+  m->ops = kn_model_ops_find(cfg->model);
+  m->B = cfg->batch;
+  m->Z = cfg->z_dim;
+  m->D = (size_t)cfg->C * cfg->H * cfg->W;
+  m->image = cfg->H > 1 || cfg->W > 1;
+  if (!(m->pool = kn_pool_create(cfg->threads))) {
+    free(m);
+    return knobs_last_status();
+  }
+  m->net.pool = m->pool;
+  m->nopt = 1;
+  strcpy(m->opt_name[0], "vae");
+  for (int k = 0; k < KN_MAX_OPT; k++)
+    m->opt[k] = (kn_adam){cfg->lr, cfg->adam_beta1, cfg->adam_beta2, cfg->adam_eps, 0, 0, 0, NULL, NULL};
+  s = m->ops->build(m);
+  if (!s) s = kn_net_alloc(&m->net, m->stacks, m->want_dx, m->nstacks, m->B);
+  size_t B = (size_t)m->B, Z = (size_t)m->Z;
+  if (!s) {
+    m->x = kn_alloc(sizeof(float) * B * m->D, "batch");
+    m->xt = kn_alloc(sizeof(float) * B * m->D, "batch transpose");
+    m->fac = kn_alloc(sizeof(int32_t) * B * KNOBS_MAX_FACTORS, "batch factors");
+    m->mu = kn_alloc(sizeof(float) * B * Z * 6, "latent buffers");
+    m->per = kn_alloc(sizeof(double) * B, "per-example terms");
+    m->kl_dim = kn_alloc(sizeof(double) * Z, "per-dimension KL");
+    if (!m->x || !m->xt || !m->fac || !m->mu || !m->per || !m->kl_dim) s = KNOBS_ERR_NOMEM;
+    else {
+      m->lv = m->mu + B * Z, m->z = m->lv + B * Z, m->eps = m->z + B * Z;
+      m->dmu = m->eps + B * Z, m->dlv = m->dmu + B * Z;
+    }
+  }
+  for (int k = 0; !s && k < m->nopt; k++) {
+    kn_net_group_range(&m->net, k, &m->opt[k].off, &m->opt[k].n);
+    m->opt[k].m = kn_alloc(sizeof(float) * (m->opt[k].n ? m->opt[k].n : 1), "Adam moments");
+    m->opt[k].v = kn_alloc(sizeof(float) * (m->opt[k].n ? m->opt[k].n : 1), "Adam moments");
+    if (!m->opt[k].m || !m->opt[k].v) s = KNOBS_ERR_NOMEM;
+  }
+  if (!s) {
+    kn_rng r;
+    kn_rng_seed(&r, cfg->seed, KN_STREAM_INIT);
+    kn_net_init(&m->net, m->stacks, m->nstacks, &r);
+    if (m->ops->ready) s = m->ops->ready(m);
+  }
+  if (s) {
+    knobs_model_free(m);
+    return s;
+  }
+  *out = m;
+  return KNOBS_OK;
+}
+
+void knobs_model_free(knobs_model *m) {
+  if (!m) return;
+  if (m->ops && m->ops->free_impl) m->ops->free_impl(m);
+  for (int i = 0; i < m->nstacks; i++) {
+    kn_stack *s = m->stacks[i];
+    kn_free(s->act), kn_free(s->dact), kn_free(s->aux), kn_free(s->dx_in), kn_free(s->xcb), kn_free(s->dxcb);
+  }
+  for (int k = 0; k < KN_MAX_OPT; k++) kn_free(m->opt[k].m), kn_free(m->opt[k].v);
+  kn_net_free(&m->net);
+  kn_free(m->x), kn_free(m->xt), kn_free(m->fac), kn_free(m->mu), kn_free(m->per), kn_free(m->kl_dim);
+  kn_pool_free(m->pool);
+  free(m);
+}
+
+const knobs_config *knobs_model_config(const knobs_model *m) { return &m->cfg; }
+long knobs_model_step(const knobs_model *m) { return m->step; }
+int knobs_model_code_dim(const knobs_model *m) { return m->ops->code_dim ? m->ops->code_dim(m) : m->Z; }
+
+void kn_terms_add(knobs_terms *t, const char *name, double v) {
+  if (!t || t->n >= KNOBS_MAX_TERMS) return;
+  t->name[t->n] = name;
+  t->value[t->n++] = v;
+}
+
+/* ---- the VAE core -------------------------------------------------------------------------- */
+
+void kn_model_zero_grad(knobs_model *m) {
+  memset(m->net.g, 0, sizeof(float) * m->net.n_p);
+  for (int i = 0; i < m->nstacks; i++) kn_stack_zero_grad(m->stacks[i]);
+  size_t n = (size_t)m->B * m->Z;
+  memset(m->dmu, 0, sizeof(float) * n);
+  memset(m->dlv, 0, sizeof(float) * n);
+}
+
+knobs_status kn_model_batch(knobs_model *m, knobs_data *d) {
+  if (m->test_x) {
+    memcpy(m->x, m->test_x + (size_t)(m->step % m->test_nx) * m->B * m->D, sizeof(float) * m->B * m->D);
+    return KNOBS_OK;
+  }
+  const knobs_data_info *in = knobs_data_info_get(d);
+  if ((size_t)in->C * in->H * in->W != m->D || in->C != m->cfg.C)
+    return kn_err(KNOBS_ERR_ARG, "%s: observations are %dx%dx%d, the model takes %dx%dx%d", in->name,
+                  in->C, in->H, in->W, m->cfg.C, m->cfg.H, m->cfg.W);
+  kn_rng r;
+  kn_rng_seed(&r, m->cfg.seed, KN_STREAM_DATA + (uint64_t)m->step);
+  return kn_data_batch(d, &r, m->B, m->x, in->K > 0 ? m->fac : NULL, m->fac);
+}
+
+void kn_vae_encode_batch(knobs_model *m, const float *x, int B) {
+  const float *h = kn_stack_forward(&m->enc, x, B, 0);
+  int Z = m->Z;
+  for (int b = 0; b < B; b++) {
+    memcpy(m->mu + (size_t)b * Z, h + (size_t)b * 2 * Z, sizeof(float) * (size_t)Z);
+    memcpy(m->lv + (size_t)b * Z, h + (size_t)b * 2 * Z + Z, sizeof(float) * (size_t)Z);
+  }
+}
+
+void kn_model_rng(const knobs_model *m, uint64_t stream, uint64_t salt, kn_rng *r) {
+  kn_rng_seed(r, m->cfg.seed ^ (salt * 0x9E3779B97F4A7C15ull), stream + (uint64_t)m->step);
+}
+
+void kn_vae_sample(knobs_model *m, int B, kn_rng *r) {
+  size_t n = (size_t)B * m->Z;
+  if (m->test_eps) memcpy(m->eps, m->test_eps + (size_t)(m->step % m->test_neps) * n, sizeof(float) * n);
+  else kn_rng_normal_fill(r, m->eps, n);
+  kn_reparam_forward(m->z, m->mu, m->lv, m->eps, n);
+}
+
+/* x (B,C,H,W) in the layout of the decoder output: channel-major for conv with C > 1. */
+static const float *target_layout(knobs_model *m, const float *x, int B) {
+  if (!spatial_out(m) || m->cfg.C == 1) return x;
+  kn_bcs_to_cbs(m->pool, m->xt, x, B, m->cfg.C, (long)m->cfg.H * m->cfg.W, 0);
+  return m->xt;
+}
+
+double kn_vae_decode_loss(knobs_model *m, const float *x, int B, float scale, int with_grad) {
+  const float *y = kn_stack_forward(&m->dec, m->z, B, 0);
+  const float *t = target_layout(m, x, B);
+  float *dy = with_grad ? kn_stack_dout(&m->dec) : NULL;
+  if (bernoulli(m)) return kn_bernoulli_loss(m->pool, dy, m->per, y, t, B, (long)m->D, scale);
+  return kn_gaussian_loss(m->pool, dy, m->per, y, t, B, (long)m->D, scale);
+}
+
+void kn_vae_backward(knobs_model *m, int B) {
+  kn_stack_backward(&m->dec, B);
+  size_t n = (size_t)B * m->Z;
+  kn_reparam_backward(m->dmu, m->dlv, m->dec.dx_in, m->lv, m->eps, n);
+  float *dh = kn_stack_dout(&m->enc);
+  int Z = m->Z;
+  for (int b = 0; b < B; b++) {
+    float *r = dh + (size_t)b * 2 * Z;
+    for (int k = 0; k < Z; k++) {
+      r[k] += m->dmu[(size_t)b * Z + k];
+      r[Z + k] += m->dlv[(size_t)b * Z + k];
+    }
+  }
+  kn_stack_backward(&m->enc, B);
+}
+
+void kn_model_opt_step(knobs_model *m, int k) { kn_adam_step(m->pool, &m->opt[k], m->net.p, m->net.g); }
+
+knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
+  if (t) t->n = 0;
+  for (int i = 0; i < m->nstacks; i++) m->stacks[i]->training = 1;
+  knobs_status s = m->ops->step(m, d, t);
+  if (s) return s;
+  if (t)
+    for (int i = 0; i < t->n; i++)
+      if (!isfinite(t->value[i]))
+        return kn_err(KNOBS_ERR_DATA, "training diverged at step %ld: %s is %g (lower --lr, or check "
+                      "the data for NaN)", m->step, t->name[i], t->value[i]);
+  return KNOBS_OK;
+}
+
+/* ---- inference ------------------------------------------------------------------------------ */
+
+static void set_eval(knobs_model *m, int eval) {
+  for (int i = 0; i < m->nstacks; i++) m->stacks[i]->training = !eval;
+}
+
+knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "encode: negative count");
+  if (m->ops->encode) return m->ops->encode(m, x, n, mean, logvar);
+  if (!m->has_vae) return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no encoder", m->cfg.model);
+  set_eval(m, 1);
+  int Z = m->Z;
+  for (int i = 0; i < n; i += m->B) {
+    int b = n - i < m->B ? n - i : m->B;
+    const float *h = kn_stack_forward(&m->enc, x + (size_t)i * m->D, b, 0);
+    for (int j = 0; j < b; j++) {
+      memcpy(mean + (size_t)(i + j) * Z, h + (size_t)j * 2 * Z, sizeof(float) * (size_t)Z);
+      if (logvar) memcpy(logvar + (size_t)(i + j) * Z, h + (size_t)j * 2 * Z + Z, sizeof(float) * (size_t)Z);
+    }
+  }
+  set_eval(m, 0);
+  return KNOBS_OK;
+}
+
+knobs_status knobs_model_encode_sampled(knobs_model *m, const float *x, int n, uint64_t seed,
+                                        uint64_t stream, float *z, float *logvar) {
+  int Z = knobs_model_code_dim(m);
+  float *lv = logvar ? logvar : malloc(sizeof(float) * (size_t)(n ? n : 1) * Z);
+  if (!lv) return kn_err(KNOBS_ERR_NOMEM, "encode: cannot allocate %d codes", n);
+  knobs_status s = knobs_model_encode(m, x, n, z, lv);
+  if (!s && m->has_vae && !m->ops->encode) {
+    kn_rng r;
+    kn_rng_seed(&r, seed, KN_STREAM_EVAL + stream);
+    for (size_t i = 0; i < (size_t)n * Z; i++) z[i] += expf(0.5f * lv[i]) * (float)kn_rng_normal(&r);
+  }
+  if (!logvar) free(lv);
+  return s;
+}
+
+knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "decode: negative count");
+  if (m->ops->decode) return m->ops->decode(m, z, n, x);
+  if (!m->has_vae) return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no decoder", m->cfg.model);
+  set_eval(m, 1);
+  for (int i = 0; i < n; i += m->B) {
+    int b = n - i < m->B ? n - i : m->B;
+    const float *y = kn_stack_forward(&m->dec, z + (size_t)i * m->Z, b, 0);
+    float *o = x + (size_t)i * m->D;
+    if (spatial_out(m) && m->cfg.C > 1) kn_cbs_to_bcs(m->pool, o, y, b, m->cfg.C, (long)m->cfg.H * m->cfg.W, 0);
+    else memcpy(o, y, sizeof(float) * (size_t)b * m->D);
+    if (bernoulli(m)) kn_sigmoid_forward(m->pool, o, o, (size_t)b * m->D);
+  }
+  set_eval(m, 0);
+  return KNOBS_OK;
+}
+
+knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_t seed,
+                                  knobs_terms *terms, double *kl_dim) {
+  if (!m->has_vae) return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no posterior to evaluate", m->cfg.model);
+  if (n <= 0) return kn_err(KNOBS_ERR_ARG, "evaluate: no observations");
+  set_eval(m, 1);
+  double recon = 0, kl = 0;
+  int Z = m->Z;
+  double *kd = kl_dim;
+  if (kd) memset(kd, 0, sizeof(double) * (size_t)Z);
+  for (int i = 0, chunk = 0; i < n; i += m->B, chunk++) {
+    int b = n - i < m->B ? n - i : m->B;
+    const float *xs = x + (size_t)i * m->D;
+    kn_vae_encode_batch(m, xs, b);
+    kn_rng r;
+    kn_rng_seed(&r, seed, KN_STREAM_EVAL + (uint64_t)chunk);
+    kn_vae_sample(m, b, &r);
+    recon += kn_vae_decode_loss(m, xs, b, 1.0f, 0) * b;
+    kl += kn_gauss_kl(NULL, NULL, m->kl_dim, m->mu, m->lv, b, Z, 1.0f) * b;
+    if (kd)
+      for (int k = 0; k < Z; k++) kd[k] += m->kl_dim[k] * b;
+  }
+  set_eval(m, 0);
+  if (kd)
+    for (int k = 0; k < Z; k++) kd[k] /= n;
+  if (terms) {
+    terms->n = 0;
+    kn_terms_add(terms, "recon", recon / n);
+    kn_terms_add(terms, "kl", kl / n);
+    kn_terms_add(terms, "elbo", -(recon + kl) / n);
+  }
+  return KNOBS_OK;
+}

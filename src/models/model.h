@@ -1,0 +1,109 @@
+/* model.h: what a model family implements, and the VAE core the families share.
+ *
+ * A model is a kn_net (one parameter block, one gradient block, buffers), its stacks, its
+ * optimizers, and buffers for one training batch, all allocated in knobs_model_create. A
+ * family (one file per family) fills a kn_model_ops: `build` declares its stacks and extra
+ * state, `step` does one optimisation step, and optional hooks override the defaults (the VAE
+ * encoder's mean as representation, the decoder for decode). The registry (registry.c) maps
+ * names to ops. */
+#ifndef KN_MODEL_H
+#define KN_MODEL_H
+#include "data/data.h"
+#include "nn/nn.h"
+
+#define KN_MAX_STACKS 6
+#define KN_MAX_OPT 3
+
+typedef struct kn_model_ops kn_model_ops;
+
+struct knobs_model {
+  knobs_config cfg;
+  const kn_model_ops *ops;
+  kn_pool *pool;
+  kn_net net;
+  kn_stack *stacks[KN_MAX_STACKS]; /* all stacks, in declaration (= init) order */
+  int want_dx[KN_MAX_STACKS];
+  int nstacks;
+  kn_stack enc, dec;               /* the VAE parts (unused by models without them) */
+  int has_vae;
+  kn_adam opt[KN_MAX_OPT];         /* optimizer k updates parameter group k */
+  char opt_name[KN_MAX_OPT][16];
+  int nopt;
+  long step;                       /* optimisation steps taken */
+  int B;                           /* batch capacity (cfg.batch) */
+  int Z;                           /* latent dimensions */
+  size_t D;                        /* C*H*W */
+  int image;                       /* H > 1 || W > 1 */
+  /* one training batch (B examples): */
+  float *x;                        /* (B,C,H,W) observations */
+  float *xt;                       /* (C,B,H,W) transpose of a target, for conv with C > 1 */
+  int32_t *fac;                    /* (B,K) factors drawn with the batch */
+  float *mu, *lv, *z, *eps;        /* (B,Z) posterior and sample */
+  float *dmu, *dlv;                /* (B,Z) gradients */
+  double *per;                     /* (B) per-example scratch */
+  double *kl_dim;                  /* (Z) per-dimension KL of the last forward */
+  void *impl;                      /* family-specific state */
+  /* Test seam (tests/test_ref.c, test_models.c): when set, the batch of step t is
+   * test_x + (t % test_nx) B D and the noise of step t is test_eps + (t % test_neps) B Z,
+   * instead of draws from the rng. */
+  const float *test_x, *test_eps;
+  int test_nx, test_neps;
+};
+
+struct kn_model_ops {
+  const char *name;
+  const char *describe;
+  /* Declare stacks and parameters (before allocation); may set m->impl. The default VAE is
+   * declared by kn_vae_declare, which most families call first. */
+  knobs_status (*build)(knobs_model *m);
+  /* Called after allocation and initialisation (e.g. to allocate family buffers). May be NULL. */
+  knobs_status (*ready)(knobs_model *m);
+  /* One optimisation step on a batch drawn from d (rng streams of (seed, m->step)). */
+  knobs_status (*step)(knobs_model *m, knobs_data *d, knobs_terms *t);
+  /* Optional overrides; NULL means the VAE default. */
+  knobs_status (*encode)(knobs_model *m, const float *x, int n, float *mean, float *logvar);
+  knobs_status (*decode)(knobs_model *m, const float *z, int n, float *x);
+  int (*code_dim)(const knobs_model *m);
+  void (*free_impl)(knobs_model *m);
+};
+
+/* registry.c */
+const kn_model_ops *kn_model_ops_find(const char *name);
+void kn_models_config_default(knobs_config *c);          /* family defaults */
+knobs_status kn_models_config_validate(const knobs_config *c);
+
+/* model.c: the VAE core */
+/* Declare encoder and decoder for cfg.arch (conv or mlp) with the PyTorch names of
+ * docs/formats.md, optimizer group `group`. */
+void kn_vae_declare(knobs_model *m, int group);
+/* Add a stack to the model (declaration order is initialisation order). */
+void kn_model_add_stack(knobs_model *m, kn_stack *s, int want_dx);
+/* Zero all parameter gradients and the VAE stacks' activation gradients. */
+void kn_model_zero_grad(knobs_model *m);
+/* Draw the batch of the current step into m->x (and m->fac). */
+knobs_status kn_model_batch(knobs_model *m, knobs_data *d);
+/* Encoder forward on m->x (B examples): m->mu, m->lv. */
+void kn_vae_encode_batch(knobs_model *m, const float *x, int B);
+/* The rng of stream `stream` (KN_STREAM_*) at the current step; `salt` separates several
+ * draws of one step. */
+void kn_model_rng(const knobs_model *m, uint64_t stream, uint64_t salt, kn_rng *r);
+/* z = mu + exp(lv/2) eps, eps ~ N(0, I) from r, for B examples. */
+void kn_vae_sample(knobs_model *m, int B, kn_rng *r);
+/* Decoder forward on m->z and the reconstruction loss against x (B examples); adds the
+ * gradient (times `scale`) into the decoder's output gradient. Per-example terms to m->per. */
+double kn_vae_decode_loss(knobs_model *m, const float *x, int B, float scale, int with_grad);
+/* The standard VAE tail: decoder backward, reparameterization backward into m->dmu/m->dlv
+ * (which already hold the regulariser's gradients), encoder backward. */
+void kn_vae_backward(knobs_model *m, int B);
+/* Adam step of optimizer k. */
+void kn_model_opt_step(knobs_model *m, int k);
+/* Append a loss term to t (no-op if t is NULL). */
+void kn_terms_add(knobs_terms *t, const char *name, double v);
+
+/* betavae.c: the annealed VAE's capacity C(t) after `step` steps. */
+double kn_annealed_capacity(const knobs_config *c, long step);
+
+/* The families (one file each). */
+extern const kn_model_ops kn_model_betavae, kn_model_annealedvae;
+
+#endif
