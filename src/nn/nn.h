@@ -141,6 +141,7 @@ typedef struct {
   int rm, rv, nbt;          /* BN buffers: running_mean, running_var, num_batches_tracked */
   size_t out_off;           /* this layer's output in the stack's activation block */
   size_t aux_off;           /* BN: saved mean and invstd (2*C floats) in the aux block */
+  double t_fwd, t_bwd;      /* seconds spent, when profiling (kn_stack_profile) */
 } kn_layer;
 
 typedef struct kn_net kn_net;
@@ -229,5 +230,8 @@ float *kn_stack_dout(kn_stack *s);
 void kn_stack_backward(kn_stack *s, int B);
 /* Output of the last forward. */
 const float *kn_stack_out(const kn_stack *s);
+/* Per-layer timing for benchmarks: when on, every stack adds each layer's forward and
+ * backward seconds into its kn_layer.t_fwd / t_bwd. Process-wide switch, off by default. */
+void kn_stack_profile(int on);
 
 #endif

@@ -315,6 +315,9 @@ void kn_net_free(kn_net *net) {
 
 /* ---- forward / backward ------------------------------------------------------------------ */
 
+static int profiling;
+void kn_stack_profile(int on) { profiling = on; }
+
 const float *kn_stack_out(const kn_stack *s) {
   return s->n ? s->act + s->L[s->n - 1].out_off : s->x_last;
 }
@@ -346,6 +349,7 @@ const float *kn_stack_forward(kn_stack *s, const float *x, int B, int channel_ma
     kn_layer *L = &s->L[l];
     float *out = s->act + L->out_off;
     size_t n = (size_t)layer_out(L) * B;
+    double t0 = profiling ? kn_now() : 0;
     switch (L->kind) {
     case KN_LINEAR:
       kn_linear_forward(p, out, in, kn_param_ptr(net, L->w), kn_param_ptr(net, L->b), B, L->in_c, L->out_c);
@@ -375,6 +379,7 @@ const float *kn_stack_forward(kn_stack *s, const float *x, int B, int channel_ma
     case KN_FLATTEN: kn_cbs_to_bcs(p, out, in, B, L->in_c, (long)L->in_h * L->in_w, 0); break;
     case KN_UNFLATTEN: kn_bcs_to_cbs(p, out, in, B, L->out_c, (long)L->out_h * L->out_w, 0); break;
     }
+    if (profiling) L->t_fwd += kn_now() - t0;
     in = out;
   }
   return kn_stack_out(s);
@@ -390,6 +395,7 @@ void kn_stack_backward(kn_stack *s, int B) {
     const float *in = l ? s->act + s->L[l - 1].out_off : s->x_last;
     float *din = l ? s->dact + s->L[l - 1].out_off : (s->want_dx ? (convert_back ? s->dxcb : s->dx_in) : NULL);
     size_t n = (size_t)layer_out(L) * B;
+    double t0 = profiling ? kn_now() : 0;
     switch (L->kind) {
     case KN_LINEAR:
       kn_linear_backward(p, din, kn_grad_ptr(net, L->w), kn_grad_ptr(net, L->b), dout, in,
@@ -421,6 +427,7 @@ void kn_stack_backward(kn_stack *s, int B) {
     case KN_FLATTEN: if (din) kn_bcs_to_cbs(p, din, dout, B, L->in_c, (long)L->in_h * L->in_w, 1); break;
     case KN_UNFLATTEN: if (din) kn_cbs_to_bcs(p, din, dout, B, L->out_c, (long)L->out_h * L->out_w, 1); break;
     }
+    if (profiling) L->t_bwd += kn_now() - t0;
   }
   if (convert_back) kn_cbs_to_bcs(p, s->dx_in, s->dxcb, B, s->in_c, (long)s->in_h * s->in_w, 1);
 }
