@@ -121,6 +121,11 @@ static void sample_uniform(knobs_data *d, kn_rng *r, int n, int32_t *f) {
     for (int k = 0; k < K; k++) f[i * K + k] = (int32_t)kn_rng_below(r, (uint32_t)d->info.factor_sizes[k]);
 }
 
+void kn_data_sample_factors(knobs_data *d, kn_rng *r, int n, int32_t *factors) {
+  KN_ASSERT(d->info.K > 0);
+  sample_uniform(d, r, n, factors);
+}
+
 knobs_status knobs_data_sample_factors(knobs_data *d, int n, uint64_t seed, uint64_t stream,
                                        int32_t *factors) {
   if (d->info.K == 0) return kn_err(KNOBS_ERR_UNSUPPORTED, "%s: dataset has no ground-truth factors", d->info.name);

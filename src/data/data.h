@@ -42,6 +42,10 @@ typedef struct {
 /* Fill the info's factor table in one call: names and sizes of K factors. */
 void kn_data_set_factors(knobs_data_info *info, int K, const char *const *names, const int *sizes);
 
+/* n factor vectors (n,K) from the dataset's generative process with rng r (independent
+ * uniform classes unless the dataset has sample_factors). K must be > 0. */
+void kn_data_sample_factors(knobs_data *d, kn_rng *r, int n, int32_t *factors);
+
 /* Draw a training batch: B observations (B,C,H,W) with the rng, and their factors (B,K) if
  * non-NULL and K > 0. Grid datasets draw factors uniformly (or by sample_factors) and render;
  * others draw indices uniformly. Allocates nothing. */

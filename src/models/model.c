@@ -84,7 +84,7 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
   if (!m) return kn_err(KNOBS_ERR_NOMEM, "cannot allocate a model");
   m->cfg = *cfg;
   m->ops = kn_model_ops_find(cfg->model);
-  m->B = cfg->batch;
+  m->B = m->cap = cfg->batch;
   m->Z = cfg->z_dim;
   m->D = (size_t)cfg->C * cfg->H * cfg->W;
   m->image = cfg->H > 1 || cfg->W > 1;
@@ -98,8 +98,8 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
   for (int k = 0; k < KN_MAX_OPT; k++)
     m->opt[k] = (kn_adam){cfg->lr, cfg->adam_beta1, cfg->adam_beta2, cfg->adam_eps, 0, 0, 0, NULL, NULL};
   s = m->ops->build(m);
-  if (!s) s = kn_net_alloc(&m->net, m->stacks, m->want_dx, m->nstacks, m->B);
-  size_t B = (size_t)m->B, Z = (size_t)m->Z;
+  if (!s) s = kn_net_alloc(&m->net, m->stacks, m->want_dx, m->nstacks, m->cap);
+  size_t B = (size_t)m->cap, Z = (size_t)m->Z;
   if (!s) {
     m->x = kn_alloc(sizeof(float) * B * m->D, "batch");
     m->xt = kn_alloc(sizeof(float) * B * m->D, "batch transpose");
@@ -162,7 +162,7 @@ void kn_terms_add(knobs_terms *t, const char *name, double v) {
 void kn_model_zero_grad(knobs_model *m) {
   memset(m->net.g, 0, sizeof(float) * m->net.n_p);
   for (int i = 0; i < m->nstacks; i++) kn_stack_zero_grad(m->stacks[i]);
-  size_t n = (size_t)m->B * m->Z;
+  size_t n = (size_t)m->cap * m->Z;
   memset(m->dmu, 0, sizeof(float) * n);
   memset(m->dlv, 0, sizeof(float) * n);
 }
@@ -259,8 +259,8 @@ knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *me
   if (!m->has_vae) return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no encoder", m->cfg.model);
   set_eval(m, 1);
   int Z = m->Z;
-  for (int i = 0; i < n; i += m->B) {
-    int b = n - i < m->B ? n - i : m->B;
+  for (int i = 0; i < n; i += m->cap) {
+    int b = n - i < m->cap ? n - i : m->cap;
     const float *h = kn_stack_forward(&m->enc, x + (size_t)i * m->D, b, 0);
     for (int j = 0; j < b; j++) {
       memcpy(mean + (size_t)(i + j) * Z, h + (size_t)j * 2 * Z, sizeof(float) * (size_t)Z);
@@ -291,8 +291,8 @@ knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x)
   if (m->ops->decode) return m->ops->decode(m, z, n, x);
   if (!m->has_vae) return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no decoder", m->cfg.model);
   set_eval(m, 1);
-  for (int i = 0; i < n; i += m->B) {
-    int b = n - i < m->B ? n - i : m->B;
+  for (int i = 0; i < n; i += m->cap) {
+    int b = n - i < m->cap ? n - i : m->cap;
     const float *y = kn_stack_forward(&m->dec, z + (size_t)i * m->Z, b, 0);
     float *o = x + (size_t)i * m->D;
     if (spatial_out(m) && m->cfg.C > 1) kn_cbs_to_bcs(m->pool, o, y, b, m->cfg.C, (long)m->cfg.H * m->cfg.W, 0);
@@ -312,8 +312,8 @@ knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_
   int Z = m->Z;
   double *kd = kl_dim;
   if (kd) memset(kd, 0, sizeof(double) * (size_t)Z);
-  for (int i = 0, chunk = 0; i < n; i += m->B, chunk++) {
-    int b = n - i < m->B ? n - i : m->B;
+  for (int i = 0, chunk = 0; i < n; i += m->cap, chunk++) {
+    int b = n - i < m->cap ? n - i : m->cap;
     const float *xs = x + (size_t)i * m->D;
     kn_vae_encode_batch(m, xs, b);
     kn_rng r;

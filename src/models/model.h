@@ -30,17 +30,19 @@ struct knobs_model {
   char opt_name[KN_MAX_OPT][16];
   int nopt;
   long step;                       /* optimisation steps taken */
-  int B;                           /* batch capacity (cfg.batch) */
+  int B;                           /* batch size (cfg.batch) */
+  int cap;                         /* examples the stacks and batch buffers hold: B unless the
+                                      family's build() raises it (pairs need 2B) */
   int Z;                           /* latent dimensions */
   size_t D;                        /* C*H*W */
   int image;                       /* H > 1 || W > 1 */
-  /* one training batch (B examples): */
-  float *x;                        /* (B,C,H,W) observations */
-  float *xt;                       /* (C,B,H,W) transpose of a target, for conv with C > 1 */
-  int32_t *fac;                    /* (B,K) factors drawn with the batch */
-  float *mu, *lv, *z, *eps;        /* (B,Z) posterior and sample */
-  float *dmu, *dlv;                /* (B,Z) gradients */
-  double *per;                     /* (B) per-example scratch */
+  /* one training batch (cap examples): */
+  float *x;                        /* (cap,C,H,W) observations */
+  float *xt;                       /* (C,cap,H,W) transpose of a target, for conv with C > 1 */
+  int32_t *fac;                    /* (cap,K) factors drawn with the batch */
+  float *mu, *lv, *z, *eps;        /* (cap,Z) posterior and sample */
+  float *dmu, *dlv;                /* (cap,Z) gradients */
+  double *per;                     /* (cap) per-example scratch */
   double *kl_dim;                  /* (Z) per-dimension KL of the last forward */
   void *impl;                      /* family-specific state */
   /* Test seam (tests/test_ref.c, test_models.c): when set, the batch of step t is

@@ -1,0 +1,38 @@
+#!/bin/sh
+# run.sh: every benchmark. Usage: sh bench/run.sh BUILD
+# 1. The training step of the beta-VAE (both architectures; batch 32, 64, 256) in knobs and in
+#    PyTorch on the same machine and thread count, as ratios. PyTorch runs twice, with its
+#    default OpenMP wait policy and with OMP_WAIT_POLICY=PASSIVE, and its faster run counts.
+# 2. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering).
+BUILD=${1:-build}
+PY=/usr/bin/python3
+THREADS=${THREADS:-2}
+have_torch=1
+$PY -c "import torch" 2>/dev/null || { have_torch=0; echo "python3-torch is absent: PyTorch columns skipped (apt-get install python3-torch)"; }
+field() { echo "$1" | sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p"; }
+echo "## training step, beta-VAE, $THREADS threads (images/s; higher is better)"
+printf '%-6s %6s | %10s %8s %8s | %10s %8s | %7s %7s\n' arch batch knobs GFLOP/s "RSS MB" torch "RSS MB" speed memory
+for arch in conv mlp; do
+  for b in 32 64 256; do
+    steps=$((1920 / b)); [ $steps -lt 8 ] && steps=8
+    k=$("$BUILD/bench/bench_train" $arch $b $THREADS $steps) || { echo "bench_train failed"; exit 2; }
+    ki=$(field "$k" images_per_s); kg=$(field "$k" gflops); km=$(field "$k" peak_rss_mb)
+    ti="-"; tm="-"; ratio="-"; mratio="-"
+    if [ $have_torch = 1 ]; then
+      t1=$($PY bench/torch_train.py $arch $b $THREADS $steps)
+      t2=$(OMP_WAIT_POLICY=PASSIVE $PY bench/torch_train.py $arch $b $THREADS $steps)
+      a=$(field "$t1" images_per_s); c=$(field "$t2" images_per_s)
+      if awk "BEGIN{exit !($a > $c)}"; then ti=$a; tm=$(field "$t1" peak_rss_mb); else ti=$c; tm=$(field "$t2" peak_rss_mb); fi
+      ratio=$(awk "BEGIN{printf \"%.2fx\", $ki / $ti}")
+      mratio=$(awk "BEGIN{printf \"%.2fx\", $km / $tm}")
+    fi
+    printf '%-6s %6s | %10s %8s %8s | %10s %8s | %7s %7s\n' $arch $b "$ki" "$kg" "$km" "$ti" "$tm" "$ratio" "$mratio"
+  done
+done
+echo "(speed = knobs / PyTorch images/s; memory = knobs / PyTorch peak RSS)"
+for b in "$BUILD"/bench/bench_*; do
+  case "$b" in */bench_train) continue ;; esac
+  [ -x "$b" ] || continue
+  echo; echo "## $(basename "$b")"
+  "$b" || echo "$(basename "$b") failed"
+done

@@ -1,0 +1,89 @@
+#!/bin/sh
+# test_cli.sh: the knobs command end to end: usage errors (exit 1, message naming the flag),
+# runtime errors (exit 2, message naming the file), a tiny training run on the built-in
+# dSprites, resume, Ctrl-C, and the commands that read a run. Usage: sh tests/test_cli.sh BUILD
+BUILD=${1:-build}
+K="$PWD/$BUILD/knobs"
+T=$(mktemp -d /tmp/knobs-cli-XXXXXX)
+P=0; F=0
+ok() { P=$((P + 1)); }
+bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
+# expect CODE PATTERN CMD...: exit code and a stderr pattern
+expect() {
+  code=$1; pat=$2; shift 2
+  "$@" >"$T/out" 2>"$T/err"; rc=$?
+  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
+  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 300 "$T/err")"; return; fi
+  ok
+}
+
+expect 0 "commands:" "$K" help
+expect 0 "usage: knobs train" "$K" train --help
+expect 0 "usage: knobs traverse" "$K" help traverse
+expect 1 "unknown command 'frobnicate'" "$K" frobnicate
+expect 1 "" "$K"
+expect 1 "unknown option '--bogus'" "$K" train --bogus 3
+expect 1 "latents" "$K" train --latents 0
+expect 1 "latents" "$K" train --latents 3x
+expect 1 "steps" "$K" train --steps
+expect 1 "beta" "$K" train --beta nan
+expect 1 "unknown model 'nosuch'" "$K" train --model nosuch
+expect 1 "unknown architecture" "$K" train --arch resnet
+expect 2 "unknown dataset 'nosuchdata'" "$K" train --data nosuchdata
+expect 2 "no-such-file.npz" "$K" train --data "$T/no-such-file.npz"
+expect 2 "no-such-run" "$K" info "$T/no-such-run"
+expect 1 "--out" "$K" encode --model "$T/x"
+expect 1 "--range" "$K" traverse --model "$T/x" --out "$T/t.png" --range 1:2
+expect 1 "given twice" "$K" train --steps 3 --steps 4
+
+# a tiny run (mlp, narrow) on the built-in dSprites
+RUN="$T/run"
+expect 0 "done" "$K" train --arch mlp --hidden 32 --latents 4 --batch 8 --steps 40 --log-every 10 --ckpt-every 20 --threads 2 --seed 3 --out "$RUN"
+for f in model.safetensors config.json log.csv traversal.png reconstructions.png samples.png; do
+  [ -s "$RUN/$f" ] && ok || bad "run folder lacks $f"
+done
+[ "$(wc -l < "$RUN/log.csv")" = 5 ] && ok || bad "log.csv has $(wc -l < "$RUN/log.csv") lines, want header + 4"
+ls "$RUN" | grep -q tmp && bad "a temporary file was left in the run folder" || ok
+expect 0 "40 of 40 steps" "$K" info "$RUN"
+expect 1 "cannot change when resuming" "$K" train --resume "$RUN" --beta 2
+expect 2 "more than the 30 asked" "$K" train --resume "$RUN" --steps 30
+expect 0 "done" "$K" train --resume "$RUN" --steps 60 --quiet
+expect 0 "60 of 60 steps" "$K" info "$RUN"
+[ "$(wc -l < "$RUN/log.csv")" = 7 ] && ok || bad "resumed log.csv has $(wc -l < "$RUN/log.csv") lines, want 7"
+
+# resume equals an uninterrupted run: 60 steps at once, same seed -> same tensors
+expect 0 "done" "$K" train --arch mlp --hidden 32 --latents 4 --batch 8 --steps 60 --log-every 10 --threads 2 --seed 3 --out "$T/run60" --quiet
+"$K" encode --model "$RUN" --n 50 --seed 1 --out "$T/a.npy" 2>/dev/null
+"$K" encode --model "$T/run60" --n 50 --seed 1 --out "$T/b.npy" 2>/dev/null
+cmp -s "$T/a.npy" "$T/b.npy" && ok || bad "resumed run encodes differently from an uninterrupted one"
+
+expect 0 "" "$K" encode --model "$RUN" --n 100 --seed 0 --out "$T/codes.npy" --factors "$T/factors.npy"
+[ "$(head -c 6 "$T/codes.npy" | tail -c 5)" = "NUMPY" ] && ok || bad "codes.npy is not .npy"
+expect 0 "" "$K" encode --model "$RUN" --n 10 --sampled --out "$T/s.npy"
+expect 0 "rows are latent dimensions" "$K" traverse --model "$RUN" --index 123 --range -2:2:7 --out "$T/t.png"
+expect 0 "" "$K" traverse --model "$RUN" --index 123 --out "$T/t.gif"
+[ "$(head -c 6 "$T/t.gif")" = "GIF89a" ] && ok || bad "traversal gif lacks the GIF89a header"
+expect 2 "out of range" "$K" traverse --model "$RUN" --index 999999999 --out "$T/t.png"
+expect 0 "wrote" "$K" reconstruct --model "$RUN" --n 10 --out "$T/r.png"
+expect 0 "wrote" "$K" sample --model "$RUN" --n 9 --out "$T/s.png"
+expect 2 "cannot write" "$K" sample --model "$RUN" --out "/nonexistent-dir/s.png"
+mkdir -p "$T/ro" && chmod 500 "$T/ro"
+if [ "$(id -u)" != 0 ]; then expect 2 "not writable" "$K" train --steps 2 --out "$T/ro/run"; fi
+expect 2 "cannot create folder" "$K" train --arch mlp --hidden 8 --steps 2 --out "/proc/knobs-run"
+
+# a truncated checkpoint is refused with the file named
+head -c 1000 "$RUN/model.safetensors" > "$T/trunc.safetensors"
+expect 2 "trunc.safetensors" "$K" info "$T/trunc.safetensors"
+
+# Ctrl-C: checkpoint saved, exit 130, resumable
+"$K" train --arch mlp --hidden 32 --latents 4 --batch 8 --steps 1000000 --log-every 1000000 --threads 1 --out "$T/int" --quiet >/dev/null 2>"$T/int.err" &
+pid=$!
+sleep 2; kill -INT $pid; wait $pid; rc=$?
+[ "$rc" = 130 ] && ok || bad "Ctrl-C: exit $rc, want 130"
+grep -q "continue with" "$T/int.err" && ok || bad "Ctrl-C message: $(cat "$T/int.err")"
+[ -s "$T/int/model.safetensors" ] && ok || bad "Ctrl-C left no checkpoint"
+"$K" info "$T/int" >/dev/null 2>&1 && ok || bad "checkpoint after Ctrl-C does not load"
+
+chmod -R 700 "$T"; rm -rf "$T"
+echo "$P passed, $F failed"
+[ "$F" = 0 ]
