@@ -413,6 +413,32 @@ static void test_threads(kn_pool *p1, kn_pool *p2) {
   free(x), free(W), free(b), free(y1), free(y2), free(dy), free(dx1), free(dx2), free(dW1), free(dW2), free(dW3), free(sc);
 }
 
+/* ---- adjoint identities at sizes that span several im2col chunks ---------------------------- */
+/* For y = conv(x; W) without bias and any w: <y, w> = <x, dx> = <W, dW> where dx, dW come from
+ * the backward with dy = w. Cheap at any size, so it checks chunking and thread splits that
+ * the toy finite-difference sizes never reach. */
+static void test_adjoint(kn_pool *pool, int transposed, int B, int C, int H, int W, int K, int k, int st, int pad) {
+  char name[96];
+  snprintf(name, sizeof name, "adjoint %s B%d C%d %dx%d K%d", transposed ? "convT" : "conv", B, C, H, W, K);
+  T_CASE(name);
+  kn_conv g;
+  if (transposed) kn_convt_geom(&g, B, C, H, W, K, k, k, st, pad);
+  else kn_conv_geom(&g, B, C, H, W, K, k, k, st, pad);
+  size_t nx = (size_t)B * C * H * W, nw = (size_t)K * C * k * k, ny = (size_t)B * K * g.OH * g.OW;
+  float *x = malloc(nx * 4), *Wt = malloc(nw * 4), *y = malloc(ny * 4), *w = malloc(ny * 4);
+  float *dx = calloc(nx, 4), *dW = calloc(nw, 4), *sc = malloc(kn_conv_scratch(&g, kn_pool_size(pool)) * 4);
+  fill(x, nx, -1, 1), fill(Wt, nw, -1, 1), fill(w, ny, -1, 1);
+  if (transposed) kn_convt2d_forward(pool, y, x, Wt, NULL, &g, sc), kn_convt2d_backward(pool, dx, dW, NULL, w, x, Wt, &g, sc);
+  else kn_conv2d_forward(pool, y, x, Wt, NULL, &g, sc), kn_conv2d_backward(pool, dx, dW, NULL, w, x, Wt, &g, sc);
+  double yw = 0, xdx = 0, wdw = 0, mag = 0;
+  for (size_t i = 0; i < ny; i++) yw += (double)y[i] * w[i], mag += fabs((double)y[i] * w[i]);
+  for (size_t i = 0; i < nx; i++) xdx += (double)x[i] * dx[i];
+  for (size_t i = 0; i < nw; i++) wdw += (double)Wt[i] * dW[i];
+  CHECK(fabs(yw - xdx) < 1e-5 * mag, "<y,w> %.9g != <x,dx> %.9g", yw, xdx);
+  CHECK(fabs(yw - wdw) < 1e-5 * mag, "<y,w> %.9g != <W,dW> %.9g", yw, wdw);
+  free(x), free(Wt), free(y), free(w), free(dx), free(dW), free(sc);
+}
+
 int main(void) {
   kn_rng_seed(&R, 42, 0);
   kn_pool *p1 = kn_pool_create(1), *p2 = kn_pool_create(2);
@@ -434,6 +460,13 @@ int main(void) {
   }
   test_losses();
   test_threads(p1, p2);
+  for (int pi = 0; pi < 2; pi++) { /* the conv architecture's big layers at batch 5 */
+    kn_pool *p = pi ? p2 : p1;
+    test_adjoint(p, 0, 5, 32, 32, 32, 32, 4, 2, 1);
+    test_adjoint(p, 0, 5, 1, 64, 64, 32, 4, 2, 1);
+    test_adjoint(p, 1, 5, 32, 16, 16, 32, 4, 2, 1);
+    test_adjoint(p, 1, 5, 32, 32, 32, 3, 4, 2, 1);
+  }
   kn_pool_free(p1);
   kn_pool_free(p2);
   return t_done();
