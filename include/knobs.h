@@ -125,6 +125,10 @@ typedef struct {
   int is_image;           /* 1 for images in [0,1], 0 for vectors (any real values) */
   int binary;             /* 1 if every observation value is 0 or 1 (Bernoulli is exact) */
   int has_render;         /* render(factors) works for any factor vector */
+  char note[256];         /* a caution for the user, "" if none (e.g. Gaussian physics factors:
+                           * a linear mixture is not identifiable) */
+  uint8_t factor_continuous[KNOBS_MAX_FACTORS]; /* 1 if factor k's classes are bins of a
+                           * continuous value (knobs_data_draw_values gives the values) */
 } knobs_data_info;
 
 typedef struct {
@@ -145,6 +149,8 @@ const knobs_data_info *knobs_data_info_get(const knobs_data *d);
 /* The built-in dataset names, NULL-terminated, and a one-line description of each. */
 const char *const *knobs_data_names(void);
 const char *knobs_data_describe(const char *name);
+/* The files knobs_data_open reads, NULL-terminated, one line each ("pattern: what it is"). */
+const char *const *knobs_data_file_types(void);
 /* n factor vectors (n,K) of class indices drawn as the dataset's generative process does
  * (independent uniform over each factor's classes unless the dataset says otherwise). */
 knobs_status knobs_data_sample_factors(knobs_data *d, int n, uint64_t seed, uint64_t stream,
@@ -159,6 +165,22 @@ knobs_status knobs_data_get(knobs_data *d, const int64_t *idx, int n, float *obs
  * (n,K) to `factors` if non-NULL and K > 0. */
 knobs_status knobs_data_draw(knobs_data *d, int n, uint64_t seed, uint64_t stream, float *obs,
                              int32_t *factors);
+/* As knobs_data_draw (same observations and factors for the same seed and stream), plus the
+ * factor values (n,K) to `values` if non-NULL: the exact continuous draws for datasets with
+ * continuous factors (info.factor_continuous), knobs_data_factor_value of the class otherwise. */
+knobs_status knobs_data_draw_values(knobs_data *d, int n, uint64_t seed, uint64_t stream,
+                                    float *obs, int32_t *factors, double *values);
+/* The mixing matrix A (C,K), row-major, of a dataset generated as x = A f + noise (physics), into
+ * a caller buffer of C*K doubles; KNOBS_ERR_UNSUPPORTED for datasets without one. */
+knobs_status knobs_data_mixing(const knobs_data *d, double *A);
+/* Write observations to `obs_path` (.npy): every observation in index order if n <= 0, else n
+ * drawn as knobs_data_draw(d, n, seed, 0) draws them. Images are (N,C,H,W), vectors (N,F);
+ * dtype KNOBS_F32, or KNOBS_U8 for images (round(255 v)). Factors (N,K) int64 to
+ * `factors_path` and factor values (N,K) float64 to `values_path` if non-NULL. Streams in
+ * chunks (memory does not grow with n); files are written atomically. */
+knobs_status knobs_data_export(knobs_data *d, int64_t n, uint64_t seed, knobs_dtype dtype,
+                               const char *obs_path, const char *factors_path,
+                               const char *values_path);
 /* Flat index of a factor vector in the row-major factor grid, and back. */
 int64_t knobs_data_index(const knobs_data *d, const int32_t *factors);
 void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *factors);
@@ -193,6 +215,23 @@ typedef struct {
   double noise;           /* physics: observation noise (< 0 = dataset default) */
   char factor_dist[16];   /* physics: uniform | laplace | gauss ("" = default) */
   /* ---- issue 4 models add their fields below this line ---- */
+  double tcvae_alpha;      /* tcvae: weight of the index-code mutual information */
+  double tcvae_beta;       /* tcvae: weight of the total correlation */
+  double tcvae_gamma;      /* tcvae: weight of the dimension-wise KL */
+  char estimator[8];       /* tcvae: log q(z) estimator, mss | mws */
+  double factorvae_gamma;  /* factorvae: weight of the discriminator's total-correlation estimate */
+  double disc_lr, disc_beta1, disc_beta2; /* factorvae: Adam of the discriminator */
+  int disc_hidden, disc_layers; /* factorvae: the discriminator's hidden width and depth */
+  double lambda_od;        /* dipvae1, dipvae2: weight of the off-diagonal covariance penalty */
+  double lambda_d;         /* dipvae1, dipvae2: weight of the diagonal penalty (< 0: the model's
+                              default, 10 lambda_od for dipvae1 and lambda_od for dipvae2) */
+  int cat;                 /* infogan: classes of the categorical code (0: none) */
+  int cont;                /* infogan: continuous codes (the representation) */
+  int noise_dim;           /* infogan: incompressible noise dimensions */
+  double info_lambda;      /* infogan: weight of the mutual-information term */
+  double gan_g_lr, gan_d_lr, gan_beta1, gan_beta2; /* infogan: Adam of generator, discriminator */
+  int k;                   /* gvae, mlvae, adagvae, adamlvae: factors that differ within a pair
+                              (0: random in 1..K-1 for each pair) */
 } knobs_config;
 
 void knobs_config_default(knobs_config *c);
@@ -301,7 +340,104 @@ knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t se
 knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path);
 
 /* ==== metrics (src/metrics) ================================================================ */
-/* (issue 3 declares its API here) */
+/* Every standard disentanglement metric, defined as google-research/disentanglement_lib defines
+ * it; docs/metrics.md gives each formula, its defaults, its source and where knobs differs.
+ * Metrics run on plain arrays (codes and factors from any framework) or on a ground-truth
+ * dataset with an encoder. The result of a run is a knobs_result: every score and sub-score,
+ * the parameters, the seed and the seconds each metric took, as JSON or a table. */
+
+/* The metric names, NULL-terminated: beta_vae, factor_vae, mig, mig_sampled, dci, sap,
+ * modularity, explicitness, irs, unsupervised, intervention, elbo; and a line on each (NULL
+ * for an unknown name). */
+const char *const *knobs_metric_names(void);
+const char *knobs_metric_describe(const char *name);
+
+typedef struct {
+  uint64_t seed;              /* every random draw derives from it [0] */
+  int threads;                /* worker threads (>= 1) [1] */
+  double train_frac;          /* arrays: the first ceil(N * train_frac) rows train the
+                                 classifiers, the rest test them, unshuffled [0.9] */
+  int num_train, num_test;    /* dataset: points drawn to train / test the array metrics
+                                 [10000, 5000]; num_train is also the number of training
+                                 points of beta_vae and factor_vae (arrays too) */
+  int num_bins;               /* histogram bins of the discretised codes [20] */
+  int batch_size;             /* beta_vae, factor_vae: observations per point [64] */
+  int num_eval;               /* beta_vae, factor_vae: evaluation points [5000] */
+  int num_variance;           /* factor_vae: points for the global variance [10000] */
+  double prune_threshold;     /* factor_vae: dimensions with std below it are inactive [0.05] */
+  int gbt_stages, gbt_depth;  /* dci: boosting stages and tree depth [100, 3] */
+  double gbt_learning_rate;   /* dci [0.1] */
+  double sap_C;               /* sap: the SVM's C [0.01] */
+  int sap_continuous;         /* sap: treat factors as continuous (R^2 scores) [0] */
+  double logreg_C;            /* beta_vae, explicitness: inverse L2 strength [1] */
+  double irs_quantile;        /* irs: diff quantile [0.99] */
+  int intervention_n;         /* intervention: interventions, spread over factors [5000] */
+  int intervention_scale_n;   /* intervention: observations for the code scales [10000] */
+  double intervention_active; /* intervention: active if std >= this * max std [0.05] */
+  const char *intervention_cyclic; /* factors whose next value wraps: NULL or "auto" (an
+                                 "orientation" spanning a full turn), "none", or names */
+  int mig_sampled_points;     /* dataset: posteriors encoded; 0 = the whole dataset [0] */
+  int mig_sampled_samples;    /* samples per entropy estimate [10000] */
+  const char *mig_sampled_factors; /* factor names or indices to score (comma list), NULL =
+                                 every factor with more than one value */
+  int elbo_points;            /* elbo: held-out observations [10000] */
+  const char *codes_name;     /* names used in error messages ["codes"] */
+  const char *factors_name;   /* ["factors"] */
+  const char *logvar_name;    /* ["logvar"] */
+  /* Progress of long dataset metrics (may be NULL): return non-zero to stop, and the call
+   * returns KNOBS_ERR_INTERRUPTED. */
+  int (*progress)(void *ctx, const char *metric, double done, double total);
+  void *progress_ctx;
+} knobs_metrics_opts;
+void knobs_metrics_opts_default(knobs_metrics_opts *o);
+
+typedef struct knobs_result knobs_result;
+
+/* Metrics on arrays. codes (N,D): any numeric dtype (float32 keeps NumPy's float32 histogram
+ * edges, as the reference sees float32 codes); factors (N,K) or (N,): integer class labels
+ * (integral floats accepted); logvar (N,D) posterior log-variances or NULL (mig_sampled).
+ * `metrics` is "all" (every metric the inputs allow) or a comma list. Refuses, with a message
+ * naming the array and the row: mismatched N, no rows, NaN or Inf, non-integral factors, a
+ * factor with a single value, D < 2, and K < 2 for the metrics that need two factors.
+ * *out is a new result (free with knobs_result_free). */
+knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
+                                  const knobs_array *logvar, const char *metrics,
+                                  const knobs_metrics_opts *o, knobs_result **out);
+
+/* An encoder, independent of the model module: codes (n, code_dim) of n observations
+ * (n,C,H,W). It is called from the calling thread only. */
+typedef knobs_status (*knobs_encode_fn)(void *ctx, const float *x, int n, float *codes);
+typedef struct {
+  int code_dim;
+  knobs_encode_fn encode;     /* the representation scored (posterior means or samples) */
+  /* optional, for mig_sampled: posterior mean and log-variance (n, code_dim) each */
+  knobs_status (*posterior)(void *ctx, const float *x, int n, float *mean, float *logvar);
+  /* optional, for elbo: knobs_model_evaluate's contract */
+  knobs_status (*evaluate)(void *ctx, const float *x, int n, uint64_t seed, knobs_terms *terms,
+                           double *kl_dim);
+  void *ctx;
+  int batch;                  /* observations per call (0: 512) */
+} knobs_encoder;
+
+/* Metrics on a ground-truth dataset (K > 0, with render) and an encoder: the array metrics on
+ * num_train + num_test points drawn with the seed, and those that intervene on factors
+ * (beta_vae, factor_vae, intervention) or need the model (elbo, mig_sampled). "all" is every
+ * metric the encoder allows. */
+knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, const char *metrics,
+                                   const knobs_metrics_opts *o, knobs_result **out);
+
+void knobs_result_free(knobs_result *r);
+/* A number by path: "metric.key" or "metric.key.i" (element i of a vector), e.g.
+ * "dci.disentanglement", "mig.per_factor.2"; every metric has its headline as "score".
+ * KNOBS_ERR_ARG if there is no such number. */
+knobs_status knobs_result_get(const knobs_result *r, const char *path, double *value);
+/* Add a top-level string (e.g. "model": path) to the result. */
+knobs_status knobs_result_set_string(knobs_result *r, const char *key, const char *value);
+/* The result as JSON text, and as a table of every scalar score (both malloc'ed; free()). */
+char *knobs_result_json(const knobs_result *r);
+char *knobs_result_table(const knobs_result *r);
+/* Write the JSON atomically. */
+knobs_status knobs_result_write(const knobs_result *r, const char *path);
 
 #ifdef __cplusplus
 }

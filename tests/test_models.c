@@ -27,7 +27,7 @@ static knobs_status toy_render(knobs_data *d, const int32_t *f, int n, float *ob
 }
 
 static void toy_free(void *p) { free(p); }
-static const kn_data_ops toy_ops = {toy_render, NULL, NULL, NULL, toy_free};
+static const kn_data_ops toy_ops = {.render = toy_render, .free_impl = toy_free};
 
 static knobs_data *toy_open(int HW, int cells) {
   knobs_data *d = calloc(1, sizeof *d);

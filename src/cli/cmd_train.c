@@ -163,6 +163,7 @@ int cmd_train(int argc, char **argv) {
   {
     prog_ctx pc = {.quiet = quiet, .batch = c.batch};
     cli_progress_init(&pc.pr, stdout);
+    if (!quiet && knobs_data_info_get(d)->note[0]) printf("note: %s\n", knobs_data_info_get(d)->note);
     if (!quiet)
       printf("knobs train: %s (%s, %s, Z=%d) on %s, %ld steps, batch %d, %d threads -> %s\n", c.model, c.arch,
              c.likelihood, c.z_dim, c.data, c.steps, c.batch, c.threads, dir);

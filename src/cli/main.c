@@ -5,6 +5,9 @@
 #include "cli/cli.h"
 
 /* commands (one file each) */
+int cmd_metrics(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
+int cmd_data(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"train", cmd_train, "train a model (default: beta-VAE on the built-in dSprites)"},
@@ -12,7 +15,10 @@ const cli_command cli_commands[] = {
     {"traverse", cmd_traverse, "latent traversal of one observation (PNG grid or GIF)"},
     {"reconstruct", cmd_reconstruct, "observations and their reconstructions (PNG)"},
     {"sample", cmd_sample, "decode samples of the prior (PNG)"},
+    {"metrics", cmd_metrics, "disentanglement metrics of codes and factors given as .npy arrays"},
+    {"eval", cmd_eval, "evaluate a model on a dataset: every disentanglement metric, ELBO"},
     {"info", cmd_info, "show a run or checkpoint: config, step, last losses"},
+    {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
     {"version", cmd_version, "print the version"},
 };

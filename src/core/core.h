@@ -46,7 +46,17 @@ enum {
   KN_STREAM_AUX = 4ull << 40      /* + step: anything else a model needs per step */
 };
 void kn_rng_seed(kn_rng *r, uint64_t seed, uint64_t stream);
-uint64_t kn_rng_u64(kn_rng *r);
+/* The next 64 bits (one xoshiro256** step); inline because renderers draw per pixel. */
+static inline uint64_t kn_rng_u64(kn_rng *r) {
+  uint64_t *s = r->s, out = ((s[1] * 5) << 7 | (s[1] * 5) >> 57) * 9, t = s[1] << 17;
+  s[2] ^= s[0];
+  s[3] ^= s[1];
+  s[1] ^= s[2];
+  s[0] ^= s[3];
+  s[2] ^= t;
+  s[3] = s[3] << 45 | s[3] >> 19;
+  return out;
+}
 double kn_rng_uniform(kn_rng *r);            /* [0, 1), 53 bits */
 uint32_t kn_rng_below(kn_rng *r, uint32_t n); /* uniform in [0, n), unbiased; n > 0 */
 double kn_rng_normal(kn_rng *r);             /* standard normal (Box-Muller, no cached pair) */

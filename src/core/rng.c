@@ -20,21 +20,6 @@ void kn_rng_seed(kn_rng *r, uint64_t seed, uint64_t stream) {
   if (!(r->s[0] | r->s[1] | r->s[2] | r->s[3])) r->s[0] = 1; /* all-zero state is absorbing */
 }
 
-static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
-uint64_t kn_rng_u64(kn_rng *r) {
-  uint64_t *s = r->s;
-  uint64_t out = rotl(s[1] * 5, 7) * 9;
-  uint64_t t = s[1] << 17;
-  s[2] ^= s[0];
-  s[3] ^= s[1];
-  s[1] ^= s[2];
-  s[0] ^= s[3];
-  s[2] ^= t;
-  s[3] = rotl(s[3], 45);
-  return out;
-}
-
 double kn_rng_uniform(kn_rng *r) { return (double)(kn_rng_u64(r) >> 11) * 0x1.0p-53; }
 
 uint32_t kn_rng_below(kn_rng *r, uint32_t n) {

@@ -8,7 +8,8 @@
 #include "data/data.h"
 
 static const kn_data_entry *const registry[] = {
-    &kn_data_dsprites,
+    &kn_data_dsprites, &kn_data_shapes, &kn_data_physics, &kn_data_fashion, &kn_data_h5,
+    &kn_data_mpi3d,    &kn_data_norb,   &kn_data_idx,     &kn_data_arrays,
 };
 #define NREG (int)(sizeof registry / sizeof registry[0])
 
@@ -25,6 +26,15 @@ const char *knobs_data_describe(const char *name) {
   for (int i = 0; i < NREG; i++)
     if (registry[i]->name && !strcmp(registry[i]->name, name)) return registry[i]->describe;
   return NULL;
+}
+
+const char *const *knobs_data_file_types(void) {
+  static const char *types[NREG + 1];
+  int k = 0;
+  for (int i = 0; i < NREG; i++)
+    if (!registry[i]->name && registry[i]->describe) types[k++] = registry[i]->describe;
+  types[k] = NULL;
+  return types;
 }
 
 void knobs_data_opts_default(knobs_data_opts *o) {
@@ -72,7 +82,8 @@ knobs_status knobs_data_open(const char *spec, const knobs_data_opts *opts, knob
       s = kn_err(KNOBS_ERR_FORMAT, "%s: dataset reports an invalid shape", spec);
     double prod = 1;
     for (int k = 0; k < in->K; k++) prod *= in->factor_sizes[k];
-    d->grid = in->K > 0 && (double)in->n == prod;
+    d->grid = in->K > 0 && (double)in->n == prod && (d->ops->render || in->has_render);
+    if (d->ops->render) in->has_render = 1;
     if (!s && !d->ops->render && !d->ops->get)
       s = kn_err(KNOBS_ERR_UNSUPPORTED, "%s: dataset has neither render nor get", spec);
   }
@@ -187,6 +198,7 @@ knobs_status knobs_data_get(knobs_data *d, const int64_t *idx, int n, float *obs
 knobs_status kn_data_batch(knobs_data *d, kn_rng *r, int B, float *obs, int32_t *factors,
                            int32_t *scratch) {
   int K = d->info.K;
+  if (d->ops->draw) return d->ops->draw(d, r, B, obs, factors, NULL);
   if (K > 0 && d->ops->render) {
     int32_t *f = factors ? factors : scratch;
     KN_ASSERT(f);
@@ -224,4 +236,28 @@ knobs_status knobs_data_draw(knobs_data *d, int n, uint64_t seed, uint64_t strea
   knobs_status s = kn_data_batch(d, &r, n, obs, factors, scratch);
   free(scratch);
   return s;
+}
+
+knobs_status knobs_data_draw_values(knobs_data *d, int n, uint64_t seed, uint64_t stream,
+                                    float *obs, int32_t *factors, double *values) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "draw: negative count");
+  int K = d->info.K;
+  if (d->ops->draw) { /* the dataset draws its own values (same rng use as kn_data_batch) */
+    kn_rng r;
+    kn_rng_seed(&r, seed, stream);
+    return d->ops->draw(d, &r, n, obs, K ? factors : NULL, K ? values : NULL);
+  }
+  if (!values || K == 0) return knobs_data_draw(d, n, seed, stream, obs, factors);
+  int32_t *f = factors ? factors : malloc(sizeof(int32_t) * (size_t)(n ? n : 1) * K);
+  if (!f) return kn_err(KNOBS_ERR_NOMEM, "draw: cannot allocate %d factor vectors", n);
+  knobs_status s = knobs_data_draw(d, n, seed, stream, obs, f);
+  for (size_t i = 0; !s && i < (size_t)n * K; i++) values[i] = knobs_data_factor_value(d, (int)(i % K), f[i]);
+  if (f != factors) free(f);
+  return s;
+}
+
+knobs_status knobs_data_mixing(const knobs_data *d, double *A) {
+  if (!d->ops->mixing) return kn_err(KNOBS_ERR_UNSUPPORTED, "%s: dataset has no mixing matrix", d->info.name);
+  d->ops->mixing(d, A);
+  return KNOBS_OK;
 }

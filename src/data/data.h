@@ -20,6 +20,13 @@ typedef struct {
   /* Continuous value of class c of factor k. NULL: the class index. */
   double (*factor_value)(const knobs_data *d, int k, int c);
   void (*free_impl)(void *impl);
+  /* Optional: draw n observations as training draws them, with their factors (n,K) and factor
+   * values (n,K) if non-NULL (datasets with continuous factors, e.g. physics). When set,
+   * kn_data_batch uses it instead of sampling classes and rendering. */
+  knobs_status (*draw)(knobs_data *d, kn_rng *r, int n, float *obs, int32_t *factors,
+                       double *values);
+  /* Optional: the mixing matrix (C,K) for knobs_data_mixing. */
+  void (*mixing)(const knobs_data *d, double *A);
 } kn_data_ops;
 
 struct knobs_data {
@@ -27,7 +34,8 @@ struct knobs_data {
   const kn_data_ops *ops;
   void *impl;
   kn_pool *pool;     /* rendering threads (owned) */
-  int grid;          /* 1 if info.n == prod(factor_sizes) and index <-> factors is row-major */
+  int grid;          /* 1 if info.n == prod(factor_sizes) and index <-> factors is row-major:
+                      * datasets with render, and get-only datasets that set info.has_render */
 };
 
 /* A registry entry: `match` says whether this opener handles `spec` (a name like "dsprites" or
@@ -54,5 +62,13 @@ knobs_status kn_data_batch(knobs_data *d, kn_rng *r, int B, float *obs, int32_t 
 
 /* The openers, one per file in src/data/. */
 extern const kn_data_entry kn_data_dsprites;
+extern const kn_data_entry kn_data_shapes;       /* shapes.c */
+extern const kn_data_entry kn_data_physics;      /* physics.c */
+extern const kn_data_entry kn_data_fashion;      /* idx.c: the Debian copy of Fashion-MNIST */
+extern const kn_data_entry kn_data_h5;           /* h5.c: 3dshapes.h5 and HDF5 image files */
+extern const kn_data_entry kn_data_mpi3d;        /* mpi3d.c */
+extern const kn_data_entry kn_data_norb;         /* norb.c */
+extern const kn_data_entry kn_data_idx;          /* idx.c: MNIST-style IDX files */
+extern const kn_data_entry kn_data_arrays;       /* arrays.c: .npy/.npz, PNG folders, CSV/TSV */
 
 #endif

@@ -35,6 +35,10 @@ void kn_st_free(kn_safetensors *st) {
   memset(st, 0, sizeof *st);
 }
 
+static int cmp_name(const void *a, const void *b) {
+  return strcmp(((const kn_st_tensor *)a)->name, ((const kn_st_tensor *)b)->name);
+}
+
 static int cmp_begin(const void *a, const void *b) {
   const kn_st_tensor *x = a, *y = b;
   return x->begin < y->begin ? -1 : x->begin > y->begin;
@@ -67,6 +71,8 @@ knobs_status kn_st_parse(const uint8_t *buf, size_t n, const char *name, kn_safe
   for (cJSON *it = root->child; it && !s; it = it->next) {
     if (!strcmp(it->string, "__metadata__")) {
       if (!cJSON_IsObject(it)) { s = kn_err(KNOBS_ERR_FORMAT, "%s: __metadata__ is not an object", name); break; }
+      /* a second one would overwrite (and leak) the first: JSON keys must be unique */
+      if (st->metadata_json) { s = kn_err(KNOBS_ERR_FORMAT, "%s: __metadata__ appears twice", name); break; }
       for (cJSON *m = it->child; m; m = m->next)
         if (!cJSON_IsString(m)) { s = kn_err(KNOBS_ERR_FORMAT, "%s: metadata value '%s' is not a string", name, m->string); break; }
       if (!s) st->metadata_json = cJSON_PrintUnformatted(it);
@@ -116,6 +122,18 @@ knobs_status kn_st_parse(const uint8_t *buf, size_t n, const char *name, kn_safe
     st->n++;
   }
   cJSON_Delete(root);
+  if (!s) { /* unique names: kn_st_find would only ever see the first of two */
+    kn_st_tensor *byname = malloc(((size_t)st->n + 1) * sizeof *byname);
+    if (!byname) s = kn_err(KNOBS_ERR_NOMEM, "%s: cannot allocate", name);
+    else {
+      memcpy(byname, st->t, (size_t)st->n * sizeof *byname);
+      qsort(byname, (size_t)st->n, sizeof *byname, cmp_name);
+      for (int i = 1; i < st->n && !s; i++)
+        if (!strcmp(byname[i].name, byname[i - 1].name))
+          s = kn_err(KNOBS_ERR_FORMAT, "%s: tensor '%s' appears twice", name, byname[i].name);
+      free(byname);
+    }
+  }
   if (!s) { /* no overlaps, no holes */
     kn_st_tensor *sorted = malloc(((size_t)st->n + 1) * sizeof *sorted);
     if (!sorted) s = kn_err(KNOBS_ERR_NOMEM, "%s: cannot allocate", name);

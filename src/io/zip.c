@@ -162,7 +162,7 @@ typedef struct {
   uint8_t in[1 << 16];
 } zip_reader;
 
-static size_t zr_read(kn_reader *r, void *buf, size_t n) {
+static size_t zr_read_piece(kn_reader *r, void *buf, size_t n) {
   zip_reader *z = (zip_reader *)r;
   if (r->status) return 0;
   uint64_t left = z->e.usize - r->pos;
@@ -204,6 +204,19 @@ static size_t zr_read(kn_reader *r, void *buf, size_t n) {
   if (!r->status && r->pos == z->e.usize && z->crc != z->e.crc)
     r->status = kn_err(KNOBS_ERR_FORMAT, "%s: CRC mismatch (stored %08x, computed %08x)", r->name,
                        z->e.crc, z->crc);
+  return r->status ? 0 : got;
+}
+
+/* zlib counts in 32-bit uInt (avail_out, crc32's length): a request over 4 GiB (a whole
+ * MPI3D or 3D Shapes member read at once) goes through in pieces of at most 1 GiB. */
+static size_t zr_read(kn_reader *r, void *buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    size_t want = n - got < ((size_t)1 << 30) ? n - got : (size_t)1 << 30;
+    size_t k = zr_read_piece(r, (uint8_t *)buf + got, want);
+    got += k;
+    if (k < want) break;
+  }
   return r->status ? 0 : got;
 }
 
@@ -249,6 +262,15 @@ knobs_status kn_reader_zip(const char *path, const char *member, kn_reader **out
     return zerr(path, "member data offset outside the file");
   }
   z->cleft = z->e.csize;
+  if (z->e.method == 8 && z->e.usize / 1032 > z->e.csize + 64) {
+    /* deflate expands at most 1032:1: a larger claim is a lying header, and believing it would
+     * make callers allocate (and zero) whatever size it says */
+    s = kn_err(KNOBS_ERR_FORMAT, "%s: member '%s' claims %llu bytes from %llu compressed, beyond "
+               "deflate's 1032:1 limit", path, member, (unsigned long long)z->e.usize,
+               (unsigned long long)z->e.csize);
+    zr_close(&z->r);
+    return s;
+  }
   if (z->e.method == 8) {
     if (inflateInit2(&z->zs, -15) != Z_OK) {
       zr_close(&z->r);
@@ -256,9 +278,10 @@ knobs_status kn_reader_zip(const char *path, const char *member, kn_reader **out
     }
     z->inflating = 1;
   } else if (z->e.method != 0) {
-    zr_close(&z->r);
-    return kn_err(KNOBS_ERR_UNSUPPORTED, "%s: member '%s' uses compression method %d (only stored "
-                  "and deflate are supported)", path, member, z->e.method);
+    s = kn_err(KNOBS_ERR_UNSUPPORTED, "%s: member '%s' uses compression method %d (only stored "
+               "and deflate are supported)", path, member, z->e.method);
+    zr_close(&z->r); /* after the message: it reads z->e */
+    return s;
   } else if (z->e.csize != z->e.usize) {
     zr_close(&z->r);
     return zerr(path, "stored member with different compressed and uncompressed sizes");

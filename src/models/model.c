@@ -135,11 +135,12 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
 
 void knobs_model_free(knobs_model *m) {
   if (!m) return;
-  if (m->ops && m->ops->free_impl) m->ops->free_impl(m);
+  /* stacks first: a family's stacks may live in its state (m->impl), freed after them */
   for (int i = 0; i < m->nstacks; i++) {
     kn_stack *s = m->stacks[i];
     kn_free(s->act), kn_free(s->dact), kn_free(s->aux), kn_free(s->dx_in), kn_free(s->xcb), kn_free(s->dxcb);
   }
+  if (m->ops && m->ops->free_impl) m->ops->free_impl(m);
   for (int k = 0; k < KN_MAX_OPT; k++) kn_free(m->opt[k].m), kn_free(m->opt[k].v);
   kn_net_free(&m->net);
   kn_free(m->x), kn_free(m->xt), kn_free(m->fac), kn_free(m->mu), kn_free(m->per), kn_free(m->kl_dim);

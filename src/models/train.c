@@ -26,8 +26,16 @@ static knobs_status pictures(knobs_model *m, knobs_data *d, const char *dir) {
   knobs_status s = knobs_reconstruct(m, d, 16, m->cfg.seed, path);
   snprintf(path, sizeof path, "%s/samples.png", dir);
   if (!s) s = knobs_sample(m, 64, m->cfg.seed, path);
+  /* traverse from the middle of the factor grid (on dSprites: a large heart in the centre, so
+   * moves in x and y show both ways); index 0 for data without a grid */
+  int64_t mid = 0;
+  if (in->K > 0 && in->has_render) {
+    int32_t f[KNOBS_MAX_FACTORS];
+    for (int k = 0; k < in->K; k++) f[k] = in->factor_sizes[k] - 1 - (in->factor_sizes[k] - 1) / 2;
+    mid = knobs_data_index(d, f);
+  }
   snprintf(path, sizeof path, "%s/traversal.png", dir);
-  if (!s) s = knobs_traverse(m, d, 0, -2, 2, 11, path, NULL, NULL);
+  if (!s) s = knobs_traverse(m, d, mid, -2, 2, 11, path, NULL, NULL);
   return s;
 }
 

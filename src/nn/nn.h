@@ -234,4 +234,19 @@ const float *kn_stack_out(const kn_stack *s);
  * backward seconds into its kn_layer.t_fwd / t_bwd. Process-wide switch, off by default. */
 void kn_stack_profile(int on);
 
+/* ---- additions for the issue-4 models (src/nn/extra.c) ------------------------------------ */
+/* Softmax cross-entropy over K classes, as torch.nn.functional.cross_entropy (batch mean):
+ * row b holds K logits at logits[b*ld .. b*ld+K) (ld >= K lets the classes be a slice of a
+ * wider row); per example lse(l) - l[target[b]] (double, to `per` if non-NULL); returns the
+ * batch mean; dlogits (same layout) += scale * (softmax(l) - onehot(target)) / B if non-NULL. */
+double kn_softmax_xent(float *dlogits, double *per, const float *logits, const int32_t *target,
+                       int B, int K, int ld, float scale);
+/* Backward through the stack for the B examples of the last forward like kn_stack_backward,
+ * but computing only the input gradient s->dx_in (the stack must want_dx): parameter
+ * gradients are left untouched. For a loss whose gradient must reach the stack's input but
+ * not its parameters (a GAN generator's loss through the discriminator, FactorVAE's total
+ * correlation through its discriminator). Activation gradients accumulate as usual: zero them
+ * first (kn_stack_zero_grad). */
+void kn_stack_backward_input(kn_stack *s, int B);
+
 #endif

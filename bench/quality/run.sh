@@ -1,0 +1,41 @@
+#!/bin/sh
+# run.sh: the quality benchmark (issue 4). Builds bench/quality/quality.c against BUILD's
+# library, measures every model's training speed at batch 64, trains each model on the built-in
+# dSprites for MINUTES of wall time with SEED on THREADS threads, scores it (MIG, DCI
+# disentanglement, FactorVAE score, BetaVAE score) and writes docs/results.md from the results.
+#
+#   sh bench/quality/run.sh [BUILD]          environment: MINUTES (15), SEED (0), THREADS (2),
+#                                            MODELS (all below), OUT (bench/quality/out)
+# Never part of make test. Each run leaves OUT/<name>/{model.safetensors,result.json,log}.
+BUILD=${1:-build}
+MINUTES=${MINUTES:-15}
+SEED=${SEED:-0}
+THREADS=${THREADS:-2}
+OUT=${OUT:-bench/quality/out}
+PY=/usr/bin/python3
+# name:model:extra config (key=value, comma separated)
+ALL="vae:betavae:beta=1 betavae:betavae:beta=4 tcvae:tcvae: factorvae:factorvae: dipvae1:dipvae1: dipvae2:dipvae2:
+infogan:infogan: gvae:gvae: mlvae:mlvae: adagvae:adagvae: adamlvae:adamlvae:"
+MODELS=${MODELS:-$(for r in $ALL; do echo "$r" | cut -d: -f1; done)}
+set -e
+[ -f "$BUILD/libknobs.a" ] || make --no-print-directory BUILD="$BUILD" "$BUILD/libknobs.a"
+CFLAGS=$(cut -d' ' -f2- "$BUILD/.flags")
+mkdir -p "$OUT"
+cc $CFLAGS -o "$OUT/quality" bench/quality/quality.c "$BUILD/libknobs.a" $EXTRA_OBJ -pthread -lopenblas -llinear \
+  -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lpng -lz -lcjson -lm
+set +e
+for name in $MODELS; do
+  row=$(for r in $ALL; do echo "$r"; done | grep "^$name:")
+  [ -n "$row" ] || { echo "unknown model $name"; exit 1; }
+  model=$(echo "$row" | cut -d: -f2)
+  extra=$(echo "$row" | cut -d: -f3 | tr ',' ' ')
+  echo "== $name ($model $extra): speed"
+  "$OUT/quality" speed "$model" 64 "$THREADS" 20 $extra > "$OUT/$name.speed.json" || echo "speed failed"
+  cat "$OUT/$name.speed.json"
+  echo "== $name: $MINUTES min of training, seed $SEED, load $(cut -d' ' -f1-3 /proc/loadavg)"
+  "$OUT/quality" run "$model" "$OUT/$name" $((MINUTES * 60)) "$SEED" "$THREADS" $extra > "$OUT/$name.log" 2>&1 ||
+    { echo "$name failed:"; tail -5 "$OUT/$name.log"; }
+  echo "$(cut -d' ' -f1-3 /proc/loadavg)" > "$OUT/$name/loadavg" 2>/dev/null
+done
+$PY bench/quality/report.py "$OUT" "$MINUTES" "$SEED" "$THREADS" > docs/results.md.tmp && mv docs/results.md.tmp docs/results.md
+echo "wrote docs/results.md"

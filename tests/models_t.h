@@ -1,0 +1,475 @@
+/* models_t.h: what the tests of the issue-4 models share (tests/test_models_*.c): a toy
+ * ground-truth dataset, toy configs, the finite-difference check of a whole training loss with
+ * one loss term per optimizer group, determinism and resume, and the PyTorch reference check
+ * against tests/ref/models_*.safetensors (written by tests/ref/make_models_ref.py).
+ * Include after t.h. */
+#ifndef KNOBS_MODELS_T_H
+#define KNOBS_MODELS_T_H
+#include <cjson/cJSON.h>
+#include <unistd.h>
+
+#include "io/io.h"
+#include "models/families.h"
+
+/* ---- a toy dataset: a square (side HW/5) at (fx, fy) on a cells x cells grid --------------- */
+typedef struct { int side, cells; } mt_toy;
+
+static inline knobs_status mt_toy_render(knobs_data *d, const int32_t *f, int n, float *obs) {
+  mt_toy *t = d->impl;
+  int H = d->info.H, W = d->info.W;
+  for (int i = 0; i < n; i++) {
+    float *o = obs + (size_t)i * H * W;
+    memset(o, 0, sizeof(float) * (size_t)H * W);
+    int x0 = f[2 * i] * (W - t->side) / (t->cells - 1), y0 = f[2 * i + 1] * (H - t->side) / (t->cells - 1);
+    for (int y = 0; y < t->side; y++)
+      for (int x = 0; x < t->side; x++) o[(y0 + y) * W + x0 + x] = 1.0f;
+  }
+  return KNOBS_OK;
+}
+
+static inline void mt_toy_free(void *p) { free(p); }
+static const kn_data_ops mt_toy_ops = {.render = mt_toy_render, .free_impl = mt_toy_free};
+
+static inline knobs_data *mt_toy_open(int HW, int cells) {
+  knobs_data *d = calloc(1, sizeof *d);
+  mt_toy *t = malloc(sizeof *t);
+  t->side = HW / 5 > 1 ? HW / 5 : 2;
+  t->cells = cells;
+  snprintf(d->info.name, sizeof d->info.name, "toy%d", HW);
+  d->info.C = 1, d->info.H = HW, d->info.W = HW, d->info.is_image = 1, d->info.binary = 1, d->info.has_render = 1;
+  const char *names[2] = {"x", "y"};
+  int sizes[2] = {cells, cells};
+  kn_data_set_factors(&d->info, 2, names, sizes);
+  d->info.n = (int64_t)cells * cells;
+  d->grid = 1;
+  d->ops = &mt_toy_ops;
+  d->impl = t;
+  return d;
+}
+
+static inline knobs_config mt_config(const char *model, const char *arch, int HW) {
+  knobs_config c;
+  knobs_config_default(&c);
+  strcpy(c.model, model), strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
+  snprintf(c.data, sizeof c.data, "toy%d", HW);
+  c.C = 1, c.H = HW, c.W = HW;
+  c.batch = 3, c.z_dim = 3, c.hidden = 16, c.threads = 2, c.seed = 7;
+  c.noise_dim = 4, c.cat = 2, c.cont = 2; /* infogan at toy size */
+  c.disc_hidden = 40, c.disc_layers = 3;  /* factorvae at toy size (the references use 6 x 1000) */
+  c.factorvae_gamma = 5, c.tcvae_beta = 4, c.lambda_od = 3, c.beta = 2, c.info_lambda = 1.5;
+  return c;
+}
+
+static inline int mt_cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* ---- finite differences of the whole loss ----------------------------------------------- */
+/* With every learning rate 0 a training step computes its losses and leaves the gradients in
+ * net->g without moving a parameter; resetting m->step before each step replays the same
+ * randomness (batch, noise, pairs, permutations, codes: all derive from (seed, step)), so
+ * each loss is a function of the parameters alone. Entries are sampled from every tensor; the
+ * gradient of a parameter of optimizer group g is checked against the term named terms[g]
+ * (a two-player model has one loss per player). Kinks (ReLU, LeakyReLU, the weak models'
+ * choice of shared dimensions) can fall within +-h for a few entries: 90% of the entries must
+ * agree within 1e-2 relative and the median within 1e-3, as test_models.c asks. h is 2e-3 as
+ * there, except where a caller says why. */
+static inline void mt_fd(knobs_config c, const char *const *terms, int per_tensor, double h, knobs_data *d) {
+  static char name[128];
+  snprintf(name, sizeof name, "fd %s %s %dx%d", c.model, c.arch, c.H, c.W);
+  T_CASE(name);
+  knobs_model *m;
+  if (knobs_model_create(&c, &m)) {
+    CHECK(0, "create: %s", knobs_last_error());
+    return;
+  }
+  for (int k = 0; k < m->nopt; k++) m->opt[k].lr = 0, m->opt[k].n = 0; /* Adam: no update, no work */
+  knobs_terms t;
+  int idx[KN_MAX_OPT];
+  m->step = 5;
+  knobs_status s = knobs_model_train_step(m, d, &t);
+  CHECK(!s, "step: %s", knobs_last_error());
+  for (int k = 0; k < m->nopt; k++) {
+    idx[k] = -1;
+    for (int i = 0; i < t.n; i++)
+      if (!strcmp(t.name[i], terms[k])) idx[k] = i;
+    CHECK(idx[k] >= 0, "no term %s", terms[k]);
+    if (idx[k] < 0) goto out;
+  }
+  float *g = malloc(sizeof(float) * m->net.n_p);
+  memcpy(g, m->net.g, sizeof(float) * m->net.n_p);
+  double *errs = malloc(sizeof(double) * (size_t)(m->net.np * per_tensor + 1));
+  int ne = 0;
+  for (int k = 0; k < m->net.np; k++) {
+    kn_param *q = &m->net.P[k];
+    if (q->buffer) continue;
+    float *p = kn_param_ptr(&m->net, k);
+    int ti = idx[q->group];
+    for (int e = 0; e < per_tensor; e++) {
+      size_t i = ((size_t)e * 2654435761u + (size_t)k) % q->n;
+      float o = p[i];
+      p[i] = o + (float)h;
+      double hp = (double)p[i] - o; /* the step float can represent */
+      m->step = 5;
+      knobs_model_train_step(m, d, &t);
+      double lp = t.value[ti];
+      p[i] = o - (float)h;
+      double hm = o - (double)p[i];
+      m->step = 5;
+      knobs_model_train_step(m, d, &t);
+      double lm = t.value[ti];
+      p[i] = o;
+      double num = (lp - lm) / (hp + hm), an = g[q->off + i];
+      errs[ne++] = fabs(num - an) / fmax(fmax(fabs(num), fabs(an)), 1e-1);
+      if (getenv("KNOBS_TEST_VERBOSE") && errs[ne - 1] > 1e-2)
+        fprintf(stderr, "%s: %s[%zu] numeric %.6g analytic %.6g\n", name, q->name, i, num, an);
+    }
+  }
+  qsort(errs, (size_t)ne, sizeof(double), mt_cmp_double);
+  if (getenv("KNOBS_TEST_VERBOSE"))
+    fprintf(stderr, "%s: %d entries, median %.3g, p90 %.3g, max %.3g\n", name, ne, errs[ne / 2], errs[(int)(ne * 0.9)], errs[ne - 1]);
+  CHECK(errs[ne / 2] < 1e-3, "median FD rel err %.3g", errs[ne / 2]);
+  CHECK(errs[(int)(ne * 0.9)] < 1e-2, "90th percentile FD rel err %.3g (worst %.3g)", errs[(int)(ne * 0.9)], errs[ne - 1]);
+  free(g), free(errs);
+out:
+  knobs_model_free(m);
+}
+
+/* ---- determinism, resume, checkpoints --------------------------------------------------- */
+static inline int mt_same_state(knobs_model *a, knobs_model *b) {
+  if (a->net.n_p != b->net.n_p || a->step != b->step || a->nopt != b->nopt) return 0;
+  if (memcmp(a->net.p, b->net.p, sizeof(float) * a->net.n_p)) return 0;
+  if (memcmp(a->net.buf, b->net.buf, sizeof(float) * a->net.n_buf)) return 0;
+  for (int k = 0; k < a->nopt; k++)
+    if (a->opt[k].t != b->opt[k].t || memcmp(a->opt[k].m, b->opt[k].m, sizeof(float) * a->opt[k].n) ||
+        memcmp(a->opt[k].v, b->opt[k].v, sizeof(float) * a->opt[k].n))
+      return 0;
+  return 1;
+}
+
+/* Two runs from one seed give the same bytes; 3 steps + save + load + 3 steps equal 6 steps
+ * (every optimizer included); the checkpoint holds every optimizer under its name; another
+ * seed gives other parameters. */
+static inline void mt_determinism(knobs_config c, knobs_data *d, const char *dir) {
+  static char name[128];
+  char p1[512], p2[512];
+  snprintf(name, sizeof name, "determinism %s %s %dx%d", c.model, c.arch, c.H, c.W);
+  T_CASE(name);
+  knobs_model *a, *b, *r = NULL, *h;
+  if (knobs_model_create(&c, &a) || knobs_model_create(&c, &b)) {
+    CHECK(0, "create: %s", knobs_last_error());
+    return;
+  }
+  CHECK(mt_same_state(a, b), "two models from one seed differ");
+  knobs_terms t;
+  for (int i = 0; i < 6; i++) {
+    knobs_status s = knobs_model_train_step(a, d, &t);
+    CHECK(!s, "step %d: %s", i, knobs_last_error());
+    knobs_model_train_step(b, d, NULL);
+    for (int k = 0; k < t.n; k++) CHECK(isfinite(t.value[k]), "%s is %g", t.name[k], t.value[k]);
+  }
+  CHECK(mt_same_state(a, b), "six steps from one seed differ");
+  CHECK(a->opt[0].t == 6 && (a->nopt < 2 || a->opt[1].t == 6), "optimizer steps %ld", a->opt[0].t);
+  snprintf(p1, sizeof p1, "%s/%s-a.safetensors", dir, c.model);
+  snprintf(p2, sizeof p2, "%s/%s-b.safetensors", dir, c.model);
+  CHECK(!knobs_model_save(a, p1) && !knobs_model_save(b, p2), "save: %s", knobs_last_error());
+  char *ba = NULL, *bb = NULL;
+  size_t na = 0, nb = 0;
+  kn_read_file(p1, 1 << 28, &ba, &na);
+  kn_read_file(p2, 1 << 28, &bb, &nb);
+  CHECK(na == nb && na > 0 && !memcmp(ba, bb, na), "checkpoints of identical runs differ in bytes");
+  for (int k = 0; k < a->nopt; k++) {
+    char want[64];
+    snprintf(want, sizeof want, "optim.%s.exp_avg_sq", a->opt_name[k]);
+    CHECK(ba && memmem(ba, na, want, strlen(want)), "checkpoint lacks %s", want);
+  }
+  free(ba), free(bb);
+  CHECK(!knobs_model_create(&c, &h), "create: %s", knobs_last_error());
+  for (int i = 0; i < 3; i++) knobs_model_train_step(h, d, NULL);
+  knobs_model_save(h, p2);
+  knobs_model_free(h);
+  CHECK(!knobs_model_load(p2, 0, &r), "load: %s", knobs_last_error());
+  if (r) {
+    CHECK(r->step == 3, "loaded step %ld", r->step);
+    for (int i = 0; i < 3; i++) knobs_model_train_step(r, d, NULL);
+    CHECK(mt_same_state(a, r), "resumed run differs from the uninterrupted one");
+    char *ja = knobs_config_to_json(&a->cfg), *jr = knobs_config_to_json(&r->cfg);
+    CHECK(!strcmp(ja, jr), "config changed through a checkpoint");
+    free(ja), free(jr);
+    knobs_model_free(r);
+  }
+  c.seed = 8;
+  CHECK(!knobs_model_create(&c, &r), "create: %s", knobs_last_error());
+  CHECK(memcmp(r->net.p, b->net.p, sizeof(float) * r->net.n_p) != 0, "seed does not matter");
+  knobs_model_free(r);
+  knobs_model_free(a);
+  knobs_model_free(b);
+}
+
+/* Encode and decode work in chunks and give finite values of the right count. */
+static inline void mt_inference(knobs_config c, knobs_data *d) {
+  static char name[128];
+  snprintf(name, sizeof name, "encode/decode %s %s", c.model, c.arch);
+  T_CASE(name);
+  knobs_model *m;
+  if (knobs_model_create(&c, &m)) {
+    CHECK(0, "create: %s", knobs_last_error());
+    return;
+  }
+  for (int i = 0; i < 2; i++) knobs_model_train_step(m, d, NULL);
+  int n = 7, Z = knobs_model_code_dim(m);
+  size_t D = m->D;
+  float *x = malloc(sizeof(float) * D * n), *mu = malloc(sizeof(float) * Z * n), *mu1 = malloc(sizeof(float) * Z);
+  float *y = malloc(sizeof(float) * D * n);
+  CHECK(!knobs_data_draw(d, n, 1, 0, x, NULL), "draw: %s", knobs_last_error());
+  CHECK(!knobs_model_encode(m, x, n, mu, NULL), "encode: %s", knobs_last_error());
+  CHECK(!knobs_model_encode(m, x + D * 5, 1, mu1, NULL), "encode one");
+  CHECK_CLOSE(mu1, mu + 5 * Z, (size_t)Z, 1e-4, 1e-5);
+  CHECK(!knobs_model_decode(m, mu, n, y), "decode: %s", knobs_last_error());
+  int ok = 1;
+  for (size_t i = 0; i < D * n; i++) ok &= y[i] >= 0 && y[i] <= 1;
+  CHECK(ok, "decoded images outside [0,1]");
+  free(x), free(mu), free(mu1), free(y);
+  knobs_model_free(m);
+}
+
+/* ---- the PyTorch reference --------------------------------------------------------------- */
+static kn_safetensors MT_ST;
+static void *mt_copies[8192];
+static int mt_ncopies;
+
+/* A tensor of the reference file: an aligned copy (tensors follow each other unpadded, so an
+ * F64 or I64 tensor after a U8 one may be misaligned in the file), freed by mt_free_copies. */
+static inline const void *mt_tensor(const char *name, size_t *n, knobs_dtype *dt) {
+  const kn_st_tensor *t = kn_st_find(&MT_ST, name);
+  if (!t || mt_ncopies == (int)(sizeof mt_copies / sizeof mt_copies[0])) return NULL;
+  if (n) *n = (t->end - t->begin) / knobs_dtype_size(t->dtype);
+  if (dt) *dt = t->dtype;
+  void *c = malloc(t->end - t->begin + 8);
+  memcpy(c, MT_ST.data + t->begin, t->end - t->begin);
+  return mt_copies[mt_ncopies++] = c;
+}
+
+static inline void mt_free_copies(void) {
+  while (mt_ncopies) free(mt_copies[--mt_ncopies]);
+}
+
+/* make_models_ref.py's param_formula: u = hash(i, seed) in [-1, 1) */
+static inline double mt_hash_u(uint64_t i, uint64_t seed) {
+  uint64_t h = (i * 2654435761ull + seed * 40503ull + 12345ull) % (1ull << 32);
+  h = (h ^ (h >> 15)) * 2246822519ull % (1ull << 32);
+  h = h ^ (h >> 13);
+  return (double)h / 4294967296.0 * 2.0 - 1.0;
+}
+
+/* Parameters as the script sets them, by state_dict position idx: weights and biases of
+ * linear and conv layers u / sqrt(fan_in of the layer's weight); batch norm weight 1 + u / 10,
+ * bias u / 10, running_mean 0, running_var 1, num_batches_tracked 0. */
+static inline int mt_set_params(knobs_model *m, cJSON *order) {
+  int idx = 0;
+  for (cJSON *it = order->child; it; it = it->next, idx++) {
+    int k = kn_net_find(&m->net, it->valuestring);
+    CHECK(k >= 0, "model has no tensor %s", it->valuestring);
+    if (k < 0) return -1;
+    const kn_param *q = &m->net.P[k];
+    float *p = kn_param_ptr(&m->net, k);
+    char wname[80];
+    snprintf(wname, sizeof wname, "%s", it->valuestring);
+    strcpy(strrchr(wname, '.'), ".weight");
+    const kn_param *W = &m->net.P[kn_net_find(&m->net, wname)];
+    if (W->ndim >= 2) {
+      double fan_in = (double)W->shape[1];
+      for (int d = 2; d < W->ndim; d++) fan_in *= (double)W->shape[d];
+      double bound = 1.0 / sqrt(fan_in);
+      for (size_t i = 0; i < q->n; i++) p[i] = (float)(mt_hash_u(i, (uint64_t)idx) * bound);
+    } else if (strstr(q->name, "running_var")) {
+      for (size_t i = 0; i < q->n; i++) p[i] = 1;
+    } else if (q->buffer) {
+      for (size_t i = 0; i < q->n; i++) p[i] = 0;
+    } else {
+      int is_w = strstr(q->name, ".weight") != NULL;
+      for (size_t i = 0; i < q->n; i++) p[i] = (float)((is_w ? 1.0 : 0.0) + mt_hash_u(i, (uint64_t)idx) / 10);
+    }
+  }
+  CHECK(idx == m->net.np, "PyTorch has %d tensors, knobs %d", idx, m->net.np);
+  return 0;
+}
+
+/* Run the reference case `file` with `threads` threads: the config of the file's metadata,
+ * parameters by formula, inputs and noise (and the FactorVAE permutations or the label mask)
+ * through the test seams, 10 steps. The file holds a float64 PyTorch run (the reference) and
+ * the same run in float32, whose distance from the float64 one is the envelope of float32
+ * rounding (see make_models_ref.py). Checks:
+ *   - every parameter gradient of the first step (sampled) against float64: each entry within
+ *     grad_rtol of itself plus an absolute grad_atol or 3x the largest distance of float32
+ *     PyTorch's entries of that tensor (gradients through batch norm or with cancellation
+ *     have entries far below their tensor's scale that no float32 code gets to 2e-4);
+ *   - the first step's terms: within term_rtol0 of float64, or 3x float32's own distance;
+ *   - the terms of 10 steps, relative to the step's largest term: within term_rtol or 3x the
+ *     float32 run's largest distance;
+ *   - sampled parameters and buffers after 10 steps: median distance within after_median or
+ *     3x float32's, largest within after_max_lr lr or 3x float32's. */
+typedef struct {
+  double grad_rtol, grad_atol; /* first-step gradients */
+  double term_rtol0;           /* first step's terms, relative to each */
+  double term_rtol;            /* terms of 10 steps, relative to the largest |term| of the step */
+  double after_median, after_max_lr; /* parameters after 10 steps: median |err|, max |err| / lr */
+} mt_tol;
+
+static inline void mt_reference(const char *file, int threads, mt_tol tol) {
+  static char cname[160];
+  char path[256];
+  snprintf(path, sizeof path, "tests/ref/%s", file);
+  snprintf(cname, sizeof cname, "ref %s threads %d", file, threads);
+  T_CASE(cname);
+  kn_st_free(&MT_ST);
+  if (kn_st_read(path, &MT_ST)) {
+    CHECK(0, "%s", knobs_last_error());
+    return;
+  }
+  cJSON *meta = cJSON_Parse(MT_ST.metadata_json);
+  cJSON *cfgj = cJSON_Parse(cJSON_GetObjectItem(meta, "config")->valuestring);
+  cJSON *order = cJSON_Parse(cJSON_GetObjectItem(meta, "param_order")->valuestring);
+  cJSON *tnames = cJSON_Parse(cJSON_GetObjectItem(meta, "term_names")->valuestring);
+  knobs_config c;
+  knobs_config_default(&c);
+  strcpy(c.likelihood, "bernoulli");
+  for (cJSON *it = cfgj->child; it; it = it->next) {
+    char v[64];
+    if (cJSON_IsString(it)) snprintf(v, sizeof v, "%s", it->valuestring);
+    else snprintf(v, sizeof v, "%.17g", it->valuedouble);
+    CHECK(!knobs_config_set(&c, it->string, v), "config %s: %s", it->string, knobs_last_error());
+  }
+  c.threads = threads;
+  knobs_model *m = NULL;
+  knobs_data *d = mt_toy_open(c.H, 4);
+  d->info.n = atoll(cJSON_GetObjectItem(meta, "data_n")->valuestring); /* metadata values are strings */
+  float *x = NULL, *eps = NULL;
+  int32_t *perm = NULL;
+  if (knobs_model_create(&c, &m)) {
+    CHECK(0, "create: %s", knobs_last_error());
+    goto out;
+  }
+  if (mt_set_params(m, order)) goto out;
+  size_t nx = 0, ne = 0, np = 0;
+  knobs_dtype dt;
+  const uint8_t *xb = mt_tensor("x", &nx, NULL);
+  const float *eb = mt_tensor("eps", &ne, NULL);
+  CHECK(xb && eb, "no x or eps");
+  if (!xb || !eb) goto out;
+  x = malloc(sizeof(float) * nx);
+  for (size_t i = 0; i < nx; i++) x[i] = xb[i];
+  eps = malloc(sizeof(float) * ne);
+  memcpy(eps, eb, sizeof(float) * ne);
+  int nsteps_x = atoi(cJSON_GetObjectItem(meta, "n_x")->valuestring);
+  int nsteps_eps = atoi(cJSON_GetObjectItem(meta, "n_eps")->valuestring);
+  CHECK(nsteps_x > 0 && nsteps_eps > 0, "n_x %d n_eps %d", nsteps_x, nsteps_eps);
+  if (nsteps_x <= 0 || nsteps_eps <= 0) goto out;
+  m->test_x = x, m->test_nx = nsteps_x, m->test_eps = eps, m->test_neps = nsteps_eps;
+  const int64_t *pp = mt_tensor("perm", &np, &dt);
+  if (pp) {
+    perm = malloc(sizeof(int32_t) * np);
+    for (size_t i = 0; i < np; i++) perm[i] = (int32_t)pp[i];
+    kn_factorvae_test_perm(m, perm, (int)(np / ((size_t)c.batch * c.z_dim)));
+  }
+  size_t nm;
+  const uint8_t *mask = mt_tensor("mask", &nm, NULL);
+  if (mask) kn_weak_test_mask(m, mask, (int)(nm / ((size_t)c.batch * c.z_dim)));
+  size_t nterms_all;
+  const double *want = mt_tensor("terms", &nterms_all, NULL), *w32 = mt_tensor("terms32", NULL, NULL);
+  int nt = cJSON_GetArraySize(tnames);
+  knobs_terms t;
+  double worst = 0, worst32 = 0;
+  for (int step = 0; step < 10; step++) {
+    knobs_status s = knobs_model_train_step(m, d, &t);
+    CHECK(!s, "step %d: %s", step, knobs_last_error());
+    if (s) break;
+    double scale = 1e-3;
+    for (int k = 0; k < nt; k++) scale = fmax(scale, fabs(want[step * nt + k]));
+    for (int k = 0; k < nt; k++) {
+      const char *tn = cJSON_GetArrayItem(tnames, k)->valuestring;
+      int found = -1;
+      for (int i = 0; i < t.n; i++)
+        if (!strcmp(t.name[i], tn)) found = i;
+      CHECK(found >= 0, "no term %s", tn);
+      if (found < 0) continue;
+      double w = want[step * nt + k], got = t.value[found], e32 = fabs(w32[step * nt + k] - w);
+      if (step == 0)
+        CHECK(fabs(got - w) <= fmax(tol.term_rtol0 * fmax(fabs(w), 1e-3), 3 * e32), "first step %s: %.9g vs torch %.9g "
+              "(float32 torch %.9g)", tn, got, w, w32[step * nt + k]);
+      worst = fmax(worst, fabs(got - w) / scale);
+      worst32 = fmax(worst32, e32 / scale);
+      if (getenv("KNOBS_TEST_VERBOSE"))
+        fprintf(stderr, "%s step %d %s: %.9g vs %.9g (float32 %.9g)\n", cname, step, tn, got, w, w32[step * nt + k]);
+    }
+    if (step == 0)
+      for (int k = 0; k < m->net.np; k++) {
+        const kn_param *q = &m->net.P[k];
+        if (q->buffer) continue;
+        char nm_[128];
+        size_t ns = 0;
+        snprintf(nm_, sizeof nm_, "grad.%s.idx", q->name);
+        const int64_t *pick = mt_tensor(nm_, &ns, NULL);
+        snprintf(nm_, sizeof nm_, "grad.%s.val", q->name);
+        const float *val = mt_tensor(nm_, NULL, NULL);
+        snprintf(nm_, sizeof nm_, "grad32.%s.val", q->name);
+        const float *v32 = mt_tensor(nm_, NULL, NULL);
+        CHECK(pick && val && v32, "no reference gradient for %s", q->name);
+        if (!pick || !val || !v32) continue;
+        const float *g = kn_grad_ptr(&m->net, k);
+        float *got = malloc(sizeof(float) * ns);
+        double e32 = 0;
+        for (size_t i = 0; i < ns; i++) got[i] = g[pick[i]], e32 = fmax(e32, fabs((double)v32[i] - val[i]));
+        t_case = q->name;
+        CHECK_CLOSE(got, val, ns, tol.grad_rtol, fmax(tol.grad_atol, 3 * e32));
+        t_case = cname;
+        free(got);
+      }
+  }
+  CHECK(worst <= fmax(tol.term_rtol, 3 * worst32), "loss terms over 10 steps differ by %.3g of the step's largest term "
+        "(float32 torch: %.3g)", worst, worst32);
+  /* parameters and buffers after 10 steps (see test_ref.c on Adam and near-zero gradients) */
+  double *errs = malloc(sizeof(double) * 32 * (size_t)m->net.np), *errs32 = errs + 16 * (size_t)m->net.np;
+  int nerr = 0;
+  double lr = 0;
+  for (int k = 0; k < m->nopt; k++) lr = fmax(lr, m->opt[k].lr);
+  for (int k = 0; k < m->net.np; k++) {
+    const kn_param *q = &m->net.P[k];
+    char nm_[128];
+    size_t ns = 0;
+    snprintf(nm_, sizeof nm_, "after.%s.idx", q->name);
+    const int64_t *pick = mt_tensor(nm_, &ns, NULL);
+    snprintf(nm_, sizeof nm_, "after.%s.val", q->name);
+    const float *val = mt_tensor(nm_, NULL, NULL);
+    snprintf(nm_, sizeof nm_, "after32.%s.val", q->name);
+    const float *v32 = mt_tensor(nm_, NULL, NULL);
+    CHECK(pick && val && v32, "no reference value for %s", q->name);
+    if (!pick || !val || !v32) continue;
+    const float *p = kn_param_ptr(&m->net, k);
+    for (size_t i = 0; i < ns && i < 16; i++) {
+      double e = fabs((double)p[pick[i]] - val[i]), e32 = fabs((double)v32[i] - val[i]);
+      if (q->buffer) e /= fmax(1.0, fabs(val[i])), e32 /= fmax(1.0, fabs(val[i])); /* running statistics: relative */
+      errs32[nerr] = e32;
+      errs[nerr++] = e;
+    }
+  }
+  qsort(errs, (size_t)nerr, sizeof(double), mt_cmp_double);
+  qsort(errs32, (size_t)nerr, sizeof(double), mt_cmp_double);
+  CHECK(errs[nerr / 2] <= fmax(tol.after_median, 3 * errs32[nerr / 2]), "median |param - torch| after 10 steps %.3g "
+        "(float32 torch: %.3g)", errs[nerr / 2], errs32[nerr / 2]);
+  CHECK(errs[nerr - 1] <= fmax(tol.after_max_lr * lr, 3 * errs32[nerr - 1]), "max |param - torch| after 10 steps %.3g > "
+        "%g lr (float32 torch: %.3g)", errs[nerr - 1], tol.after_max_lr, errs32[nerr - 1]);
+  if (getenv("KNOBS_TEST_VERBOSE"))
+    fprintf(stderr, "%s: terms %.3g (float32 %.3g), after: median %.3g (%.3g) max %.3g (%.3g)\n", cname, worst, worst32,
+            errs[nerr / 2], errs32[nerr / 2], errs[nerr - 1], errs32[nerr - 1]);
+  free(errs);
+out:
+  free(x), free(eps), free(perm);
+  mt_free_copies();
+  knobs_model_free(m);
+  knobs_data_free(d);
+  cJSON_Delete(meta), cJSON_Delete(cfgj), cJSON_Delete(order), cJSON_Delete(tnames);
+}
+
+#endif
