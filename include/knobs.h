@@ -276,6 +276,9 @@ void knobs_model_free(knobs_model *m);
 const knobs_config *knobs_model_config(const knobs_model *m);
 long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
 int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the representation */
+/* The model's tensors (parameters and buffers, in checkpoint order): returns their count; when
+ * 0 <= i < count, fills the i-th one's name, rank and shape (up to 4 dimensions). */
+int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]);
 /* Set C/H/W from a dataset, and the arch/likelihood when they are empty ("" = choose):
  * images get conv + bernoulli (as the reference study does for every image dataset, values in
  * [0,1] read as probabilities), vectors mlp + gaussian. Fails if an explicitly chosen arch

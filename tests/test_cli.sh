@@ -45,6 +45,7 @@ done
 [ "$(wc -l < "$RUN/log.csv")" = 5 ] && ok || bad "log.csv has $(wc -l < "$RUN/log.csv") lines, want header + 4"
 ls "$RUN" | grep -q tmp && bad "a temporary file was left in the run folder" || ok
 expect 0 "40 of 40 steps" "$K" info "$RUN"
+expect 0 "encoder.fc1.weight  *(32, 4096)" "$K" info "$RUN"
 expect 1 "cannot change when resuming" "$K" train --resume "$RUN" --beta 2
 expect 2 "more than the 30 asked" "$K" train --resume "$RUN" --steps 30
 expect 0 "" "$K" train --resume "$RUN" --steps 60 --quiet

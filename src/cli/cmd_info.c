@@ -1,5 +1,5 @@
-/* cmd_info.c: `knobs info RUN|CKPT`: the config, the step, the parameter count, the last logged
- * loss terms and any metrics JSON files in the run folder. */
+/* cmd_info.c: `knobs info RUN|CKPT`: the config, the step, the tensors and parameter count,
+ * the last logged loss terms and any metrics JSON files in the run folder. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +39,19 @@ int cmd_info(int argc, char **argv) {
   char *j = knobs_config_to_json(c);
   if (j) printf("config: %s\n", j);
   free(j);
+  const char *name;
+  int nd, nt = knobs_model_tensor(m, -1, &name, &nd, NULL);
+  long total = 0;
+  printf("tensors:\n");
+  for (int i = 0; i < nt; i++) {
+    int64_t sh[4], n = 1;
+    knobs_model_tensor(m, i, &name, &nd, sh);
+    printf("  %-36s (", name);
+    for (int d = 0; d < nd; d++) printf("%s%lld", d ? ", " : "", (long long)sh[d]), n *= sh[d];
+    printf(")\n");
+    if (!strstr(name, "running_") && !strstr(name, "num_batches")) total += n;
+  }
+  printf("parameters: %ld\n", total);
   struct stat st;
   if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode)) {
     last_log_line(pos[0]);

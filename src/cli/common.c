@@ -22,5 +22,6 @@ int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs
     return cli_fail(cmd, "%s has observations %dx%dx%d but the model takes %dx%dx%d", in->name, in->C,
                     in->H, in->W, c->C, c->H, c->W);
   }
+  if (in->note[0]) fprintf(stderr, "knobs %s: note: %s\n", cmd, in->note);
   return 0;
 }

@@ -17,7 +17,7 @@ const cli_command cli_commands[] = {
     {"sample", cmd_sample, "decode samples of the prior (PNG)"},
     {"metrics", cmd_metrics, "disentanglement metrics of codes and factors given as .npy arrays"},
     {"eval", cmd_eval, "evaluate a model on a dataset: every disentanglement metric, ELBO"},
-    {"info", cmd_info, "show a run or checkpoint: config, step, last losses"},
+    {"info", cmd_info, "show a run or checkpoint: config, step, tensors, last losses"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
     {"version", cmd_version, "print the version"},

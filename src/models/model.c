@@ -152,6 +152,16 @@ const knobs_config *knobs_model_config(const knobs_model *m) { return &m->cfg; }
 long knobs_model_step(const knobs_model *m) { return m->step; }
 int knobs_model_code_dim(const knobs_model *m) { return m->ops->code_dim ? m->ops->code_dim(m) : m->Z; }
 
+int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]) {
+  if (i >= 0 && i < m->net.np) {
+    const kn_param *q = &m->net.P[i];
+    *name = q->name;
+    *ndim = q->ndim;
+    for (int d = 0; d < 4; d++) shape[d] = d < q->ndim ? q->shape[d] : 0;
+  }
+  return m->net.np;
+}
+
 void kn_terms_add(knobs_terms *t, const char *name, double v) {
   if (!t || t->n >= KNOBS_MAX_TERMS) return;
   t->name[t->n] = name;
