@@ -11,41 +11,7 @@
 #include "io/io.h"
 #include "models/families.h"
 
-/* ---- a toy dataset: a square (side HW/5) at (fx, fy) on a cells x cells grid --------------- */
-typedef struct { int side, cells; } mt_toy;
-
-static inline knobs_status mt_toy_render(knobs_data *d, const int32_t *f, int n, float *obs) {
-  mt_toy *t = d->impl;
-  int H = d->info.H, W = d->info.W;
-  for (int i = 0; i < n; i++) {
-    float *o = obs + (size_t)i * H * W;
-    memset(o, 0, sizeof(float) * (size_t)H * W);
-    int x0 = f[2 * i] * (W - t->side) / (t->cells - 1), y0 = f[2 * i + 1] * (H - t->side) / (t->cells - 1);
-    for (int y = 0; y < t->side; y++)
-      for (int x = 0; x < t->side; x++) o[(y0 + y) * W + x0 + x] = 1.0f;
-  }
-  return KNOBS_OK;
-}
-
-static inline void mt_toy_free(void *p) { free(p); }
-static const kn_data_ops mt_toy_ops = {.render = mt_toy_render, .free_impl = mt_toy_free};
-
-static inline knobs_data *mt_toy_open(int HW, int cells) {
-  knobs_data *d = calloc(1, sizeof *d);
-  mt_toy *t = malloc(sizeof *t);
-  t->side = HW / 5 > 1 ? HW / 5 : 2;
-  t->cells = cells;
-  snprintf(d->info.name, sizeof d->info.name, "toy%d", HW);
-  d->info.C = 1, d->info.H = HW, d->info.W = HW, d->info.is_image = 1, d->info.binary = 1, d->info.has_render = 1;
-  const char *names[2] = {"x", "y"};
-  int sizes[2] = {cells, cells};
-  kn_data_set_factors(&d->info, 2, names, sizes);
-  d->info.n = (int64_t)cells * cells;
-  d->grid = 1;
-  d->ops = &mt_toy_ops;
-  d->impl = t;
-  return d;
-}
+#include "toy_t.h"
 
 static inline knobs_config mt_config(const char *model, const char *arch, int HW) {
   knobs_config c;
@@ -324,6 +290,10 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
   snprintf(cname, sizeof cname, "ref %s threads %d", file, threads);
   T_CASE(cname);
   kn_st_free(&MT_ST);
+  if (access(path, R_OK) != 0) {
+    CHECK(0, "%s is missing (run tests/ref/make_models_ref.py)", path);
+    return;
+  }
   if (kn_st_read(path, &MT_ST)) {
     CHECK(0, "%s", knobs_last_error());
     return;
@@ -470,6 +440,21 @@ out:
   knobs_model_free(m);
   knobs_data_free(d);
   cJSON_Delete(meta), cJSON_Delete(cfgj), cJSON_Delete(order), cJSON_Delete(tnames);
+}
+
+/* The reference check of each file at 1 and 2 threads. */
+static inline void mt_references(const char *const *files, int n, mt_tol tol) {
+  for (int i = 0; i < n; i++)
+    for (int th = 1; th <= 2; th++) mt_reference(files[i], th, tol);
+}
+
+/* The end of a model test: remove its scratch folder, free the reference file, report. */
+static inline int mt_finish(const char *dir) {
+  char cmd[300];
+  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+  if (system(cmd) != 0) return 2;
+  kn_st_free(&MT_ST);
+  return t_done();
 }
 
 #endif

@@ -9,42 +9,7 @@
 #include "io/io.h"
 #include "models/model.h"
 #include "t.h"
-
-/* ---- a toy dataset: a 3x3 (28x28: 6x6) square at (fx, fy) ---------------------------------- */
-typedef struct { int side, cells; } toy;
-
-static knobs_status toy_render(knobs_data *d, const int32_t *f, int n, float *obs) {
-  toy *t = d->impl;
-  int H = d->info.H, W = d->info.W;
-  for (int i = 0; i < n; i++) {
-    float *o = obs + (size_t)i * H * W;
-    memset(o, 0, sizeof(float) * (size_t)H * W);
-    int x0 = f[2 * i] * (W - t->side) / (t->cells - 1), y0 = f[2 * i + 1] * (H - t->side) / (t->cells - 1);
-    for (int y = 0; y < t->side; y++)
-      for (int x = 0; x < t->side; x++) o[(y0 + y) * W + x0 + x] = 1.0f;
-  }
-  return KNOBS_OK;
-}
-
-static void toy_free(void *p) { free(p); }
-static const kn_data_ops toy_ops = {.render = toy_render, .free_impl = toy_free};
-
-static knobs_data *toy_open(int HW, int cells) {
-  knobs_data *d = calloc(1, sizeof *d);
-  toy *t = malloc(sizeof *t);
-  t->side = HW / 5 > 1 ? HW / 5 : 2;
-  t->cells = cells;
-  snprintf(d->info.name, sizeof d->info.name, "toy%d", HW);
-  d->info.C = 1, d->info.H = HW, d->info.W = HW, d->info.is_image = 1, d->info.binary = 1, d->info.has_render = 1;
-  const char *names[2] = {"x", "y"};
-  int sizes[2] = {cells, cells};
-  kn_data_set_factors(&d->info, 2, names, sizes);
-  d->info.n = (int64_t)cells * cells;
-  d->grid = 1;
-  d->ops = &toy_ops;
-  d->impl = t;
-  return d;
-}
+#include "toy_t.h"
 
 static knobs_config toy_config(const char *model, const char *arch, int HW) {
   knobs_config c;
@@ -75,11 +40,11 @@ static void fd_model(const char *model, const char *arch, int HW) {
     return;
   }
   m->opt[0].lr = 0; /* Adam then leaves every parameter exactly where it is */
-  knobs_data *d = toy_open(HW, 4);
+  knobs_data *d = mt_toy_open(HW, 4);
   size_t D = (size_t)HW * HW;
   float *x = malloc(sizeof(float) * D * c.batch), eps[64];
   int32_t f[6] = {0, 3, 2, 1, 3, 0};
-  toy_render(d, f, c.batch, x);
+  mt_toy_render(d, f, c.batch, x);
   kn_rng r;
   kn_rng_seed(&r, 3, 3);
   kn_rng_normal_fill(&r, eps, (size_t)c.batch * c.z_dim);
@@ -143,7 +108,7 @@ static void test_determinism_and_resume(const char *model, const char *arch, int
   snprintf(name, sizeof name, "determinism %s %s", model, arch);
   T_CASE(name);
   knobs_config c = toy_config(model, arch, HW);
-  knobs_data *d = toy_open(HW, 4);
+  knobs_data *d = mt_toy_open(HW, 4);
   knobs_model *a, *b, *r;
   knobs_model_create(&c, &a);
   knobs_model_create(&c, &b);
@@ -259,7 +224,7 @@ static void test_inference(void) {
   c.batch = 4;
   knobs_model *m;
   CHECK(!knobs_model_create(&c, &m), "create: %s", knobs_last_error());
-  knobs_data *d = toy_open(28, 5);
+  knobs_data *d = mt_toy_open(28, 5);
   int n = 11; /* not a multiple of the batch */
   float *x = malloc(sizeof(float) * 784 * n), *mu = malloc(sizeof(float) * 3 * n), *lv = malloc(sizeof(float) * 3 * n);
   float *mu1 = malloc(sizeof(float) * 3), *y = malloc(sizeof(float) * 784 * n);

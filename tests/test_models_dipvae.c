@@ -61,18 +61,7 @@ int main(void) {
   mt_inference(mt_config("dipvae2", "conv", 28), d28);
   mt_tol tol = {2e-4, 1e-6, 1e-5, 1e-4, 1e-6, 20};
   const char *files[] = {"models_dipvae1_conv.safetensors", "models_dipvae2_mlp.safetensors"};
-  for (int i = 0; i < 2; i++) {
-    char path[128];
-    snprintf(path, sizeof path, "tests/ref/%s", files[i]);
-    if (access(path, R_OK) == 0)
-      for (int th = 1; th <= 2; th++) mt_reference(files[i], th, tol);
-    else
-      { T_CASE("reference"); CHECK(0, "%s is missing (run tests/ref/make_models_ref.py)", path); }
-  }
+  mt_references(files, 2, tol);
   knobs_data_free(d28), knobs_data_free(d8);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) return 2;
-  kn_st_free(&MT_ST);
-  return t_done();
+  return mt_finish(dir);
 }

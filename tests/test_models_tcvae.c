@@ -122,17 +122,8 @@ int main(void) {
   mt_determinism(mt_config("tcvae", "mlp", 8), d8, dir);
   mt_inference(mt_config("tcvae", "conv", 28), d28);
   mt_tol tol = {2e-4, 1e-6, 1e-5, 1e-4, 1e-6, 20};
-  if (access("tests/ref/models_tcvae_conv.safetensors", R_OK) == 0)
-    for (int th = 1; th <= 2; th++) {
-      mt_reference("models_tcvae_conv.safetensors", th, tol);
-      mt_reference("models_tcvae_mlp.safetensors", th, tol);
-    }
-  else
-    { T_CASE("reference"); CHECK(0, "tests/ref/models_tcvae_conv.safetensors is missing (run tests/ref/make_models_ref.py)"); }
+  const char *files[] = {"models_tcvae_conv.safetensors", "models_tcvae_mlp.safetensors"};
+  mt_references(files, 2, tol);
   knobs_data_free(d28), knobs_data_free(d8);
-  char cmd[300];
-  snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
-  if (system(cmd) != 0) return 2;
-  kn_st_free(&MT_ST);
-  return t_done();
+  return mt_finish(dir);
 }

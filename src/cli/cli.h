@@ -84,5 +84,9 @@ int cli_open_model(const char *cmd, const char *path, int threads, knobs_model *
 /* Open `spec` (or the model's own data if NULL) with the model's data options and check the
  * shape; 0 on success, else an exit code (reported). */
 int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs_data **d);
+/* Both: the model at `path` and the data `spec` (NULL: the model's); on failure neither is left
+ * open. Returns 0 or the exit status. */
+int cli_open_model_data(const char *cmd, const char *path, int threads, const char *spec, knobs_model **m,
+                        knobs_data **d);
 
 #endif

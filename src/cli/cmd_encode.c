@@ -27,11 +27,7 @@ int cmd_encode(int argc, char **argv) {
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
   knobs_model *m;
   knobs_data *d;
-  if ((r = cli_open_model(cmd, model, threads, &m))) return r;
-  if ((r = cli_open_data(cmd, m, data, &d))) {
-    knobs_model_free(m);
-    return r;
-  }
+  if ((r = cli_open_model_data(cmd, model, threads, data, &m, &d))) return r;
   const knobs_data_info *in = knobs_data_info_get(d);
   int Z = knobs_model_code_dim(m), K = in->K;
   if (factors && K == 0) {

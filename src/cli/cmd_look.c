@@ -25,11 +25,7 @@ int cmd_traverse(int argc, char **argv) {
   if (cli_parse_range(range, &lo, &hi, &steps)) return cli_usage_error(cmd, "--range: '%s' is not LO:HI:N with N in 2..101", range);
   knobs_model *m;
   knobs_data *d;
-  if ((r = cli_open_model(cmd, model, threads, &m))) return r;
-  if ((r = cli_open_data(cmd, m, data, &d))) {
-    knobs_model_free(m);
-    return r;
-  }
+  if ((r = cli_open_model_data(cmd, model, threads, data, &m, &d))) return r;
   int Z = knobs_model_code_dim(m);
   int *ord = malloc(sizeof(int) * (size_t)Z);
   double *kl = malloc(sizeof(double) * (size_t)Z);
@@ -62,11 +58,7 @@ int cmd_reconstruct(int argc, char **argv) {
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
   knobs_model *m;
   knobs_data *d;
-  if ((r = cli_open_model(cmd, model, threads, &m))) return r;
-  if ((r = cli_open_data(cmd, m, data, &d))) {
-    knobs_model_free(m);
-    return r;
-  }
+  if ((r = cli_open_model_data(cmd, model, threads, data, &m, &d))) return r;
   if (knobs_reconstruct(m, d, n, seed, out)) r = cli_lib_fail(cmd, "reconstruction failed");
   else printf("wrote %s\n", out);
   knobs_data_free(d);

@@ -25,3 +25,14 @@ int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs
   if (in->note[0]) fprintf(stderr, "knobs %s: note: %s\n", cmd, in->note);
   return 0;
 }
+
+int cli_open_model_data(const char *cmd, const char *path, int threads, const char *spec, knobs_model **m,
+                        knobs_data **d) {
+  int r = cli_open_model(cmd, path, threads, m);
+  if (r) return r;
+  if ((r = cli_open_data(cmd, *m, spec, d))) {
+    knobs_model_free(*m);
+    *m = NULL;
+  }
+  return r;
+}
