@@ -9,7 +9,7 @@ import json, os, sys
 OUT, MINUTES, SEED, THREADS = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
 ORDER = ["vae", "betavae", "tcvae", "factorvae", "dipvae1", "dipvae2", "infogan", "gvae", "mlvae", "adagvae",
          "adamlvae"]
-LABEL = {"vae": "VAE (beta-VAE, beta = 1)", "betavae": "beta-VAE (beta = 4)", "tcvae": "beta-TCVAE (beta = 6, mss)",
+LABEL = {"vae": "VAE (beta-VAE, beta = 1)", "betavae": "beta-VAE (beta = 4)", "tcvae": "beta-TCVAE (beta = 6, mws)",
          "factorvae": "FactorVAE (gamma = 35)", "dipvae1": "DIP-VAE-I (lambda_od 10, lambda_d 100)",
          "dipvae2": "DIP-VAE-II (lambda_od = lambda_d = 10)", "infogan": "InfoGAN (3 cat, 5 cont, 62 noise)",
          "gvae": "GVAE (k = 1, beta = 4)", "mlvae": "ML-VAE (k = 1, beta = 4)", "adagvae": "Ada-GVAE (k = 1, beta = 4)",
@@ -44,10 +44,13 @@ rows = [(n, r) for n, r in rows if r]
 print("# knobs: results\n")
 print("The quality benchmark of the models (issue 4): `sh bench/quality/run.sh BUILD`. Each model trains")
 print("on the built-in procedural dSprites (64x64, 5 factors) with the conv architecture, 10 latents,")
-print("batch 64, its documented defaults (docs/models.md) and seed %s, for %s minutes of wall time on %s" % (SEED, MINUTES, THREADS))
-print("threads, then its representation (posterior means; InfoGAN: the Q head's continuous means) is")
-print("scored with knobs' metrics (docs/metrics.md). Steps are what the budget bought; the machine's")
-print("load average at the end of each run is given because the runs shared 2 cores with other work.\n")
+LR = os.environ.get("LR")
+lr = (" except Adam lr %s (the VAE's and FactorVAE's discriminator's; InfoGAN keeps its own)" % LR) if LR else ""
+print("batch 64, its documented defaults (docs/models.md)%s and seed %s, for %s minutes of wall time on %s" %
+      (lr, SEED, MINUTES, THREADS))
+print("thread(s), then its representation (posterior means; InfoGAN: the Q head's continuous means) is")
+print("scored with knobs' metrics (docs/metrics.md). Steps are what the budget bought; img/s is measured")
+print("over 20 steps before each run; the load average at the end of each run shows what shared the cores.\n")
 print("| model | steps | train s | img/s (batch 64) | load | MIG | FactorVAE score | DCI disent. | BetaVAE score | published |")
 print("|---|---|---|---|---|---|---|---|---|---|")
 for n, r in rows:

@@ -5,7 +5,9 @@
 # disentanglement, FactorVAE score, BetaVAE score) and writes docs/results.md from the results.
 #
 #   sh bench/quality/run.sh [BUILD]          environment: MINUTES (15), SEED (0), THREADS (2),
-#                                            MODELS (all below), OUT (bench/quality/out)
+#                                            MODELS (all below), OUT (bench/quality/out), LR (unset:
+#                                            each model's default; set: Adam lr of the VAE and of
+#                                            FactorVAE's discriminator, InfoGAN keeps its own)
 # Never part of make test. Each run leaves OUT/<name>/{model.safetensors,result.json,log}.
 BUILD=${1:-build}
 MINUTES=${MINUTES:-15}
@@ -29,6 +31,8 @@ for name in $MODELS; do
   [ -n "$row" ] || { echo "unknown model $name"; exit 1; }
   model=$(echo "$row" | cut -d: -f2)
   extra=$(echo "$row" | cut -d: -f3 | tr ',' ' ')
+  [ -z "$LR" ] || [ "$model" = infogan ] || extra="$extra lr=$LR"
+  [ -z "$LR" ] || [ "$model" != factorvae ] || extra="$extra disc_lr=$LR"
   echo "== $name ($model $extra): speed"
   "$OUT/quality" speed "$model" 64 "$THREADS" 20 $extra > "$OUT/$name.speed.json" || echo "speed failed"
   cat "$OUT/$name.speed.json"

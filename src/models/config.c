@@ -38,7 +38,7 @@ const knobs_field knobs_config_fields[] = {
     F("tcvae_alpha", KNOBS_FIELD_DOUBLE, tcvae_alpha, 0, 1e6, "tcvae", "alpha: weight of the index-code mutual information"),
     F("tcvae_beta", KNOBS_FIELD_DOUBLE, tcvae_beta, 0, 1e6, "tcvae", "beta: weight of the total correlation"),
     F("tcvae_gamma", KNOBS_FIELD_DOUBLE, tcvae_gamma, 0, 1e6, "tcvae", "gamma: weight of the dimension-wise KL"),
-    F("estimator", KNOBS_FIELD_STR, estimator, 0, 0, "tcvae", "log q(z) estimator: mss (stratified) | mws (weighted)"),
+    F("estimator", KNOBS_FIELD_STR, estimator, 0, 0, "tcvae", "log q(z) estimator: mws (weighted) | mss (stratified)"),
     F("factorvae_gamma", KNOBS_FIELD_DOUBLE, factorvae_gamma, 0, 1e6, "factorvae", "gamma: weight of the discriminator's total correlation"),
     F("disc_lr", KNOBS_FIELD_DOUBLE, disc_lr, 1e-12, 10, "factorvae", "discriminator Adam learning rate"),
     F("disc_beta1", KNOBS_FIELD_DOUBLE, disc_beta1, 0, 0.999999, "factorvae", "discriminator Adam beta1"),
