@@ -69,7 +69,8 @@ print("""
 - MIG: disentanglement_lib's (discrete MIG, 20 bins, 10000 points); DCI: gradient-boosted trees,
   10000 train / 5000 test points. FactorVAE and BetaVAE scores: the reference's procedure (batches
   of 64, majority vote / logistic regression) with 1000 training and 500 evaluation points instead
-  of 10000 and 5000 (the reference's counts cost about half an hour of encoding per model here);
+  of 10000 and 5000 (the reference's counts, 2.9 M encoded images, would cost about a quarter of
+  an hour per model at the one-thread encoding rate here);
   their standard error at a score near 0.8 is about 0.02.
 - The data are knobs' rendering of dSprites (docs/formats.md: "dSprites-like", not
   pixel-identical to the original file).
