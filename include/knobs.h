@@ -235,9 +235,24 @@ typedef struct {
 } knobs_config;
 
 void knobs_config_default(knobs_config *c);
+/* Treat knobs_config as opaque: it is becoming an opaque handle (issue 9). Use these: */
+/* A new config with every default of `model` (NULL: "betavae"); free with knobs_config_free.
+ * KNOBS_ERR_ARG for an unknown model. */
+knobs_status knobs_config_create(const char *model, knobs_config **out);
+void knobs_config_free(knobs_config *c);
+knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out);
+/* A setting as text (numbers as knobs_config_set reads them back exactly); KNOBS_ERR_ARG for
+ * an unknown name or a buffer too small. */
+knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n);
+/* A numeric setting as double (NAN for an unknown name or a string setting), a string setting
+ * (NULL for an unknown name or a number; the pointer lives as long as c). */
+double knobs_config_number(const knobs_config *c, const char *name);
+const char *knobs_config_string(const knobs_config *c, const char *name);
+/* The i-th setting that applies to this config's model (0 <= i), NULL past the end. */
+const struct knobs_field_s *knobs_config_field(const knobs_config *c, int i);
 typedef enum { KNOBS_FIELD_INT, KNOBS_FIELD_LONG, KNOBS_FIELD_U64, KNOBS_FIELD_DOUBLE,
                KNOBS_FIELD_STR } knobs_field_kind;
-typedef struct {
+typedef struct knobs_field_s {
   const char *name;       /* JSON key; the CLI flag is --name with '_' as '-' */
   knobs_field_kind kind;
   size_t offset;          /* offsetof(knobs_config, field) */
@@ -245,6 +260,8 @@ typedef struct {
   double min, max;        /* accepted range for numbers */
   const char *models;     /* comma list of models that use it, "*" for all */
   const char *help;
+  int resumable;          /* may change when a run resumes (steps, threads, logging, checkpoints) */
+  int derived;            /* set from the data (input shape), not by the user */
 } knobs_field;
 extern const knobs_field knobs_config_fields[];
 extern const int knobs_config_nfields;

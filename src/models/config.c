@@ -14,7 +14,11 @@
 #include "models/model.h"
 
 #define F(name, kind, field, lo, hi, models, help) \
-  {name, kind, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field), lo, hi, models, help}
+  {name, kind, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field), lo, hi, models, help, \
+   0, !(models)[0]}
+/* a setting that may change when a run resumes */
+#define FR(name, kind, field, lo, hi, models, help) \
+  {name, kind, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field), lo, hi, models, help, 1, 0}
 
 const knobs_field knobs_config_fields[] = {
     F("model", KNOBS_FIELD_STR, model, 0, 0, "*", "model to train (see 'knobs help train')"),
@@ -24,9 +28,9 @@ const knobs_field knobs_config_fields[] = {
     F("latents", KNOBS_FIELD_INT, z_dim, 1, 1024, "*", "latent dimensions Z"),
     F("hidden", KNOBS_FIELD_INT, hidden, 1, 65536, "*", "mlp architecture: hidden width"),
     F("batch", KNOBS_FIELD_INT, batch, 1, 65536, "*", "batch size"),
-    F("steps", KNOBS_FIELD_LONG, steps, 1, 1e12, "*", "total training steps"),
+    FR("steps", KNOBS_FIELD_LONG, steps, 1, 1e12, "*", "total training steps"),
     F("seed", KNOBS_FIELD_U64, seed, 0, 0, "*", "random seed (data, noise, initialisation)"),
-    F("threads", KNOBS_FIELD_INT, threads, 1, 1024, "*", "worker threads"),
+    FR("threads", KNOBS_FIELD_INT, threads, 1, 1024, "*", "worker threads"),
     F("lr", KNOBS_FIELD_DOUBLE, lr, 1e-12, 10, "*", "Adam learning rate"),
     F("adam_beta1", KNOBS_FIELD_DOUBLE, adam_beta1, 0, 0.999999, "*", "Adam beta1"),
     F("adam_beta2", KNOBS_FIELD_DOUBLE, adam_beta2, 0, 0.99999999, "*", "Adam beta2"),
@@ -56,8 +60,8 @@ const knobs_field knobs_config_fields[] = {
     F("gan_beta1", KNOBS_FIELD_DOUBLE, gan_beta1, 0, 0.999999, "infogan", "Adam beta1 of both players"),
     F("gan_beta2", KNOBS_FIELD_DOUBLE, gan_beta2, 0, 0.99999999, "infogan", "Adam beta2 of both players"),
     F("k", KNOBS_FIELD_INT, k, 0, KNOBS_MAX_FACTORS - 1, "gvae,mlvae,adagvae,adamlvae", "factors that differ within a pair (0: random in 1..K-1 per pair)"),
-    F("ckpt_every", KNOBS_FIELD_LONG, ckpt_every, 0, 1e12, "*", "steps between checkpoints (0: only at the end)"),
-    F("log_every", KNOBS_FIELD_LONG, log_every, 1, 1e12, "*", "steps between log lines"),
+    FR("ckpt_every", KNOBS_FIELD_LONG, ckpt_every, 0, 1e12, "*", "steps between checkpoints (0: only at the end)"),
+    FR("log_every", KNOBS_FIELD_LONG, log_every, 1, 1e12, "*", "steps between log lines"),
     F("data_factors", KNOBS_FIELD_STR, data_factors, 0, 0, "*", "labels file (.npy/.csv) for user data"),
     F("obs_dim", KNOBS_FIELD_INT, obs_dim, 0, 100000, "*", "physics data: observed channels (0: default)"),
     F("noise", KNOBS_FIELD_DOUBLE, noise, -1, 1e6, "*", "physics data: observation noise (-1: default)"),
@@ -244,4 +248,73 @@ knobs_status knobs_config_from_json(knobs_config *c, const char *json) {
   }
   cJSON_Delete(o);
   return s;
+}
+
+knobs_status knobs_config_create(const char *model, knobs_config **out) {
+  *out = NULL;
+  if (model && !kn_model_ops_find(model)) return kn_err(KNOBS_ERR_ARG, "unknown model '%s'", model);
+  knobs_config *c = kn_alloc(sizeof *c, "config");
+  if (!c) return KNOBS_ERR_NOMEM;
+  knobs_config_default(c);
+  if (model) snprintf(c->model, sizeof c->model, "%s", model);
+  *out = c;
+  return KNOBS_OK;
+}
+
+void knobs_config_free(knobs_config *c) { kn_free(c); }
+
+knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out) {
+  *out = kn_alloc(sizeof **out, "config");
+  if (!*out) return KNOBS_ERR_NOMEM;
+  **out = *c;
+  return KNOBS_OK;
+}
+
+knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n) {
+  const knobs_field *f = find_field(name);
+  if (!f) return kn_err(KNOBS_ERR_ARG, "unknown setting '%s'", name);
+  const void *p = (const char *)c + f->offset;
+  int k = 0;
+  switch (f->kind) {
+  case KNOBS_FIELD_STR: k = snprintf(buf, n, "%s", (const char *)p); break;
+  case KNOBS_FIELD_INT: k = snprintf(buf, n, "%d", *(const int *)p); break;
+  case KNOBS_FIELD_LONG: k = snprintf(buf, n, "%ld", *(const long *)p); break;
+  case KNOBS_FIELD_U64: k = snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+  case KNOBS_FIELD_DOUBLE: k = snprintf(buf, n, "%.17g", *(const double *)p); break;
+  }
+  if (k < 0 || (size_t)k >= n) return kn_err(KNOBS_ERR_ARG, "setting '%s': buffer of %zu bytes too small", name, n);
+  return KNOBS_OK;
+}
+
+double knobs_config_number(const knobs_config *c, const char *name) {
+  const knobs_field *f = find_field(name);
+  if (!f) return NAN;
+  const void *p = (const char *)c + f->offset;
+  switch (f->kind) {
+  case KNOBS_FIELD_INT: return *(const int *)p;
+  case KNOBS_FIELD_LONG: return (double)*(const long *)p;
+  case KNOBS_FIELD_U64: return (double)*(const uint64_t *)p;
+  case KNOBS_FIELD_DOUBLE: return *(const double *)p;
+  default: return NAN;
+  }
+}
+
+const char *knobs_config_string(const knobs_config *c, const char *name) {
+  const knobs_field *f = find_field(name);
+  return f && f->kind == KNOBS_FIELD_STR ? (const char *)c + f->offset : NULL;
+}
+
+const knobs_field *knobs_config_field(const knobs_config *c, int i) {
+  for (int j = 0; j < knobs_config_nfields; j++) {
+    const knobs_field *f = &knobs_config_fields[j];
+    int applies = !strcmp(f->models, "*") || !f->models[0];
+    for (const char *p = f->models; !applies && *p;) {
+      const char *e = strchr(p, ',');
+      size_t len = e ? (size_t)(e - p) : strlen(p);
+      applies = len == strlen(c->model) && !strncmp(p, c->model, len);
+      p += len + (e != NULL);
+    }
+    if (applies && i-- == 0) return f;
+  }
+  return NULL;
 }
