@@ -31,7 +31,7 @@ int main(int argc, char **argv) {
     return 1;
   }
   knobs_config c;
-  knobs_config_default(&c);
+  kn_config_default(&c, "betavae");
   snprintf(c.arch, sizeof c.arch, "%s", argv[1]);
   strcpy(c.likelihood, "bernoulli");
   c.batch = atoi(argv[2]);

@@ -188,91 +188,63 @@ void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *factors)
 double knobs_data_factor_value(const knobs_data *d, int k, int c);
 
 /* ==== model configuration (src/models/config.c) ============================================ */
-/* Every hyperparameter of every model, with one descriptor table (knobs_config_fields) that
- * drives the CLI flags, the JSON config of a run and the checkpoint metadata. */
-typedef struct {
-  char model[32];         /* betavae, annealedvae, ... (knobs_model_names) */
-  char arch[16];          /* conv | mlp */
-  char data[512];         /* dataset spec the model was trained on */
-  char likelihood[16];    /* bernoulli | gaussian */
-  int z_dim;              /* latent dimensions ("latents" in JSON and flags) */
-  int hidden;             /* mlp: hidden width */
-  int C, H, W;            /* input shape (from the data) */
-  int batch;              /* training batch size */
-  long steps;             /* total training steps */
-  uint64_t seed;          /* every random draw derives from it */
-  int threads;            /* worker threads */
-  double lr, adam_beta1, adam_beta2, adam_eps; /* Adam for the VAE */
-  double beta;            /* betavae: weight of the KL */
-  double gamma;           /* annealedvae: weight of |KL - C| */
-  double capacity;        /* annealedvae: final capacity C in nats */
-  long capacity_steps;    /* annealedvae: steps over which C rises linearly from 0 */
-  long ckpt_every;        /* steps between checkpoints (0: only at the end) */
-  long log_every;         /* steps between log lines */
-  /* dataset options, kept so a run reopens the same data (see knobs_data_opts) */
-  char data_factors[512]; /* labels file for user data, or "" */
-  int obs_dim;            /* physics: observed channels (0 = dataset default) */
-  double noise;           /* physics: observation noise (< 0 = dataset default) */
-  char factor_dist[16];   /* physics: uniform | laplace | gauss ("" = default) */
-  /* ---- issue 4 models add their fields below this line ---- */
-  double tcvae_alpha;      /* tcvae: weight of the index-code mutual information */
-  double tcvae_beta;       /* tcvae: weight of the total correlation */
-  double tcvae_gamma;      /* tcvae: weight of the dimension-wise KL */
-  char estimator[8];       /* tcvae: log q(z) estimator, mss | mws */
-  double factorvae_gamma;  /* factorvae: weight of the discriminator's total-correlation estimate */
-  double disc_lr, disc_beta1, disc_beta2; /* factorvae: Adam of the discriminator */
-  int disc_hidden, disc_layers; /* factorvae: the discriminator's hidden width and depth */
-  double lambda_od;        /* dipvae1, dipvae2: weight of the off-diagonal covariance penalty */
-  double lambda_d;         /* dipvae1, dipvae2: weight of the diagonal penalty (< 0: the model's
-                              default, 10 lambda_od for dipvae1 and lambda_od for dipvae2) */
-  int cat;                 /* infogan: classes of the categorical code (0: none) */
-  int cont;                /* infogan: continuous codes (the representation) */
-  int noise_dim;           /* infogan: incompressible noise dimensions */
-  double info_lambda;      /* infogan: weight of the mutual-information term */
-  double gan_g_lr, gan_d_lr, gan_beta1, gan_beta2; /* infogan: Adam of generator, discriminator */
-  int k;                   /* gvae, mlvae, adagvae, adamlvae: factors that differ within a pair
-                              (0: random in 1..K-1 for each pair) */
-} knobs_config;
+/* A config holds every setting of one model: the settings every model shares (data, latents,
+ * batch, steps, seed, Adam, logging) and those of the model's family (beta for betavae, the
+ * discriminator of factorvae, ...), each described by a knobs_field. The same descriptors make
+ * the CLI flags, the JSON config of a run and the checkpoint metadata, so they cannot drift.
+ * A config is an opaque handle: create, set and read it by setting name. */
+typedef struct knobs_config knobs_config;
 
-void knobs_config_default(knobs_config *c);
-/* Treat knobs_config as opaque: it is becoming an opaque handle (issue 9). Use these: */
-/* A new config with every default of `model` (NULL: "betavae"); free with knobs_config_free.
- * KNOBS_ERR_ARG for an unknown model. */
-knobs_status knobs_config_create(const char *model, knobs_config **out);
-void knobs_config_free(knobs_config *c);
-knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out);
-/* A setting as text (numbers as knobs_config_set reads them back exactly); KNOBS_ERR_ARG for
- * an unknown name or a buffer too small. */
-knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n);
-/* A numeric setting as double (NAN for an unknown name or a string setting), a string setting
- * (NULL for an unknown name or a number; the pointer lives as long as c). */
-double knobs_config_number(const knobs_config *c, const char *name);
-const char *knobs_config_string(const knobs_config *c, const char *name);
-/* The i-th setting that applies to this config's model (0 <= i), NULL past the end. */
-const struct knobs_field_s *knobs_config_field(const knobs_config *c, int i);
 typedef enum { KNOBS_FIELD_INT, KNOBS_FIELD_LONG, KNOBS_FIELD_U64, KNOBS_FIELD_DOUBLE,
                KNOBS_FIELD_STR } knobs_field_kind;
 typedef struct knobs_field_s {
   const char *name;       /* JSON key; the CLI flag is --name with '_' as '-' */
   knobs_field_kind kind;
-  size_t offset;          /* offsetof(knobs_config, field) */
-  size_t size;            /* for strings: buffer size */
-  double min, max;        /* accepted range for numbers */
-  const char *models;     /* comma list of models that use it, "*" for all */
-  const char *help;
+  double min, max;        /* accepted range for numbers (inclusive) */
+  const char *help;       /* one line */
+  const char *owner;      /* NULL for a setting of every model; else the models of the family
+                             that owns it, a comma list ("gvae,mlvae,adagvae,adamlvae") */
   int resumable;          /* may change when a run resumes (steps, threads, logging, checkpoints) */
-  int derived;            /* set from the data (input shape), not by the user */
+  int derived;            /* set from the data (the input shape), not by the user */
 } knobs_field;
-extern const knobs_field knobs_config_fields[];
-extern const int knobs_config_nfields;
-/* Set a field from text with full checks (numbers by strtod/strtoll with end pointer, range);
- * KNOBS_ERR_ARG naming the field and the value otherwise. */
+
+/* A new config with every default of `model` (NULL: "betavae"); free with knobs_config_free.
+ * KNOBS_ERR_ARG for an unknown model, KNOBS_ERR_NOMEM. */
+knobs_status knobs_config_create(const char *model, knobs_config **out);
+void knobs_config_free(knobs_config *c);
+knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out);
+/* Set a setting from text with full checks (numbers by strtod/strtoll with an end pointer, the
+ * range, finite); KNOBS_ERR_ARG naming the setting and the value otherwise, or a setting that
+ * belongs to another model's family (the message names the family). Setting "model" to another
+ * model resets the family settings to that model's defaults (set it first). */
 knobs_status knobs_config_set(knobs_config *c, const char *name, const char *value);
-/* Check a whole config for consistency (known model/arch/likelihood, sizes). */
+/* A setting as text (numbers exactly as knobs_config_set reads them back); KNOBS_ERR_ARG for a
+ * name that is not a setting of this config's model, or a buffer too small. */
+knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n);
+/* A numeric setting as double (NAN for an unknown name or a string setting), a string setting
+ * (NULL for an unknown name or a number; the pointer lives until c is changed or freed). */
+double knobs_config_number(const knobs_config *c, const char *name);
+const char *knobs_config_string(const knobs_config *c, const char *name);
+/* The i-th setting of this config's model (0 <= i): the shared settings first, then the
+ * family's; NULL past the end. */
+const knobs_field *knobs_config_field(const knobs_config *c, int i);
+/* The i-th setting that `model`'s family adds to the shared ones; NULL past the end or for an
+ * unknown model. */
+const knobs_field *knobs_model_field(const char *model, int i);
+/* Check a whole config for consistency (known arch/likelihood, ranges, the input shape set,
+ * the family's own rules). */
 knobs_status knobs_config_validate(const knobs_config *c);
-/* The config as a JSON object text (malloc'ed), and back (unknown keys are errors). */
+/* The config as a JSON object text (free with free()), and back: "model" is applied first;
+ * settings of another model's family are ignored (files of knobs 0.1 carry every setting);
+ * unknown keys are KNOBS_ERR_FORMAT. */
 char *knobs_config_to_json(const knobs_config *c);
 knobs_status knobs_config_from_json(knobs_config *c, const char *json);
+/* Set the input shape from a dataset, and arch/likelihood when they are empty ("" = choose):
+ * images get conv + bernoulli (as the reference study does for every image dataset, values in
+ * [0,1] read as probabilities), vectors mlp + gaussian. */
+knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
+/* The dataset options stored in a config. */
+void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o);
 
 /* ==== models (src/models) ================================================================== */
 typedef struct knobs_model knobs_model;
@@ -280,6 +252,8 @@ typedef struct knobs_model knobs_model;
 /* The model names, NULL-terminated, and a one-line description of each. */
 const char *const *knobs_model_names(void);
 const char *knobs_model_describe(const char *name);
+/* The model's loss in one line ("recon + beta * KL"), NULL for an unknown name. */
+const char *knobs_model_loss(const char *name);
 
 /* Build a model with freshly initialised parameters (PyTorch's default initialisation, drawn
  * from cfg->seed). cfg->C/H/W must be set (knobs_config_from_data). */
@@ -296,14 +270,6 @@ int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the represen
 /* The model's tensors (parameters and buffers, in checkpoint order): returns their count; when
  * 0 <= i < count, fills the i-th one's name, rank and shape (up to 4 dimensions). */
 int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]);
-/* Set C/H/W from a dataset, and the arch/likelihood when they are empty ("" = choose):
- * images get conv + bernoulli (as the reference study does for every image dataset, values in
- * [0,1] read as probabilities), vectors mlp + gaussian. Fails if an explicitly chosen arch
- * cannot take the data's shape. */
-knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
-/* The dataset options stored in a config. */
-void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o);
-
 #define KNOBS_MAX_TERMS 12
 typedef struct {
   int n;

@@ -15,14 +15,16 @@
 
 static inline knobs_config mt_config(const char *model, const char *arch, int HW) {
   knobs_config c;
-  knobs_config_default(&c);
-  strcpy(c.model, model), strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
+  kn_config_default(&c, model);
+  strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
   snprintf(c.data, sizeof c.data, "toy%d", HW);
   c.C = 1, c.H = HW, c.W = HW;
   c.batch = 3, c.z_dim = 3, c.hidden = 16, c.threads = 2, c.seed = 7;
-  c.noise_dim = 4, c.cat = 2, c.cont = 2; /* infogan at toy size */
-  c.disc_hidden = 40, c.disc_layers = 3;  /* factorvae at toy size (the references use 6 x 1000) */
-  c.factorvae_gamma = 5, c.tcvae_beta = 4, c.lambda_od = 3, c.beta = 2, c.info_lambda = 1.5;
+  mt_set(&c, "noise_dim", 4), mt_set(&c, "cat", 2), mt_set(&c, "cont", 2); /* infogan at toy size */
+  /* factorvae at toy size (the references use 6 x 1000) */
+  mt_set(&c, "disc_hidden", 40), mt_set(&c, "disc_layers", 3);
+  mt_set(&c, "factorvae_gamma", 5), mt_set(&c, "tcvae_beta", 4), mt_set(&c, "lambda_od", 3);
+  mt_set(&c, "beta", 2), mt_set(&c, "info_lambda", 1.5);
   return c;
 }
 
@@ -303,7 +305,10 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
   cJSON *order = cJSON_Parse(cJSON_GetObjectItem(meta, "param_order")->valuestring);
   cJSON *tnames = cJSON_Parse(cJSON_GetObjectItem(meta, "term_names")->valuestring);
   knobs_config c;
-  knobs_config_default(&c);
+  const cJSON *mj = cJSON_GetObjectItem(cfgj, "model");
+  CHECK(mj && cJSON_IsString(mj) && kn_model_ops_find(mj->valuestring), "%s: no known model in the config", file);
+  if (!mj || !cJSON_IsString(mj) || !kn_model_ops_find(mj->valuestring)) return;
+  kn_config_default(&c, mj->valuestring);
   strcpy(c.likelihood, "bernoulli");
   for (cJSON *it = cfgj->child; it; it = it->next) {
     char v[64];

@@ -13,12 +13,12 @@
 
 static knobs_config toy_config(const char *model, const char *arch, int HW) {
   knobs_config c;
-  knobs_config_default(&c);
-  strcpy(c.model, model), strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
+  kn_config_default(&c, model);
+  strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
   snprintf(c.data, sizeof c.data, "toy%d", HW);
   c.C = 1, c.H = HW, c.W = HW;
   c.batch = 3, c.z_dim = 3, c.hidden = 16, c.threads = 2, c.seed = 7;
-  c.beta = 3, c.gamma = 20, c.capacity = 2, c.capacity_steps = 1;
+  mt_set(&c, "beta", 3), mt_set(&c, "gamma", 20), mt_set(&c, "capacity", 2), mt_set(&c, "capacity_steps", 1);
   return c;
 }
 
@@ -190,18 +190,52 @@ static void test_bad_checkpoints(const char *dir) {
 
 static void test_config(void) {
   T_CASE("config");
-  knobs_config c;
-  knobs_config_default(&c);
+  knobs_config *pc = NULL;
+  CHECK(knobs_config_create("nosuch", &pc) == KNOBS_ERR_ARG && !pc && strstr(knobs_last_error(), "betavae"),
+        "unknown model: %s", knobs_last_error());
+  CHECK(!knobs_config_create(NULL, &pc) && !strcmp(knobs_config_string(pc, "model"), "betavae"), "default model");
+  knobs_config c = *pc;
+  knobs_config_free(pc);
   CHECK(knobs_config_set(&c, "latents", "12") == KNOBS_OK && c.z_dim == 12, "set latents");
   CHECK(knobs_config_set(&c, "latents", "0") == KNOBS_ERR_ARG, "latents 0 accepted");
   CHECK(knobs_config_set(&c, "latents", "4x") == KNOBS_ERR_ARG, "junk accepted");
   CHECK(knobs_config_set(&c, "beta", "nan") == KNOBS_ERR_ARG, "nan accepted");
   CHECK(knobs_config_set(&c, "beta", "1e400") == KNOBS_ERR_ARG, "overflow accepted");
   CHECK(knobs_config_set(&c, "seed", "-1") == KNOBS_ERR_ARG, "negative seed accepted");
-  CHECK(knobs_config_set(&c, "nope", "1") == KNOBS_ERR_ARG, "unknown field accepted");
+  CHECK(knobs_config_set(&c, "nope", "1") == KNOBS_ERR_ARG && strstr(knobs_last_error(), "unknown setting"),
+        "unknown field accepted");
   CHECK(knobs_config_set(&c, "seed", "18446744073709551615") == KNOBS_OK && c.seed == UINT64_MAX, "u64 seed");
+  /* family settings: the model's own, refused for another model, reset when the model changes */
+  CHECK(!knobs_config_set(&c, "beta", "7") && knobs_config_number(&c, "beta") == 7, "betavae beta");
+  CHECK(knobs_config_set(&c, "tcvae_beta", "2") == KNOBS_ERR_ARG && strstr(knobs_last_error(), "setting of tcvae"),
+        "another family's setting accepted: %s", knobs_last_error());
+  CHECK(isnan(knobs_config_number(&c, "tcvae_beta")) && !knobs_config_string(&c, "estimator"), "tcvae settings visible");
+  CHECK(!knobs_config_set(&c, "model", "tcvae") && knobs_config_number(&c, "tcvae_beta") == 6 &&
+        !strcmp(knobs_config_string(&c, "estimator"), "mws") && isnan(knobs_config_number(&c, "beta")),
+        "model change: tcvae defaults");
+  CHECK(c.z_dim == 12, "model change kept the shared settings");
+  CHECK(knobs_config_set(&c, "model", "nosuch") == KNOBS_ERR_ARG && !strcmp(c.model, "tcvae"), "unknown model set");
+  CHECK(!knobs_config_set(&c, "estimator", "mss") && !knobs_config_set(&c, "estimator", "bogus"), "estimator text");
+  char buf[64];
+  CHECK(!knobs_config_get(&c, "estimator", buf, sizeof buf) && !strcmp(buf, "bogus"), "get string");
+  CHECK(!knobs_config_get(&c, "lr", buf, sizeof buf) && strtod(buf, NULL) == c.lr, "get number round trip");
+  CHECK(knobs_config_get(&c, "lr", buf, 2) == KNOBS_ERR_ARG, "small buffer accepted");
   strcpy(c.arch, "conv"), strcpy(c.likelihood, "bernoulli");
-  c.C = 1, c.H = 32, c.W = 32;
+  c.C = 1, c.H = 64, c.W = 64;
+  CHECK(knobs_config_validate(&c) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "bogus"), "bad estimator valid");
+  knobs_config_set(&c, "estimator", "mws");
+  c.batch = 1;
+  CHECK(knobs_config_validate(&c) == KNOBS_ERR_ARG, "tcvae batch 1 valid");
+  knobs_config_set(&c, "model", "betavae");
+  CHECK(knobs_config_validate(&c) == KNOBS_OK, "betavae batch 1: %s", knobs_last_error());
+  c.batch = 64;
+  /* the fields of a model: shared ones first, then the family's, each once */
+  int n = 0, fam = 0, res = 0;
+  for (const knobs_field *f; (f = knobs_config_field(&c, n)); n++) fam += f->owner != NULL, res += f->resumable;
+  CHECK(fam == 1 && res == 4 && n > 20, "betavae fields: %d (%d family, %d resumable)", n, fam, res);
+  CHECK(knobs_model_field("factorvae", 5) && !knobs_model_field("factorvae", 6) && !knobs_model_field("nosuch", 0),
+        "factorvae's own fields");
+  c.H = c.W = 32;
   CHECK(knobs_config_validate(&c) == KNOBS_ERR_ARG, "conv on 32x32 accepted");
   c.H = c.W = 64;
   CHECK(knobs_config_validate(&c) == KNOBS_OK, "valid config refused: %s", knobs_last_error());
@@ -210,12 +244,23 @@ static void test_config(void) {
   strcpy(c.model, "betavae");
   char *j = knobs_config_to_json(&c);
   knobs_config d;
-  knobs_config_default(&d);
+  kn_config_default(&d, "betavae");
   CHECK(!knobs_config_from_json(&d, j) && !memcmp(&c, &d, sizeof c), "JSON round trip");
   free(j);
+  /* JSON: model first whatever the order; settings of other families (knobs 0.1) ignored */
+  kn_config_default(&d, "betavae");
+  CHECK(!knobs_config_from_json(&d, "{\"tcvae_beta\": 3, \"model\": \"tcvae\", \"beta\": 9}") &&
+        knobs_config_number(&d, "tcvae_beta") == 3 && !strcmp(d.model, "tcvae"), "JSON order: %s", knobs_last_error());
   CHECK(knobs_config_from_json(&d, "{\"latents\": \"x\"}") == KNOBS_ERR_FORMAT, "string for a number accepted");
   CHECK(knobs_config_from_json(&d, "{\"bogus\": 1}") == KNOBS_ERR_FORMAT, "unknown JSON key accepted");
   CHECK(knobs_config_from_json(&d, "[1]") == KNOBS_ERR_FORMAT, "non-object accepted");
+  /* every family's defaults are within its own ranges */
+  for (const char *const *mn = knobs_model_names(); *mn; mn++) {
+    kn_config_default(&d, *mn);
+    d.C = 1, d.H = d.W = 64;
+    strcpy(d.arch, "conv"), strcpy(d.likelihood, "bernoulli");
+    CHECK(knobs_config_validate(&d) == KNOBS_OK, "%s defaults: %s", *mn, knobs_last_error());
+  }
 }
 
 static void test_inference(void) {

@@ -17,8 +17,8 @@ static void test_value(int type, const char *arch, int HW, knobs_data *d) {
     CHECK(0, "create: %s", knobs_last_error());
     return;
   }
-  double lod = c.lambda_od, ld = (type == 1 ? 10 : 1) * lod;
-  CHECK(m->cfg.lambda_d == ld, "lambda_d resolved to %g, want %g", m->cfg.lambda_d, ld);
+  double lod = knobs_config_number(&c, "lambda_od"), ld = (type == 1 ? 10 : 1) * lod;
+  CHECK(knobs_config_number(&m->cfg, "lambda_d") == ld, "lambda_d resolved to %g, want %g", knobs_config_number(&m->cfg, "lambda_d"), ld);
   m->opt[0].lr = 0;
   knobs_terms t;
   CHECK(!knobs_model_train_step(m, d, &t), "step: %s", knobs_last_error());
@@ -41,8 +41,8 @@ static void test_value(int type, const char *arch, int HW, knobs_data *d) {
   CHECK(fabs(t.value[0] - (t.value[1] + t.value[2] + t.value[3])) < 1e-9 * fabs(t.value[0]), "loss != recon + kl + dip");
   knobs_model_free(m);
   /* an explicit lambda_d is kept */
-  c.lambda_d = 2.5;
-  CHECK(!knobs_model_create(&c, &m) && m->cfg.lambda_d == 2.5, "explicit lambda_d changed");
+  mt_set(&c, "lambda_d", 2.5);
+  CHECK(!knobs_model_create(&c, &m) && knobs_config_number(&m->cfg, "lambda_d") == 2.5, "explicit lambda_d changed");
   knobs_model_free(m);
 }
 

@@ -17,17 +17,17 @@
 static void test_isolation(knobs_data *d) {
   T_CASE("factorvae: discriminator loss stays out of the encoder");
   knobs_config c = mt_config("factorvae", "mlp", 8), cb;
-  c.disc_hidden = 1000, c.disc_layers = 6; /* the published discriminator */
+  mt_set(&c, "disc_hidden", 1000), mt_set(&c, "disc_layers", 6); /* the published discriminator */
   cb = c;
-  c.factorvae_gamma = 0;
-  strcpy(cb.model, "betavae");
-  cb.beta = 1;
+  mt_set(&c, "factorvae_gamma", 0);
+  knobs_config_set(&cb, "model", "betavae");
+  mt_set(&cb, "beta", 1);
   knobs_model *f, *b, *f2;
   if (knobs_model_create(&c, &f) || knobs_model_create(&cb, &b)) {
     CHECK(0, "create: %s", knobs_last_error());
     return;
   }
-  c.factorvae_gamma = 7;
+  mt_set(&c, "factorvae_gamma", 7);
   CHECK(!knobs_model_create(&c, &f2), "create");
   f->opt[0].lr = f->opt[1].lr = b->opt[0].lr = f2->opt[0].lr = f2->opt[1].lr = 0;
   knobs_terms t;

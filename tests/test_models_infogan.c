@@ -21,7 +21,7 @@
 static void test_shapes(void) {
   T_CASE("infogan shapes");
   knobs_config c = mt_config("infogan", "conv", 64);
-  c.cat = 3, c.cont = 5, c.noise_dim = 62;
+  mt_set(&c, "cat", 3), mt_set(&c, "cont", 5), mt_set(&c, "noise_dim", 62);
   knobs_model *m;
   if (knobs_model_create(&c, &m)) {
     CHECK(0, "create: %s", knobs_last_error());
@@ -51,7 +51,8 @@ static void test_shapes(void) {
   CHECK(k >= 0 && m->net.P[k].shape[0] == 128 * 49 && k2 >= 0 && m->net.P[k2].shape[0] == 128, "28x28 networks");
   CHECK(kn_net_find(&m->net, "discriminator.conv3.weight") < 0, "28x28 discriminator has a third conv");
   knobs_model_free(m);
-  c.cat = 1;
+  c = mt_config("infogan", "conv", 64);
+  CHECK(knobs_config_set(&c, "cat", "1") == KNOBS_OK, "cat 1 refused by set");
   CHECK(knobs_model_create(&c, &m) == KNOBS_ERR_ARG, "--cat 1 accepted");
 }
 

@@ -115,7 +115,7 @@ int main(void) {
     knobs_config c = mt_config("tcvae", "conv", 28);
     if (!e) mt_fd(c, terms, 10, 2e-3, d28); /* mss; the estimators differ only in their weights */
     c = mt_config("tcvae", "mlp", 8);
-    strcpy(c.estimator, e ? "mws" : "mss");
+    mt_set_str(&c, "estimator", e ? "mws" : "mss");
     mt_fd(c, terms, 10, 2e-3, d8);
   }
   mt_determinism(mt_config("tcvae", "conv", 28), d28, dir);

@@ -47,7 +47,8 @@ static void test_pairs(const char *model, int k) {
   T_CASE(name);
   knobs_data *d = toy4_open(28);
   knobs_config c = mt_config(model, "conv", 28);
-  c.batch = 16, c.k = k, c.z_dim = 4;
+  c.batch = 16, c.z_dim = 4;
+  mt_set(&c, "k", k);
   knobs_model *m;
   if (knobs_model_create(&c, &m)) {
     CHECK(0, "create: %s", knobs_last_error());
@@ -80,12 +81,12 @@ static void test_pairs(const char *model, int k) {
   free(img);
   knobs_model_free(m);
   /* refusals */
-  c.k = 3;
+  mt_set(&c, "k", 3);
   CHECK(!knobs_model_create(&c, &m), "create");
-  CHECK(knobs_model_train_step(m, d, NULL) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "--k 3"), "k = 3 of 3 varying: %s", knobs_last_error());
+  CHECK(knobs_model_train_step(m, d, NULL) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "k = 3"), "k = 3 of 3 varying: %s", knobs_last_error());
   knobs_model_free(m);
   if (!strcmp(model, "gvae")) {
-    c.k = 1, c.z_dim = 2;
+    mt_set(&c, "k", 1), c.z_dim = 2;
     CHECK(!knobs_model_create(&c, &m), "create");
     CHECK(knobs_model_train_step(m, d, NULL) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "latents"), "2 latents for 3 factors: %s", knobs_last_error());
     knobs_model_free(m);

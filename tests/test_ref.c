@@ -12,6 +12,7 @@
  * loss (rounding differences grow through Adam, see below); parameters after 10 steps:
  * median error < 1e-6 and max < 20 lr (see the comment there). */
 #include <cjson/cJSON.h>
+#include <math.h>
 
 #include "io/io.h"
 #include "models/model.h"
@@ -214,13 +215,15 @@ static void check_model(const char *model, const char *arch, int threads) {
   cJSON *cfgj = cJSON_Parse(cJSON_GetObjectItem(meta, "config")->valuestring);
   cJSON *order = cJSON_Parse(cJSON_GetObjectItem(meta, "param_order")->valuestring);
   knobs_config c;
-  knobs_config_default(&c);
-  strcpy(c.model, model), strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
+  kn_config_default(&c, model);
+  strcpy(c.arch, arch), strcpy(c.likelihood, "bernoulli");
   c.C = 1, c.H = 64, c.W = 64, c.threads = threads;
-  c.beta = cJSON_GetObjectItem(cfgj, "beta")->valuedouble;
-  c.gamma = cJSON_GetObjectItem(cfgj, "gamma")->valuedouble;
-  c.capacity = cJSON_GetObjectItem(cfgj, "capacity")->valuedouble;
-  c.capacity_steps = (long)cJSON_GetObjectItem(cfgj, "capacity_steps")->valuedouble;
+  static const char *const family[] = {"beta", "gamma", "capacity", "capacity_steps"};
+  for (int i = 0; i < 4; i++) {
+    char v[64];
+    snprintf(v, sizeof v, "%.17g", cJSON_GetObjectItem(cfgj, family[i])->valuedouble);
+    if (!isnan(knobs_config_number(&c, family[i]))) CHECK(!knobs_config_set(&c, family[i], v), "%s", knobs_last_error());
+  }
   c.lr = cJSON_GetObjectItem(cfgj, "lr")->valuedouble;
   c.batch = (int)cJSON_GetObjectItem(cfgj, "batch")->valuedouble;
   c.z_dim = (int)cJSON_GetObjectItem(cfgj, "latents")->valuedouble;

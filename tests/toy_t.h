@@ -3,7 +3,29 @@
  * factors; so the model tests depend on no real dataset. Include after t.h. */
 #ifndef KNOBS_TOY_T_H
 #define KNOBS_TOY_T_H
+#include <math.h>
+#include <stdio.h>
+
 #include "data/data.h"
+
+/* Set a setting by name when c's model has it (the tests' configs name settings of several
+ * families at once); a value the config refuses fails the test binary at once. */
+static inline void mt_set(knobs_config *c, const char *name, double v) {
+  if (isnan(knobs_config_number(c, name)) && !knobs_config_string(c, name)) return;
+  char buf[64];
+  snprintf(buf, sizeof buf, "%.17g", v);
+  if (knobs_config_set(c, name, buf)) {
+    fprintf(stderr, "mt_set %s = %s: %s\n", name, buf, knobs_last_error());
+    exit(2);
+  }
+}
+static inline void mt_set_str(knobs_config *c, const char *name, const char *v) {
+  if (!knobs_config_string(c, name)) return;
+  if (knobs_config_set(c, name, v)) {
+    fprintf(stderr, "mt_set %s = %s: %s\n", name, v, knobs_last_error());
+    exit(2);
+  }
+}
 
 typedef struct { int side, cells; } mt_toy;
 

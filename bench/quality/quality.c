@@ -31,8 +31,8 @@ static knobs_status encode(void *ctx, const float *x, int n, float *codes) {
 static int setup(const char *model, int threads, uint64_t seed, int argc, char **argv, knobs_data **d,
                  knobs_model **m) {
   knobs_config c;
-  knobs_config_default(&c);
-  snprintf(c.model, sizeof c.model, "%s", model);
+  if (!kn_model_ops_find(model)) return fail(model);
+  kn_config_default(&c, model);
   c.threads = threads;
   c.seed = seed;
   c.steps = 1000000000L;

@@ -88,7 +88,7 @@ int cmd_eval(int argc, char **argv) {
   knobs_data *d = NULL;
   if ((r = cli_open_model(cmd, model, mo.threads, &m))) return r;
   if ((r = cli_open_data(cmd, m, data, &d))) goto done;
-  if (mo.threads <= 0) mo.threads = knobs_model_config(m)->threads > 0 ? knobs_model_config(m)->threads : 1;
+  if (mo.threads <= 0) mo.threads = (int)knobs_config_number(knobs_model_config(m), "threads");
   const knobs_data_info *in = knobs_data_info_get(d);
   enc_ctx ec = {m, mo.seed, 0};
   knobs_encoder enc = {.code_dim = knobs_model_code_dim(m), .encode = sampled ? enc_sampled : enc_mean,
@@ -131,7 +131,7 @@ int cmd_eval(int argc, char **argv) {
   }
   knobs_result_set_string(res, "command", "eval");
   knobs_result_set_string(res, "model", model);
-  knobs_result_set_string(res, "model_type", knobs_model_config(m)->model);
+  knobs_result_set_string(res, "model_type", knobs_config_string(knobs_model_config(m), "model"));
   knobs_result_set_string(res, "representation", sampled ? "sampled" : "mean");
   char step[32];
   snprintf(step, sizeof step, "%ld", knobs_model_step(m));

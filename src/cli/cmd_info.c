@@ -34,8 +34,9 @@ int cmd_info(int argc, char **argv) {
   knobs_model *m;
   if (knobs_model_load(pos[0], 1, &m)) return cli_lib_fail(cmd, "cannot load");
   const knobs_config *c = knobs_model_config(m);
-  printf("%s: %s, %ld of %ld steps (%s)\n", pos[0], c->model, knobs_model_step(m), c->steps,
-         knobs_model_describe(c->model) ? knobs_model_describe(c->model) : "");
+  const char *model = knobs_config_string(c, "model");
+  printf("%s: %s, %ld of %.0f steps (%s)\n", pos[0], model, knobs_model_step(m), knobs_config_number(c, "steps"),
+         knobs_model_describe(model) ? knobs_model_describe(model) : "");
   char *j = knobs_config_to_json(c);
   if (j) printf("config: %s\n", j);
   free(j);

@@ -35,27 +35,77 @@ static int progress(void *ctx, long step, long total, double ips, const knobs_te
   return 0;
 }
 
-/* flags: one per config field (values kept as text, applied with knobs_config_set) + extras */
-#define MAXF 96
+/* Flags: one per setting of any model (the shared settings, then each family's, each name
+ * once), values kept as text and applied with knobs_config_set once the model is known. */
+#define MAXF 128
 static char flag_names[MAXF][48];
-static char defaults[MAXF][64];
+static char flag_help[MAXF][256];
 static const char *vals[MAXF];
+static const char *field_of[MAXF]; /* the setting each flag sets */
 
-static void default_text(const knobs_config *c, const knobs_field *f, char *buf, size_t n) {
-  const void *p = (const char *)c + f->offset;
-  switch (f->kind) {
-  case KNOBS_FIELD_STR: snprintf(buf, n, "%s", (const char *)p); break;
-  case KNOBS_FIELD_INT: snprintf(buf, n, "%d", *(const int *)p); break;
-  case KNOBS_FIELD_LONG: snprintf(buf, n, "%ld", *(const long *)p); break;
-  case KNOBS_FIELD_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-  case KNOBS_FIELD_DOUBLE: snprintf(buf, n, "%g", *(const double *)p); break;
+static int add_flag(cli_opt *opts, int n, const knobs_field *f, const knobs_config *dflt) {
+  for (int i = 0; i < n; i++)
+    if (!strcmp(field_of[i], f->name)) return n; /* a name several families share (beta) */
+  if (n >= MAXF) return n;
+  snprintf(flag_names[n], sizeof flag_names[n], "--%s", f->name);
+  for (char *q = flag_names[n]; *q; q++)
+    if (*q == '_') *q = '-';
+  char def[64] = "";
+  knobs_config_get(dflt, f->name, def, sizeof def);
+  if (f->kind == KNOBS_FIELD_DOUBLE) snprintf(def, sizeof def, "%g", knobs_config_number(dflt, f->name));
+  snprintf(flag_help[n], sizeof flag_help[n], "%s%s%s%s%s%s", f->owner ? "(" : "", f->owner ? f->owner : "",
+           f->owner ? ") " : "", f->help, def[0] ? " [" : "", def[0] ? def : "");
+  if (def[0]) strcat(flag_help[n], "]");
+  field_of[n] = f->name;
+  vals[n] = NULL;
+  opts[n] = (cli_opt){flag_names[n], OPT_STR, &vals[n], 0, 0, f->kind == KNOBS_FIELD_STR ? "S" : "X", flag_help[n], 0};
+  return n + 1;
+}
+
+/* The flags of every setting into opts; returns their count. */
+static int config_flags(cli_opt *opts) {
+  int n = 0;
+  knobs_config *c;
+  if (knobs_config_create(NULL, &c)) return 0;
+  for (int i = 0; knobs_config_field(c, i); i++) {
+    const knobs_field *f = knobs_config_field(c, i);
+    if (!f->owner && !f->derived) n = add_flag(opts, n, f, c);
   }
+  for (const char *const *m = knobs_model_names(); *m; m++) {
+    if (knobs_config_set(c, "model", *m)) continue;
+    for (int i = 0; knobs_model_field(*m, i); i++) n = add_flag(opts, n, knobs_model_field(*m, i), c);
+  }
+  knobs_config_free(c);
+  return n;
+}
+
+/* The value given for setting `name`, or NULL. */
+static const char *flag_value(const cli_opt *opts, int nfield, const char *name) {
+  for (int i = 0; i < nfield; i++)
+    if (opts[i].seen && !strcmp(field_of[i], name)) return vals[i];
+  return NULL;
+}
+
+/* Apply every seen flag to c ("model" first: it decides which settings exist); a refused value
+ * is a usage error naming the flag. Returns 0 or the exit status. */
+static int apply_flags(const char *cmd, const cli_opt *opts, int nfield, knobs_config *c) {
+  const char *model = flag_value(opts, nfield, "model");
+  if (model && knobs_config_set(c, "model", model))
+    return cli_usage_error(cmd, "--model: %s", knobs_last_error());
+  for (int i = 0; i < nfield; i++) {
+    if (!opts[i].seen || !strcmp(field_of[i], "model")) continue;
+    if (knobs_config_set(c, field_of[i], vals[i]))
+      return cli_usage_error(cmd, "%s: %s", opts[i].name, knobs_last_error());
+  }
+  return 0;
 }
 
 static int unique_dir(char *out, size_t n, const knobs_config *c) {
-  char data[96];
-  const char *base = strrchr(c->data, '/');
-  base = base ? base + 1 : c->data;
+  char data[96], seed[32];
+  const char *spec = knobs_config_string(c, "data"), *model = knobs_config_string(c, "model");
+  knobs_config_get(c, "seed", seed, sizeof seed);
+  const char *base = strrchr(spec, '/');
+  base = base ? base + 1 : spec;
   size_t k = strlen(base) < sizeof data - 1 ? strlen(base) : sizeof data - 1; /* a name: cut is fine */
   memcpy(data, base, k);
   data[k] = 0;
@@ -63,8 +113,8 @@ static int unique_dir(char *out, size_t n, const knobs_config *c) {
     if (*q == ':' || *q == '.' || *q == ' ') *q = '-';
   struct stat st;
   for (int i = 1; i < 10000; i++) {
-    if (i == 1) snprintf(out, n, "runs/%s-%s-s%llu", c->model, data, (unsigned long long)c->seed);
-    else snprintf(out, n, "runs/%s-%s-s%llu-%d", c->model, data, (unsigned long long)c->seed, i);
+    if (i == 1) snprintf(out, n, "runs/%s-%s-s%s", model, data, seed);
+    else snprintf(out, n, "runs/%s-%s-s%s-%d", model, data, seed, i);
     if (stat(out, &st) != 0) return 0;
   }
   return -1;
@@ -72,38 +122,20 @@ static int unique_dir(char *out, size_t n, const knobs_config *c) {
 
 int cmd_train(int argc, char **argv) {
   const char *cmd = "train";
-  knobs_config c;
-  knobs_config_default(&c);
-  cli_opt opts[MAXF];
-  int n = 0;
-  for (int i = 0; i < knobs_config_nfields; i++) {
-    const knobs_field *f = &knobs_config_fields[i];
-    if (!f->models[0]) continue; /* set from the data, not by flags */
-    snprintf(flag_names[n], sizeof flag_names[n], "--%s", f->name);
-    for (char *q = flag_names[n]; *q; q++)
-      if (*q == '_') *q = '-';
-    default_text(&c, f, defaults[n], sizeof defaults[n]);
-    vals[n] = defaults[n][0] ? defaults[n] : NULL;
-    const char *help = f->help;
-    static char helpbuf[MAXF][160];
-    if (strcmp(f->models, "*")) {
-      snprintf(helpbuf[n], sizeof helpbuf[n], "(%s) %s", f->models, f->help);
-      help = helpbuf[n];
-    }
-    opts[n] = (cli_opt){flag_names[n], OPT_STR, &vals[n], 0, 0, f->kind == KNOBS_FIELD_STR ? "S" : "X", help, 0};
-    n++;
-  }
+  cli_opt opts[MAXF + 4];
+  int n = config_flags(opts);
+  int nfield = n;
   const char *out = NULL, *resume = NULL;
   int quiet = 0;
-  int nfield = n;
   opts[n++] = (cli_opt){"--out", OPT_STR, &out, 0, 0, "DIR", "run folder (default: a new folder under runs/)", 0};
   opts[n++] = (cli_opt){"--resume", OPT_STR, &resume, 0, 0, "DIR", "continue the run in DIR (with --steps: the new total)", 0};
   opts[n++] = (cli_opt){"--quiet", OPT_FLAG, &quiet, 0, 0, NULL, "no progress output", 0};
-  int r = cli_parse(cmd, "[options]   (models: see 'knobs help models')", argc, argv, opts, n, NULL, 0, NULL);
+  int r = cli_parse(cmd, "[options]   (models and their settings: 'knobs help models')", argc, argv, opts, n, NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
 
   knobs_model *m = NULL;
   knobs_data *d = NULL;
+  knobs_config *c = NULL;
   int rc = 0;
   char dir[600];
   if (resume) {
@@ -112,67 +144,64 @@ int cmd_train(int argc, char **argv) {
           strcmp(opts[i].name, "--ckpt-every") && strcmp(opts[i].name, "--log-every"))
         return cli_usage_error(cmd, "%s cannot change when resuming (only --steps, --threads, --ckpt-every, --log-every)", opts[i].name);
     if (out) return cli_usage_error(cmd, "--out and --resume exclude each other (a resumed run stays in its folder)");
-    int threads = 0;
-    for (int i = 0; i < nfield; i++)
-      if (opts[i].seen && !strcmp(opts[i].name, "--threads")) threads = atoi(vals[i]);
-    if ((rc = cli_open_model(cmd, resume, threads, &m))) return rc;
-    c = *knobs_model_config(m);
-    snprintf(dir, sizeof dir, "%s", resume);
-  }
-  for (int i = 0; i < nfield; i++) {
-    if (!opts[i].seen) continue;
-    char name[48];
-    snprintf(name, sizeof name, "%s", opts[i].name + 2);
-    for (char *q = name; *q; q++)
-      if (*q == '-') *q = '_';
-    if (knobs_config_set(&c, name, vals[i])) {
-      knobs_model_free(m);
-      fprintf(stderr, "knobs: train: %s (see 'knobs train --help')\n", knobs_last_error());
-      return 1;
+    const char *th = flag_value(opts, nfield, "threads");
+    if ((rc = cli_open_model(cmd, resume, th ? atoi(th) : 0, &m))) return rc;
+    if (knobs_config_copy(knobs_model_config(m), &c)) {
+      rc = cli_lib_fail(cmd, "cannot copy the config");
+      goto done;
     }
+    snprintf(dir, sizeof dir, "%s", resume);
+  } else if (knobs_config_create(NULL, &c)) {
+    rc = cli_lib_fail(cmd, "cannot create the config");
+    goto done;
   }
+  if ((rc = apply_flags(cmd, opts, nfield, c))) goto done;
   knobs_data_opts dopt;
-  knobs_config_data_opts(&c, &dopt);
-  if (knobs_data_open(c.data, &dopt, &d)) {
+  knobs_config_data_opts(c, &dopt);
+  const char *spec = knobs_config_string(c, "data");
+  if (knobs_data_open(spec, &dopt, &d)) {
     rc = cli_lib_fail(cmd, "cannot open the data");
     goto done;
   }
   if (!resume) {
-    knobs_config_from_data(&c, d);
-    if (knobs_config_validate(&c)) {
-      fprintf(stderr, "knobs: train: %s (see 'knobs train --help')\n", knobs_last_error());
-      rc = 1;
+    knobs_config_from_data(c, d);
+    if (knobs_config_validate(c)) {
+      rc = cli_usage_error(cmd, "%s", knobs_last_error());
       goto done;
     }
-    if (knobs_model_create(&c, &m)) {
+    if (knobs_model_create(c, &m)) {
       rc = cli_lib_fail(cmd, "cannot create the model");
       goto done;
     }
     if (out) snprintf(dir, sizeof dir, "%s", out);
-    else if (unique_dir(dir, sizeof dir, &c)) {
+    else if (unique_dir(dir, sizeof dir, c)) {
       rc = cli_fail(cmd, "cannot find a free run folder name under runs/");
       goto done;
     }
   } else {
     const knobs_data_info *in = knobs_data_info_get(d);
-    if (in->C != c.C || in->H != c.H || in->W != c.W) {
-      rc = cli_fail(cmd, "%s has observations %dx%dx%d, the run was trained on %dx%dx%d", c.data, in->C, in->H, in->W, c.C, c.H, c.W);
+    int C = (int)knobs_config_number(c, "C"), H = (int)knobs_config_number(c, "H"), W = (int)knobs_config_number(c, "W");
+    if (in->C != C || in->H != H || in->W != W) {
+      rc = cli_fail(cmd, "%s has observations %dx%dx%d, the run was trained on %dx%dx%d", spec, in->C, in->H, in->W, C, H, W);
       goto done;
     }
   }
   {
-    prog_ctx pc = {.quiet = quiet, .batch = c.batch};
+    long steps = (long)knobs_config_number(c, "steps");
+    int threads = (int)knobs_config_number(c, "threads");
+    prog_ctx pc = {.quiet = quiet, .batch = (int)knobs_config_number(c, "batch")};
     cli_progress_init(&pc.pr, stdout);
     if (!quiet && knobs_data_info_get(d)->note[0]) printf("note: %s\n", knobs_data_info_get(d)->note);
     if (!quiet)
-      printf("knobs train: %s (%s, %s, Z=%d) on %s, %ld steps, batch %d, %d threads -> %s\n", c.model, c.arch,
-             c.likelihood, c.z_dim, c.data, c.steps, c.batch, c.threads, dir);
+      printf("knobs train: %s (%s, %s, Z=%d) on %s, %ld steps, batch %d, %d thread%s -> %s\n",
+             knobs_config_string(c, "model"), knobs_config_string(c, "arch"), knobs_config_string(c, "likelihood"),
+             (int)knobs_config_number(c, "latents"), spec, steps, pc.batch, threads, threads == 1 ? "" : "s", dir);
     fflush(stdout);
     struct sigaction sa = {0};
     sa.sa_handler = on_sigint;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    knobs_train_opts to = {dir, c.steps, progress, &pc, &stop_flag};
+    knobs_train_opts to = {dir, steps, progress, &pc, &stop_flag};
     knobs_status s = knobs_train(m, d, &to);
     if (s == KNOBS_ERR_INTERRUPTED) {
       fprintf(stderr, "knobs: train: %s; continue with: knobs train --resume %s\n", knobs_last_error(), dir);
@@ -186,6 +215,7 @@ int cmd_train(int argc, char **argv) {
     }
   }
 done:
+  knobs_config_free(c);
   knobs_model_free(m);
   knobs_data_free(d);
   return rc;

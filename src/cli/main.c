@@ -42,6 +42,7 @@ int cmd_help(int argc, char **argv) {
     list_commands(stdout);
     return 0;
   }
+  if (!strcmp(argv[1], "models")) return cli_help_models(stdout);
   const cli_command *c = find(argv[1]);
   if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);
   char *av[] = {argv[1], "--help", NULL};

@@ -8,35 +8,52 @@
 
 #include "models/model.h"
 
-static knobs_status vae_build(knobs_model *m) {
-  kn_vae_declare(m, 0);
-  return KNOBS_OK;
+typedef struct {
+  double beta; /* betavae: weight of the KL */
+} betavae_settings;
+
+typedef struct {
+  double gamma;        /* weight of |KL - C| */
+  double capacity;     /* final capacity C in nats */
+  long capacity_steps; /* steps over which C rises linearly from 0 */
+} annealed_settings;
+
+static const kn_field betavae_fields[] = {
+    KN_FIELD(betavae_settings, "beta", KNOBS_FIELD_DOUBLE, beta, 0, 1e6, "betavae", "weight of the KL term (1 = plain VAE)"),
+};
+static const kn_field annealed_fields[] = {
+    KN_FIELD(annealed_settings, "gamma", KNOBS_FIELD_DOUBLE, gamma, 0, 1e9, "annealedvae", "weight of |KL - C|"),
+    KN_FIELD(annealed_settings, "capacity", KNOBS_FIELD_DOUBLE, capacity, 0, 1e6, "annealedvae", "final capacity C in nats"),
+    KN_FIELD(annealed_settings, "capacity_steps", KNOBS_FIELD_LONG, capacity_steps, 1, 1e12, "annealedvae",
+             "steps over which C rises linearly from 0"),
+};
+
+/* beta 4: a setting of the reference study's sweep (1, 2, 4, 6, 8, 16) that disentangles
+ * dSprites visibly; gamma 1000 and C 25 over 100000 steps as disentanglement_lib's sweep. */
+static void betavae_defaults(void *p, const char *model) { ((betavae_settings *)p)->beta = 4; }
+static void annealed_defaults(void *p, const char *model) {
+  annealed_settings *s = p;
+  s->gamma = 1000, s->capacity = 25, s->capacity_steps = 100000;
 }
 
-/* The shared part of a VAE step up to the KL: batch, encode, sample, decode + recon loss. */
-static knobs_status forward(knobs_model *m, knobs_data *d, double *recon) {
-  kn_model_zero_grad(m);
-  knobs_status s = kn_model_batch(m, d);
-  if (s) return s;
-  kn_vae_encode_batch(m, m->x, m->B);
-  kn_rng r;
-  kn_model_rng(m, KN_STREAM_NOISE, 0, &r);
-  kn_vae_sample(m, m->B, &r);
-  *recon = kn_vae_decode_loss(m, m->x, m->B, 1.0f, 1);
+static const kn_settings betavae_set = {betavae_fields, 1, sizeof(betavae_settings), betavae_defaults, NULL};
+static const kn_settings annealed_set = {annealed_fields, 3, sizeof(annealed_settings), annealed_defaults, NULL};
+
+static knobs_status vae_build(knobs_model *m) {
+  kn_vae_declare(m, 0);
   return KNOBS_OK;
 }
 
 static void finish(knobs_model *m) {
   kn_vae_backward(m, m->B);
   kn_model_opt_step(m, 0);
-  m->step++;
 }
 
 static knobs_status betavae_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   double recon;
-  knobs_status s = forward(m, d, &recon);
+  knobs_status s = kn_vae_forward(m, &recon);
   if (s) return s;
-  double beta = m->cfg.beta;
+  double beta = KN_CSETTINGS(&m->cfg, betavae_settings)->beta;
   double kl = kn_gauss_kl(m->dmu, m->dlv, m->kl_dim, m->mu, m->lv, m->B, m->Z, (float)beta);
   finish(m);
   kn_terms_add(t, "loss", recon + beta * kl);
@@ -47,15 +64,16 @@ static knobs_status betavae_step(knobs_model *m, knobs_data *d, knobs_terms *t) 
 }
 
 double kn_annealed_capacity(const knobs_config *c, long step) {
-  double cap = c->capacity * (double)step / (double)c->capacity_steps;
-  return cap < c->capacity ? cap : c->capacity;
+  const annealed_settings *p = KN_CSETTINGS(c, annealed_settings);
+  double cap = p->capacity * (double)step / (double)p->capacity_steps;
+  return cap < p->capacity ? cap : p->capacity;
 }
 
 static knobs_status annealed_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   double recon;
-  knobs_status s = forward(m, d, &recon);
+  knobs_status s = kn_vae_forward(m, &recon);
   if (s) return s;
-  double C = kn_annealed_capacity(&m->cfg, m->step), g = m->cfg.gamma;
+  double C = kn_annealed_capacity(&m->cfg, m->step), g = KN_CSETTINGS(&m->cfg, annealed_settings)->gamma;
   double kl = kn_gauss_kl(NULL, NULL, m->kl_dim, m->mu, m->lv, m->B, m->Z, 1.0f);
   /* d|KL - C|/dKL = sign(KL - C) (0 at the kink, as tf.abs's gradient) */
   double sgn = kl > C ? 1.0 : kl < C ? -1.0 : 0.0;
@@ -70,9 +88,19 @@ static knobs_status annealed_step(knobs_model *m, knobs_data *d, knobs_terms *t)
 }
 
 const kn_model_ops kn_model_betavae = {
-    "betavae", "beta-VAE (Higgins et al. 2017): recon + beta * KL; beta = 1 is the plain VAE",
-    vae_build, NULL, betavae_step, NULL, NULL, NULL, NULL};
+    .name = "betavae",
+    .describe = "beta-VAE (Higgins et al. 2017): recon + beta * KL; beta = 1 is the plain VAE",
+    .loss = "recon + beta * KL",
+    .settings = &betavae_set,
+    .build = vae_build,
+    .step = betavae_step,
+};
 
 const kn_model_ops kn_model_annealedvae = {
-    "annealedvae", "annealed-capacity VAE (Burgess et al. 2018): recon + gamma * |KL - C(t)|",
-    vae_build, NULL, annealed_step, NULL, NULL, NULL, NULL};
+    .name = "annealedvae",
+    .describe = "annealed-capacity VAE (Burgess et al. 2018): recon + gamma * |KL - C(t)|",
+    .loss = "recon + gamma * |KL - C(t)|, C(t) rising linearly to capacity over capacity_steps",
+    .settings = &annealed_set,
+    .build = vae_build,
+    .step = annealed_step,
+};

@@ -92,7 +92,7 @@ knobs_status knobs_model_load(const char *path, int threads, knobs_model **out) 
     goto out;
   }
   knobs_config c;
-  knobs_config_default(&c);
+  kn_config_default(&c, "betavae");
   s = knobs_config_from_json(&c, cj);
   if (s) {
     s = kn_err_prefix(s, "%s", path);

@@ -13,68 +13,46 @@
 #include "core/core.h"
 #include "models/model.h"
 
-#define F(name, kind, field, lo, hi, models, help) \
-  {name, kind, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field), lo, hi, models, help, \
-   0, !(models)[0]}
+#define F(name, kind, field, lo, hi, help) \
+  {{name, kind, lo, hi, help, NULL, 0, 0}, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field)}
 /* a setting that may change when a run resumes */
-#define FR(name, kind, field, lo, hi, models, help) \
-  {name, kind, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field), lo, hi, models, help, 1, 0}
+#define FR(name, kind, field, lo, hi, help) \
+  {{name, kind, lo, hi, help, NULL, 1, 0}, offsetof(knobs_config, field), sizeof(((knobs_config *)0)->field)}
+/* a setting taken from the data */
+#define FD(name, field, help) \
+  {{name, KNOBS_FIELD_INT, 0, 65536, help, NULL, 0, 1}, offsetof(knobs_config, field), sizeof(int)}
 
-const knobs_field knobs_config_fields[] = {
-    F("model", KNOBS_FIELD_STR, model, 0, 0, "*", "model to train (see 'knobs help train')"),
-    F("data", KNOBS_FIELD_STR, data, 0, 0, "*", "dataset name or file"),
-    F("arch", KNOBS_FIELD_STR, arch, 0, 0, "*", "architecture: conv | mlp (default: conv for images, mlp for vectors)"),
-    F("likelihood", KNOBS_FIELD_STR, likelihood, 0, 0, "*", "bernoulli | gaussian (default: bernoulli for images, gaussian for vectors)"),
-    F("latents", KNOBS_FIELD_INT, z_dim, 1, 1024, "*", "latent dimensions Z"),
-    F("hidden", KNOBS_FIELD_INT, hidden, 1, 65536, "*", "mlp architecture: hidden width"),
-    F("batch", KNOBS_FIELD_INT, batch, 1, 65536, "*", "batch size"),
-    FR("steps", KNOBS_FIELD_LONG, steps, 1, 1e12, "*", "total training steps"),
-    F("seed", KNOBS_FIELD_U64, seed, 0, 0, "*", "random seed (data, noise, initialisation)"),
-    FR("threads", KNOBS_FIELD_INT, threads, 1, 1024, "*", "worker threads"),
-    F("lr", KNOBS_FIELD_DOUBLE, lr, 1e-12, 10, "*", "Adam learning rate"),
-    F("adam_beta1", KNOBS_FIELD_DOUBLE, adam_beta1, 0, 0.999999, "*", "Adam beta1"),
-    F("adam_beta2", KNOBS_FIELD_DOUBLE, adam_beta2, 0, 0.99999999, "*", "Adam beta2"),
-    F("adam_eps", KNOBS_FIELD_DOUBLE, adam_eps, 1e-30, 1, "*", "Adam epsilon"),
-    F("beta", KNOBS_FIELD_DOUBLE, beta, 0, 1e6, "betavae,gvae,mlvae,adagvae,adamlvae", "weight of the KL term (1 = plain VAE)"),
-    F("gamma", KNOBS_FIELD_DOUBLE, gamma, 0, 1e9, "annealedvae", "weight of |KL - C|"),
-    F("capacity", KNOBS_FIELD_DOUBLE, capacity, 0, 1e6, "annealedvae", "final capacity C in nats"),
-    F("capacity_steps", KNOBS_FIELD_LONG, capacity_steps, 1, 1e12, "annealedvae", "steps over which C rises linearly from 0"),
-    F("tcvae_alpha", KNOBS_FIELD_DOUBLE, tcvae_alpha, 0, 1e6, "tcvae", "alpha: weight of the index-code mutual information"),
-    F("tcvae_beta", KNOBS_FIELD_DOUBLE, tcvae_beta, 0, 1e6, "tcvae", "beta: weight of the total correlation"),
-    F("tcvae_gamma", KNOBS_FIELD_DOUBLE, tcvae_gamma, 0, 1e6, "tcvae", "gamma: weight of the dimension-wise KL"),
-    F("estimator", KNOBS_FIELD_STR, estimator, 0, 0, "tcvae", "log q(z) estimator: mws (weighted) | mss (stratified)"),
-    F("factorvae_gamma", KNOBS_FIELD_DOUBLE, factorvae_gamma, 0, 1e6, "factorvae", "gamma: weight of the discriminator's total correlation"),
-    F("disc_lr", KNOBS_FIELD_DOUBLE, disc_lr, 1e-12, 10, "factorvae", "discriminator Adam learning rate"),
-    F("disc_beta1", KNOBS_FIELD_DOUBLE, disc_beta1, 0, 0.999999, "factorvae", "discriminator Adam beta1"),
-    F("disc_beta2", KNOBS_FIELD_DOUBLE, disc_beta2, 0, 0.99999999, "factorvae", "discriminator Adam beta2"),
-    F("disc_hidden", KNOBS_FIELD_INT, disc_hidden, 1, 65536, "factorvae", "discriminator hidden width"),
-    F("disc_layers", KNOBS_FIELD_INT, disc_layers, 1, 30, "factorvae", "discriminator hidden layers"),
-    F("lambda_od", KNOBS_FIELD_DOUBLE, lambda_od, 0, 1e6, "dipvae1,dipvae2", "weight of the off-diagonal covariance penalty"),
-    F("lambda_d", KNOBS_FIELD_DOUBLE, lambda_d, -1, 1e6, "dipvae1,dipvae2", "weight of the diagonal penalty (-1: 10 lambda_od for dipvae1, lambda_od for dipvae2)"),
-    F("cat", KNOBS_FIELD_INT, cat, 0, 1024, "infogan", "classes of the categorical code (0: none)"),
-    F("cont", KNOBS_FIELD_INT, cont, 1, 1024, "infogan", "continuous codes (the representation)"),
-    F("noise_dim", KNOBS_FIELD_INT, noise_dim, 0, 65536, "infogan", "incompressible noise dimensions"),
-    F("info_lambda", KNOBS_FIELD_DOUBLE, info_lambda, 0, 1e6, "infogan", "weight of the mutual-information term"),
-    F("gan_g_lr", KNOBS_FIELD_DOUBLE, gan_g_lr, 1e-12, 10, "infogan", "generator Adam learning rate"),
-    F("gan_d_lr", KNOBS_FIELD_DOUBLE, gan_d_lr, 1e-12, 10, "infogan", "discriminator (and Q head) Adam learning rate"),
-    F("gan_beta1", KNOBS_FIELD_DOUBLE, gan_beta1, 0, 0.999999, "infogan", "Adam beta1 of both players"),
-    F("gan_beta2", KNOBS_FIELD_DOUBLE, gan_beta2, 0, 0.99999999, "infogan", "Adam beta2 of both players"),
-    F("k", KNOBS_FIELD_INT, k, 0, KNOBS_MAX_FACTORS - 1, "gvae,mlvae,adagvae,adamlvae", "factors that differ within a pair (0: random in 1..K-1 per pair)"),
-    FR("ckpt_every", KNOBS_FIELD_LONG, ckpt_every, 0, 1e12, "*", "steps between checkpoints (0: only at the end)"),
-    FR("log_every", KNOBS_FIELD_LONG, log_every, 1, 1e12, "*", "steps between log lines"),
-    F("data_factors", KNOBS_FIELD_STR, data_factors, 0, 0, "*", "labels file (.npy/.csv) for user data"),
-    F("obs_dim", KNOBS_FIELD_INT, obs_dim, 0, 100000, "*", "physics data: observed channels (0: default)"),
-    F("noise", KNOBS_FIELD_DOUBLE, noise, -1, 1e6, "*", "physics data: observation noise (-1: default)"),
-    F("factor_dist", KNOBS_FIELD_STR, factor_dist, 0, 0, "*", "physics data: uniform | laplace | gauss"),
-    F("C", KNOBS_FIELD_INT, C, 0, 65536, "", "input channels (from the data)"),
-    F("H", KNOBS_FIELD_INT, H, 0, 65536, "", "input height (from the data)"),
-    F("W", KNOBS_FIELD_INT, W, 0, 65536, "", "input width (from the data)"),
+/* The settings every model shares; each family's own are in its file (kn_settings). */
+static const kn_field common[] = {
+    F("model", KNOBS_FIELD_STR, model, 0, 0, "model to train (see 'knobs help models')"),
+    F("data", KNOBS_FIELD_STR, data, 0, 0, "dataset name or file"),
+    F("arch", KNOBS_FIELD_STR, arch, 0, 0, "architecture: conv | mlp (default: conv for images, mlp for vectors)"),
+    F("likelihood", KNOBS_FIELD_STR, likelihood, 0, 0, "bernoulli | gaussian (default: bernoulli for images, gaussian for vectors)"),
+    F("latents", KNOBS_FIELD_INT, z_dim, 1, 1024, "latent dimensions Z"),
+    F("hidden", KNOBS_FIELD_INT, hidden, 1, 65536, "mlp architecture: hidden width"),
+    F("batch", KNOBS_FIELD_INT, batch, 1, 65536, "batch size"),
+    FR("steps", KNOBS_FIELD_LONG, steps, 1, 1e12, "total training steps"),
+    F("seed", KNOBS_FIELD_U64, seed, 0, 0, "random seed (data, noise, initialisation)"),
+    FR("threads", KNOBS_FIELD_INT, threads, 1, 1024, "worker threads"),
+    F("lr", KNOBS_FIELD_DOUBLE, lr, 1e-12, 10, "Adam learning rate"),
+    F("adam_beta1", KNOBS_FIELD_DOUBLE, adam_beta1, 0, 0.999999, "Adam beta1"),
+    F("adam_beta2", KNOBS_FIELD_DOUBLE, adam_beta2, 0, 0.99999999, "Adam beta2"),
+    F("adam_eps", KNOBS_FIELD_DOUBLE, adam_eps, 1e-30, 1, "Adam epsilon"),
+    FR("ckpt_every", KNOBS_FIELD_LONG, ckpt_every, 0, 1e12, "steps between checkpoints (0: only at the end)"),
+    FR("log_every", KNOBS_FIELD_LONG, log_every, 1, 1e12, "steps between log lines"),
+    F("data_factors", KNOBS_FIELD_STR, data_factors, 0, 0, "labels file (.npy/.csv) for user data"),
+    F("obs_dim", KNOBS_FIELD_INT, obs_dim, 0, 100000, "physics data: observed channels (0: default)"),
+    F("noise", KNOBS_FIELD_DOUBLE, noise, -1, 1e6, "physics data: observation noise (-1: default)"),
+    F("factor_dist", KNOBS_FIELD_STR, factor_dist, 0, 0, "physics data: uniform | laplace | gauss"),
+    FD("C", C, "input channels (from the data)"),
+    FD("H", H, "input height (from the data)"),
+    FD("W", W, "input width (from the data)"),
 };
-const int knobs_config_nfields = (int)(sizeof knobs_config_fields / sizeof knobs_config_fields[0]);
+#define NCOMMON (int)(sizeof common / sizeof common[0])
 
-void knobs_config_default(knobs_config *c) {
+void kn_config_default(knobs_config *c, const char *model) {
   memset(c, 0, sizeof *c);
-  strcpy(c->model, "betavae");
+  snprintf(c->model, sizeof c->model, "%s", model);
   strcpy(c->data, "dsprites");
   c->z_dim = 10;
   c->hidden = 1200;
@@ -87,31 +65,77 @@ void knobs_config_default(knobs_config *c) {
   c->adam_beta1 = 0.9;
   c->adam_beta2 = 0.999;
   c->adam_eps = 1e-8;
-  c->beta = 4;
-  c->gamma = 1000;
-  c->capacity = 25;
-  c->capacity_steps = 100000;
   c->ckpt_every = 5000;
   c->log_every = 100;
   c->noise = -1;
-  kn_models_config_default(c);
+  const kn_model_ops *o = kn_model_ops_find(model);
+  KN_ASSERT(o && o->settings && o->settings->size <= KN_FAMILY_BYTES);
+  o->settings->defaults(c->family, model);
 }
 
-static const knobs_field *find_field(const char *name) {
-  for (int i = 0; i < knobs_config_nfields; i++)
-    if (!strcmp(knobs_config_fields[i].name, name)) return &knobs_config_fields[i];
+static const kn_settings *family_of(const char *model) {
+  const kn_model_ops *o = kn_model_ops_find(model);
+  return o ? o->settings : NULL;
+}
+
+/* The setting `name` of c's model and the address of its value (NULL if it has none). */
+static const kn_field *find(const knobs_config *c, const char *name, const void **where) {
+  for (int i = 0; i < NCOMMON; i++)
+    if (!strcmp(common[i].pub.name, name)) {
+      *where = (const char *)c + common[i].offset;
+      return &common[i];
+    }
+  const kn_settings *f = family_of(c->model);
+  for (int i = 0; f && i < f->n; i++)
+    if (!strcmp(f->fields[i].pub.name, name)) {
+      *where = c->family + f->fields[i].offset;
+      return &f->fields[i];
+    }
   return NULL;
 }
 
+/* The family (its owner list) that has a setting `name`, if any. */
+static const char *owner_elsewhere(const char *name) {
+  for (const char *const *m = knobs_model_names(); *m; m++) {
+    const kn_settings *f = family_of(*m);
+    for (int i = 0; f && i < f->n; i++)
+      if (!strcmp(f->fields[i].pub.name, name)) return f->fields[i].pub.owner;
+  }
+  return NULL;
+}
+
+static knobs_status set_model(knobs_config *c, const char *v) {
+  if (!strcmp(v, c->model)) return KNOBS_OK;
+  if (!kn_model_ops_find(v)) {
+    char names[512] = "";
+    size_t n = 0;
+    for (const char *const *m = knobs_model_names(); *m && n < sizeof names; m++)
+      n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", *m);
+    return kn_err(KNOBS_ERR_ARG, "unknown model '%s' (known: %s)", v, names);
+  }
+  snprintf(c->model, sizeof c->model, "%s", v);
+  const kn_settings *f = family_of(v);
+  memset(c->family, 0, sizeof c->family);
+  f->defaults(c->family, v);
+  return KNOBS_OK;
+}
+
 knobs_status knobs_config_set(knobs_config *c, const char *name, const char *v) {
-  const knobs_field *f = find_field(name);
-  if (!f) return kn_err(KNOBS_ERR_ARG, "unknown config field '%s'", name);
-  void *p = (char *)c + f->offset;
+  if (!strcmp(name, "model")) return set_model(c, v);
+  const void *where;
+  const kn_field *kf = find(c, name, &where);
+  if (!kf) {
+    const char *o = owner_elsewhere(name);
+    if (o) return kn_err(KNOBS_ERR_ARG, "'%s' is a setting of %s, not of %s", name, o, c->model);
+    return kn_err(KNOBS_ERR_ARG, "unknown setting '%s'", name);
+  }
+  const knobs_field *f = &kf->pub;
+  void *p = (void *)where;
   char *end;
   errno = 0;
   switch (f->kind) {
   case KNOBS_FIELD_STR:
-    if (strlen(v) >= f->size) return kn_err(KNOBS_ERR_ARG, "%s: value longer than %zu characters", name, f->size - 1);
+    if (strlen(v) >= kf->size) return kn_err(KNOBS_ERR_ARG, "%s: value longer than %zu characters", name, kf->size - 1);
     strcpy(p, v);
     return KNOBS_OK;
   case KNOBS_FIELD_INT:
@@ -142,38 +166,108 @@ knobs_status knobs_config_set(knobs_config *c, const char *name, const char *v) 
   return KNOBS_ERR_ARG;
 }
 
-knobs_status knobs_config_validate(const knobs_config *c) {
-  if (!kn_model_ops_find(c->model)) {
-    char names[512] = "";
-    size_t n = 0;
-    for (const char *const *m = knobs_model_names(); *m; m++) n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", *m);
-    return kn_err(KNOBS_ERR_ARG, "unknown model '%s' (known: %s)", c->model, names);
+knobs_status knobs_config_create(const char *model, knobs_config **out) {
+  *out = NULL;
+  if (!model) model = "betavae";
+  if (!kn_model_ops_find(model)) return set_model(&(knobs_config){0}, model); /* the error */
+  knobs_config *c = kn_alloc(sizeof *c, "config");
+  if (!c) return KNOBS_ERR_NOMEM;
+  kn_config_default(c, model);
+  *out = c;
+  return KNOBS_OK;
+}
+
+void knobs_config_free(knobs_config *c) { kn_free(c); }
+
+knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out) {
+  *out = kn_alloc(sizeof **out, "config");
+  if (!*out) return KNOBS_ERR_NOMEM;
+  **out = *c;
+  return KNOBS_OK;
+}
+
+knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n) {
+  const void *p;
+  const kn_field *kf = find(c, name, &p);
+  if (!kf) return kn_err(KNOBS_ERR_ARG, "'%s' is not a setting of %s", name, c->model);
+  int k = 0;
+  switch (kf->pub.kind) {
+  case KNOBS_FIELD_STR: k = snprintf(buf, n, "%s", (const char *)p); break;
+  case KNOBS_FIELD_INT: k = snprintf(buf, n, "%d", *(const int *)p); break;
+  case KNOBS_FIELD_LONG: k = snprintf(buf, n, "%ld", *(const long *)p); break;
+  case KNOBS_FIELD_U64: k = snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+  case KNOBS_FIELD_DOUBLE: k = snprintf(buf, n, "%.17g", *(const double *)p); break;
   }
+  if (k < 0 || (size_t)k >= n) return kn_err(KNOBS_ERR_ARG, "setting '%s': a buffer of %zu bytes is too small", name, n);
+  return KNOBS_OK;
+}
+
+static double number_at(const kn_field *kf, const void *p) {
+  switch (kf->pub.kind) {
+  case KNOBS_FIELD_INT: return *(const int *)p;
+  case KNOBS_FIELD_LONG: return (double)*(const long *)p;
+  case KNOBS_FIELD_U64: return (double)*(const uint64_t *)p;
+  case KNOBS_FIELD_DOUBLE: return *(const double *)p;
+  default: return NAN;
+  }
+}
+
+double knobs_config_number(const knobs_config *c, const char *name) {
+  const void *p;
+  const kn_field *kf = find(c, name, &p);
+  return kf ? number_at(kf, p) : NAN;
+}
+
+const char *knobs_config_string(const knobs_config *c, const char *name) {
+  const void *p;
+  const kn_field *kf = find(c, name, &p);
+  return kf && kf->pub.kind == KNOBS_FIELD_STR ? (const char *)p : NULL;
+}
+
+const knobs_field *knobs_config_field(const knobs_config *c, int i) {
+  if (i < 0) return NULL;
+  if (i < NCOMMON) return &common[i].pub;
+  const kn_settings *f = family_of(c->model);
+  return f && i - NCOMMON < f->n ? &f->fields[i - NCOMMON].pub : NULL;
+}
+
+const knobs_field *knobs_model_field(const char *model, int i) {
+  const kn_settings *f = model ? family_of(model) : NULL;
+  return f && i >= 0 && i < f->n ? &f->fields[i].pub : NULL;
+}
+
+/* Every numeric setting of c within its range (configs read from JSON went through set, but
+ * a family's defaults or a caller's copy did not). */
+static knobs_status check_ranges(const knobs_config *c) {
+  for (int i = 0;; i++) {
+    const knobs_field *f = knobs_config_field(c, i);
+    if (!f) return KNOBS_OK;
+    if (f->kind == KNOBS_FIELD_STR || f->kind == KNOBS_FIELD_U64 || f->derived) continue;
+    double v = knobs_config_number(c, f->name);
+    if (!(v >= f->min && v <= f->max))
+      return kn_err(KNOBS_ERR_ARG, "%s: %g out of range [%g, %g]", f->name, v, f->min, f->max);
+  }
+}
+
+knobs_status knobs_config_validate(const knobs_config *c) {
+  const kn_model_ops *o = kn_model_ops_find(c->model);
+  if (!o) return set_model(&(knobs_config){0}, c->model);
   if (strcmp(c->arch, "conv") && strcmp(c->arch, "mlp"))
     return kn_err(KNOBS_ERR_ARG, "unknown architecture '%s' (conv or mlp)", c->arch);
   if (strcmp(c->likelihood, "bernoulli") && strcmp(c->likelihood, "gaussian"))
     return kn_err(KNOBS_ERR_ARG, "unknown likelihood '%s' (bernoulli or gaussian)", c->likelihood);
   if (c->factor_dist[0] && strcmp(c->factor_dist, "uniform") && strcmp(c->factor_dist, "laplace") && strcmp(c->factor_dist, "gauss"))
     return kn_err(KNOBS_ERR_ARG, "unknown factor distribution '%s' (uniform, laplace or gauss)", c->factor_dist);
-  for (int i = 0; i < knobs_config_nfields; i++) { /* ranges, for configs read from JSON */
-    const knobs_field *f = &knobs_config_fields[i];
-    const void *p = (const char *)c + f->offset;
-    double v;
-    if (f->kind == KNOBS_FIELD_INT) v = *(const int *)p;
-    else if (f->kind == KNOBS_FIELD_LONG) v = (double)*(const long *)p;
-    else if (f->kind == KNOBS_FIELD_DOUBLE) v = *(const double *)p;
-    else continue;
-    if (!(v >= f->min && v <= f->max))
-      return kn_err(KNOBS_ERR_ARG, "%s: %g out of range [%g, %g]", f->name, v, f->min, f->max);
-  }
+  knobs_status s = check_ranges(c);
+  if (s) return s;
   if (c->C <= 0 || c->H <= 0 || c->W <= 0)
     return kn_err(KNOBS_ERR_ARG, "input shape %dx%dx%d is not set (open the data first)", c->C, c->H, c->W);
   if (!strcmp(c->arch, "conv") && !((c->H == 64 && c->W == 64) || (c->H == 28 && c->W == 28)))
     return kn_err(KNOBS_ERR_ARG, "the conv architecture takes 64x64 or 28x28 inputs, the data is %dx%d "
-                  "(use --arch mlp)", c->H, c->W);
+                  "(use the mlp architecture)", c->H, c->W);
   if (!strcmp(c->likelihood, "bernoulli") && c->H == 1 && c->W == 1)
-    return kn_err(KNOBS_ERR_ARG, "a Bernoulli likelihood needs data in [0,1]; use --likelihood gaussian for vector data");
-  return kn_models_config_validate(c);
+    return kn_err(KNOBS_ERR_ARG, "a Bernoulli likelihood needs data in [0,1]; use the gaussian likelihood for vector data");
+  return o->settings->validate ? o->settings->validate(c, c->family) : KNOBS_OK;
 }
 
 knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d) {
@@ -199,25 +293,44 @@ void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o) {
 char *knobs_config_to_json(const knobs_config *c) {
   cJSON *o = cJSON_CreateObject();
   if (!o) return NULL;
-  for (int i = 0; i < knobs_config_nfields; i++) {
-    const knobs_field *f = &knobs_config_fields[i];
-    const void *p = (const char *)c + f->offset;
-    switch (f->kind) {
-    case KNOBS_FIELD_STR: cJSON_AddStringToObject(o, f->name, (const char *)p); break;
-    case KNOBS_FIELD_INT: cJSON_AddNumberToObject(o, f->name, *(const int *)p); break;
-    case KNOBS_FIELD_LONG: cJSON_AddNumberToObject(o, f->name, (double)*(const long *)p); break;
-    case KNOBS_FIELD_DOUBLE: cJSON_AddNumberToObject(o, f->name, *(const double *)p); break;
-    case KNOBS_FIELD_U64: { /* as a string: a double cannot hold every 64-bit seed */
+  for (int i = 0;; i++) {
+    const knobs_field *f = knobs_config_field(c, i);
+    if (!f) break;
+    if (f->kind == KNOBS_FIELD_STR) {
+      cJSON_AddStringToObject(o, f->name, knobs_config_string(c, f->name));
+    } else if (f->kind == KNOBS_FIELD_U64) { /* as a string: a double cannot hold every 64-bit seed */
       char buf[32];
-      snprintf(buf, sizeof buf, "%llu", (unsigned long long)*(const uint64_t *)p);
+      knobs_config_get(c, f->name, buf, sizeof buf);
       cJSON_AddStringToObject(o, f->name, buf);
-      break;
-    }
+    } else {
+      cJSON_AddNumberToObject(o, f->name, knobs_config_number(c, f->name));
     }
   }
   char *s = cJSON_Print(o);
   cJSON_Delete(o);
   return s;
+}
+
+static knobs_status set_json(knobs_config *c, const cJSON *it) {
+  const void *where;
+  const kn_field *kf = find(c, it->string, &where);
+  if (!kf) {
+    if (owner_elsewhere(it->string)) return KNOBS_OK; /* another family's (knobs 0.1 wrote them all) */
+    return kn_err(KNOBS_ERR_FORMAT, "config has an unknown setting '%s' (written by a newer knobs?)", it->string);
+  }
+  const knobs_field *f = &kf->pub;
+  char buf[64];
+  const char *v;
+  if (f->kind == KNOBS_FIELD_STR || f->kind == KNOBS_FIELD_U64) {
+    if (!cJSON_IsString(it)) return kn_err(KNOBS_ERR_FORMAT, "config setting '%s' is not a string", f->name);
+    v = it->valuestring;
+  } else {
+    if (!cJSON_IsNumber(it)) return kn_err(KNOBS_ERR_FORMAT, "config setting '%s' is not a number", f->name);
+    if (f->kind == KNOBS_FIELD_DOUBLE) snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
+    else snprintf(buf, sizeof buf, "%.0f", it->valuedouble);
+    v = buf;
+  }
+  return knobs_config_set(c, f->name, v);
 }
 
 knobs_status knobs_config_from_json(knobs_config *c, const char *json) {
@@ -227,94 +340,10 @@ knobs_status knobs_config_from_json(knobs_config *c, const char *json) {
     return kn_err(KNOBS_ERR_FORMAT, "config is not a JSON object");
   }
   knobs_status s = KNOBS_OK;
-  for (cJSON *it = o->child; it && !s; it = it->next) {
-    const knobs_field *f = find_field(it->string);
-    if (!f) {
-      s = kn_err(KNOBS_ERR_FORMAT, "config has an unknown field '%s' (written by a newer knobs?)", it->string);
-      break;
-    }
-    char buf[64];
-    const char *v;
-    if (f->kind == KNOBS_FIELD_STR || f->kind == KNOBS_FIELD_U64) {
-      if (!cJSON_IsString(it)) { s = kn_err(KNOBS_ERR_FORMAT, "config field '%s' is not a string", f->name); break; }
-      v = it->valuestring;
-    } else {
-      if (!cJSON_IsNumber(it)) { s = kn_err(KNOBS_ERR_FORMAT, "config field '%s' is not a number", f->name); break; }
-      if (f->kind == KNOBS_FIELD_DOUBLE) snprintf(buf, sizeof buf, "%.17g", it->valuedouble);
-      else snprintf(buf, sizeof buf, "%.0f", it->valuedouble);
-      v = buf;
-    }
-    s = knobs_config_set(c, f->name, v);
-  }
+  const cJSON *model = cJSON_GetObjectItemCaseSensitive(o, "model");
+  if (model) s = set_json(c, model); /* first: it decides which family settings exist */
+  for (const cJSON *it = o->child; it && !s; it = it->next)
+    if (it != model) s = set_json(c, it);
   cJSON_Delete(o);
   return s;
-}
-
-knobs_status knobs_config_create(const char *model, knobs_config **out) {
-  *out = NULL;
-  if (model && !kn_model_ops_find(model)) return kn_err(KNOBS_ERR_ARG, "unknown model '%s'", model);
-  knobs_config *c = kn_alloc(sizeof *c, "config");
-  if (!c) return KNOBS_ERR_NOMEM;
-  knobs_config_default(c);
-  if (model) snprintf(c->model, sizeof c->model, "%s", model);
-  *out = c;
-  return KNOBS_OK;
-}
-
-void knobs_config_free(knobs_config *c) { kn_free(c); }
-
-knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out) {
-  *out = kn_alloc(sizeof **out, "config");
-  if (!*out) return KNOBS_ERR_NOMEM;
-  **out = *c;
-  return KNOBS_OK;
-}
-
-knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n) {
-  const knobs_field *f = find_field(name);
-  if (!f) return kn_err(KNOBS_ERR_ARG, "unknown setting '%s'", name);
-  const void *p = (const char *)c + f->offset;
-  int k = 0;
-  switch (f->kind) {
-  case KNOBS_FIELD_STR: k = snprintf(buf, n, "%s", (const char *)p); break;
-  case KNOBS_FIELD_INT: k = snprintf(buf, n, "%d", *(const int *)p); break;
-  case KNOBS_FIELD_LONG: k = snprintf(buf, n, "%ld", *(const long *)p); break;
-  case KNOBS_FIELD_U64: k = snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-  case KNOBS_FIELD_DOUBLE: k = snprintf(buf, n, "%.17g", *(const double *)p); break;
-  }
-  if (k < 0 || (size_t)k >= n) return kn_err(KNOBS_ERR_ARG, "setting '%s': buffer of %zu bytes too small", name, n);
-  return KNOBS_OK;
-}
-
-double knobs_config_number(const knobs_config *c, const char *name) {
-  const knobs_field *f = find_field(name);
-  if (!f) return NAN;
-  const void *p = (const char *)c + f->offset;
-  switch (f->kind) {
-  case KNOBS_FIELD_INT: return *(const int *)p;
-  case KNOBS_FIELD_LONG: return (double)*(const long *)p;
-  case KNOBS_FIELD_U64: return (double)*(const uint64_t *)p;
-  case KNOBS_FIELD_DOUBLE: return *(const double *)p;
-  default: return NAN;
-  }
-}
-
-const char *knobs_config_string(const knobs_config *c, const char *name) {
-  const knobs_field *f = find_field(name);
-  return f && f->kind == KNOBS_FIELD_STR ? (const char *)c + f->offset : NULL;
-}
-
-const knobs_field *knobs_config_field(const knobs_config *c, int i) {
-  for (int j = 0; j < knobs_config_nfields; j++) {
-    const knobs_field *f = &knobs_config_fields[j];
-    int applies = !strcmp(f->models, "*") || !f->models[0];
-    for (const char *p = f->models; !applies && *p;) {
-      const char *e = strchr(p, ',');
-      size_t len = e ? (size_t)(e - p) : strlen(p);
-      applies = len == strlen(c->model) && !strncmp(p, c->model, len);
-      p += len + (e != NULL);
-    }
-    if (applies && i-- == 0) return f;
-  }
-  return NULL;
 }

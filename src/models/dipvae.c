@@ -14,13 +14,39 @@
 #include "models/families.h"
 
 typedef struct {
+  double lambda_od; /* weight of the off-diagonal penalty */
+  double lambda_d;  /* weight of the diagonal penalty (< 0: the model's default) */
+} dip_settings;
+
+static const kn_field dip_fields[] = {
+    KN_FIELD(dip_settings, "lambda_od", KNOBS_FIELD_DOUBLE, lambda_od, 0, 1e6, "dipvae1,dipvae2",
+             "weight of the off-diagonal covariance penalty"),
+    KN_FIELD(dip_settings, "lambda_d", KNOBS_FIELD_DOUBLE, lambda_d, -1, 1e6, "dipvae1,dipvae2",
+             "weight of the diagonal penalty (-1: 10 lambda_od for dipvae1, lambda_od for dipvae2)"),
+};
+
+/* lambda_od 10: in disentanglement_lib's sweep (1, 2, 5, 10, 20, 50); lambda_d_factor 10 (I), 1 (II) */
+static void dip_defaults(void *p, const char *model) {
+  dip_settings *s = p;
+  s->lambda_od = 10, s->lambda_d = -1;
+}
+
+static knobs_status dip_validate(const knobs_config *c, const void *p) {
+  if (c->batch < 2) return kn_err(KNOBS_ERR_ARG, "%s needs a batch of at least 2 (it estimates batch statistics)", c->model);
+  return KNOBS_OK;
+}
+
+static const kn_settings dip_set = {dip_fields, 2, sizeof(dip_settings), dip_defaults, dip_validate};
+
+typedef struct {
   int type;        /* 1 or 2 */
   double *mean, *C; /* (Z), (Z,Z) */
 } dip_impl;
 
 static knobs_status dip_build(knobs_model *m, int type) {
   kn_vae_declare(m, 0);
-  if (m->cfg.lambda_d < 0) m->cfg.lambda_d = (type == 1 ? 10.0 : 1.0) * m->cfg.lambda_od;
+  dip_settings *set = KN_SETTINGS(&m->cfg, dip_settings);
+  if (set->lambda_d < 0) set->lambda_d = (type == 1 ? 10.0 : 1.0) * set->lambda_od;
   dip_impl *p = kn_alloc(sizeof *p, "dipvae state");
   if (!p) return KNOBS_ERR_NOMEM;
   m->impl = p;
@@ -44,7 +70,8 @@ static void dip_free(knobs_model *m) {
 static double dip_reg(knobs_model *m, const float *mu, const float *lv, float *dmu, float *dlv, int B) {
   dip_impl *p = m->impl;
   int Z = m->Z;
-  double lod = m->cfg.lambda_od, ld = m->cfg.lambda_d, *mean = p->mean, *C = p->C;
+  const dip_settings *set = KN_CSETTINGS(&m->cfg, dip_settings);
+  double lod = set->lambda_od, ld = set->lambda_d, *mean = p->mean, *C = p->C;
   for (int k = 0; k < Z; k++) {
     double s = 0;
     for (int b = 0; b < B; b++) s += mu[(size_t)b * Z + k];
@@ -85,13 +112,12 @@ static double dip_reg(knobs_model *m, const float *mu, const float *lv, float *d
 
 static knobs_status dip_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   double recon;
-  knobs_status s = kn_vae_forward(m, d, &recon);
+  knobs_status s = kn_vae_forward(m, &recon);
   if (s) return s;
   double kl = kn_gauss_kl(m->dmu, m->dlv, m->kl_dim, m->mu, m->lv, m->B, m->Z, 1.0f);
   double reg = dip_reg(m, m->mu, m->lv, m->dmu, m->dlv, m->B);
   kn_vae_backward(m, m->B);
   kn_model_opt_step(m, 0);
-  m->step++;
   kn_terms_add(t, "loss", recon + kl + reg);
   kn_terms_add(t, "recon", recon);
   kn_terms_add(t, "kl", kl);
@@ -101,9 +127,21 @@ static knobs_status dip_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
 }
 
 const kn_model_ops kn_model_dipvae1 = {
-    "dipvae1", "DIP-VAE-I (Kumar et al. 2018): recon + KL + penalty pushing Cov(mu) to the identity",
-    dip1_build, NULL, dip_step, NULL, NULL, NULL, dip_free};
+    .name = "dipvae1",
+    .describe = "DIP-VAE-I (Kumar et al. 2018): recon + KL + penalty pushing Cov(mu) to the identity",
+    .loss = "recon + KL + lambda_od * sum_{i!=j} Cov(mu)_ij^2 + lambda_d * sum_i (Cov(mu)_ii - 1)^2",
+    .settings = &dip_set,
+    .build = dip1_build,
+    .step = dip_step,
+    .free_impl = dip_free,
+};
 
 const kn_model_ops kn_model_dipvae2 = {
-    "dipvae2", "DIP-VAE-II (Kumar et al. 2018): recon + KL + penalty pushing Cov(z) to the identity",
-    dip2_build, NULL, dip_step, NULL, NULL, NULL, dip_free};
+    .name = "dipvae2",
+    .describe = "DIP-VAE-II (Kumar et al. 2018): recon + KL + penalty pushing Cov(z) to the identity",
+    .loss = "recon + KL + lambda_od * sum_{i!=j} Cov(z)_ij^2 + lambda_d * sum_i (Cov(z)_ii - 1)^2",
+    .settings = &dip_set,
+    .build = dip2_build,
+    .step = dip_step,
+    .free_impl = dip_free,
+};

@@ -17,6 +17,37 @@
 #include "models/families.h"
 
 typedef struct {
+  double gamma;                  /* weight of the discriminator's TC estimate */
+  double disc_lr, disc_beta1, disc_beta2; /* the discriminator's Adam */
+  int disc_hidden, disc_layers;  /* its hidden width and depth */
+} fv_settings;
+
+#define FV "factorvae"
+static const kn_field fv_fields[] = {
+    KN_FIELD(fv_settings, "factorvae_gamma", KNOBS_FIELD_DOUBLE, gamma, 0, 1e6, FV, "gamma: weight of the discriminator's total correlation"),
+    KN_FIELD(fv_settings, "disc_lr", KNOBS_FIELD_DOUBLE, disc_lr, 1e-12, 10, FV, "discriminator Adam learning rate"),
+    KN_FIELD(fv_settings, "disc_beta1", KNOBS_FIELD_DOUBLE, disc_beta1, 0, 0.999999, FV, "discriminator Adam beta1"),
+    KN_FIELD(fv_settings, "disc_beta2", KNOBS_FIELD_DOUBLE, disc_beta2, 0, 0.99999999, FV, "discriminator Adam beta2"),
+    KN_FIELD(fv_settings, "disc_hidden", KNOBS_FIELD_INT, disc_hidden, 1, 65536, FV, "discriminator hidden width"),
+    KN_FIELD(fv_settings, "disc_layers", KNOBS_FIELD_INT, disc_layers, 1, 30, FV, "discriminator hidden layers"),
+};
+
+/* Kim & Mnih 2018: gamma 35 (their best-scoring 2D Shapes model), 6 hidden layers of 1000;
+ * the discriminator's Adam as disentanglement_lib's shared.gin (1e-4, 0.5, 0.9). */
+static void fv_defaults(void *p, const char *model) {
+  fv_settings *s = p;
+  s->gamma = 35, s->disc_lr = 1e-4, s->disc_beta1 = 0.5, s->disc_beta2 = 0.9;
+  s->disc_hidden = 1000, s->disc_layers = 6;
+}
+
+static knobs_status fv_validate(const knobs_config *c, const void *p) {
+  if (c->batch < 2) return kn_err(KNOBS_ERR_ARG, "factorvae needs a batch of at least 2 (it permutes codes across the batch)");
+  return KNOBS_OK;
+}
+
+static const kn_settings fv_set = {fv_fields, 6, sizeof(fv_settings), fv_defaults, fv_validate};
+
+typedef struct {
   kn_stack disc;
   float *z2;               /* (cap,Z) codes of the second batch, then their permutation */
   float *eps2;             /* (cap,Z) its noise */
@@ -39,15 +70,16 @@ static knobs_status fv_build(knobs_model *m) {
   m->impl = p;
   kn_stack *s = &p->disc;
   kn_stack_begin(s, &m->net, "discriminator", m->Z, 1, 1, 0);
-  for (int l = 0; l < m->cfg.disc_layers; l++)
-    kn_stack_linear(s, m->cfg.disc_hidden, NULL, 1), kn_stack_act(s, KN_LRELU, 0.2f);
+  const fv_settings *set = KN_CSETTINGS(&m->cfg, fv_settings);
+  for (int l = 0; l < set->disc_layers; l++)
+    kn_stack_linear(s, set->disc_hidden, NULL, 1), kn_stack_act(s, KN_LRELU, 0.2f);
   kn_stack_linear(s, 2, NULL, 1);
   kn_model_add_stack(m, s, 1);
   m->nopt = 2;
   strcpy(m->opt_name[1], "discriminator");
-  m->opt[1].lr = m->cfg.disc_lr;
-  m->opt[1].beta1 = m->cfg.disc_beta1;
-  m->opt[1].beta2 = m->cfg.disc_beta2;
+  m->opt[1].lr = set->disc_lr;
+  m->opt[1].beta1 = set->disc_beta1;
+  m->opt[1].beta2 = set->disc_beta2;
   return KNOBS_OK;
 }
 
@@ -116,8 +148,8 @@ static knobs_status fv_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   knobs_status s = permuted_codes(m, d);
   if (s) return s;
   double recon;
-  s = kn_vae_forward(m, d, &recon); /* zeroes every gradient, then the main batch */
-  if (s) return s;
+  if ((s = kn_model_batch(m, d))) return s; /* the main batch, after the second one (own_batch) */
+  if ((s = kn_vae_forward(m, &recon))) return s;
   /* discriminator loss, part 1: the permuted codes are class 1 */
   const float *lp = kn_stack_forward(D, p->z2, B, 0);
   double dl = 0.5 * kn_softmax_xent(kn_stack_dout(D), NULL, lp, p->ones, B, 2, 2, 0.5f);
@@ -128,7 +160,7 @@ static knobs_status fv_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   dl += 0.5 * kn_softmax_xent(kn_stack_dout(D), NULL, lz, p->zeros, B, 2, 2, 0.5f);
   kn_stack_backward(D, B);
   /* the VAE's TC term: gamma mean(l0 - l1), into z only */
-  double gamma = m->cfg.factorvae_gamma, tc = 0;
+  double gamma = KN_CSETTINGS(&m->cfg, fv_settings)->gamma, tc = 0;
   kn_stack_zero_grad(D);
   float *dout = kn_stack_dout(D);
   for (int b = 0; b < B; b++) {
@@ -143,7 +175,6 @@ static knobs_status fv_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   kn_vae_backward(m, B);
   kn_model_opt_step(m, 0);
   kn_model_opt_step(m, 1);
-  m->step++;
   kn_terms_add(t, "loss", recon + kl + gamma * tc);
   kn_terms_add(t, "recon", recon);
   kn_terms_add(t, "kl", kl);
@@ -154,5 +185,13 @@ static knobs_status fv_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
 }
 
 const kn_model_ops kn_model_factorvae = {
-    "factorvae", "FactorVAE (Kim & Mnih 2018): recon + KL + gamma TC, TC from a discriminator",
-    fv_build, fv_ready, fv_step, NULL, NULL, NULL, fv_free};
+    .name = "factorvae",
+    .describe = "FactorVAE (Kim & Mnih 2018): recon + KL + gamma TC, TC from a discriminator",
+    .loss = "recon + KL + gamma * TC, TC from a discriminator of z against dimension-permuted codes",
+    .settings = &fv_set,
+    .own_batch = 1,
+    .build = fv_build,
+    .ready = fv_ready,
+    .step = fv_step,
+    .free_impl = fv_free,
+};

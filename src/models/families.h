@@ -32,21 +32,6 @@ void kn_tc_estimate(const float *z, const float *mu, const float *lv, int M, int
                     double a, double b, double g, float scale, float *dz, float *dmu, float *dlv,
                     double *scratch, kn_tc_terms *out);
 
-/* ---- the standard VAE forward (tcvae, dipvae) ------------------------------------------- */
-/* Zero the gradients, draw the step's batch, encode, sample, decode and return the
- * reconstruction loss (its gradient in the decoder's output gradient). */
-static inline knobs_status kn_vae_forward(knobs_model *m, knobs_data *d, double *recon) {
-  kn_model_zero_grad(m);
-  knobs_status s = kn_model_batch(m, d);
-  if (s) return s;
-  kn_vae_encode_batch(m, m->x, m->B);
-  kn_rng r;
-  kn_model_rng(m, KN_STREAM_NOISE, 0, &r);
-  kn_vae_sample(m, m->B, &r);
-  *recon = kn_vae_decode_loss(m, m->x, m->B, 1.0f, 1);
-  return KNOBS_OK;
-}
-
 /* ---- infogan.c --------------------------------------------------------------------------- */
 /* n generator samples (n,C,H,W) with every code drawn from its prior (noise and continuous
  * codes U(-1,1), a uniform category) with the rng of (seed, KN_STREAM_EVAL), batch norm in

@@ -28,6 +28,44 @@
 
 #include "models/families.h"
 
+typedef struct {
+  int cat;            /* classes of the categorical code (0: none) */
+  int cont;           /* continuous codes (the representation) */
+  int noise_dim;      /* incompressible noise dimensions */
+  double info_lambda; /* weight of the mutual-information term */
+  double gan_g_lr, gan_d_lr, gan_beta1, gan_beta2; /* Adam of generator and discriminator */
+} ig_settings;
+
+#define IG "infogan"
+static const kn_field ig_fields[] = {
+    KN_FIELD(ig_settings, "cat", KNOBS_FIELD_INT, cat, 0, 1024, IG, "classes of the categorical code (0: none)"),
+    KN_FIELD(ig_settings, "cont", KNOBS_FIELD_INT, cont, 1, 1024, IG, "continuous codes (the representation)"),
+    KN_FIELD(ig_settings, "noise_dim", KNOBS_FIELD_INT, noise_dim, 0, 65536, IG, "incompressible noise dimensions"),
+    KN_FIELD(ig_settings, "info_lambda", KNOBS_FIELD_DOUBLE, info_lambda, 0, 1e6, IG, "weight of the mutual-information term"),
+    KN_FIELD(ig_settings, "gan_g_lr", KNOBS_FIELD_DOUBLE, gan_g_lr, 1e-12, 10, IG, "generator Adam learning rate"),
+    KN_FIELD(ig_settings, "gan_d_lr", KNOBS_FIELD_DOUBLE, gan_d_lr, 1e-12, 10, IG, "discriminator (and Q head) Adam learning rate"),
+    KN_FIELD(ig_settings, "gan_beta1", KNOBS_FIELD_DOUBLE, gan_beta1, 0, 0.999999, IG, "Adam beta1 of both players"),
+    KN_FIELD(ig_settings, "gan_beta2", KNOBS_FIELD_DOUBLE, gan_beta2, 0, 0.99999999, IG, "Adam beta2 of both players"),
+};
+
+/* 3 classes: dSprites' three shapes; 5 continuous codes; 62 noise dimensions, generator lr 1e-3,
+ * discriminator 2e-4 and Adam beta1 0.5 as Chen et al. 2016 (MNIST). */
+static void ig_defaults(void *p, const char *model) {
+  ig_settings *s = p;
+  s->cat = 3, s->cont = 5, s->noise_dim = 62, s->info_lambda = 1;
+  s->gan_g_lr = 1e-3, s->gan_d_lr = 2e-4, s->gan_beta1 = 0.5, s->gan_beta2 = 0.999;
+}
+
+static knobs_status ig_validate(const knobs_config *c, const void *p) {
+  if (c->batch < 2) return kn_err(KNOBS_ERR_ARG, "infogan needs a batch of at least 2 (batch norm)");
+  if (((const ig_settings *)p)->cat == 1)
+    return kn_err(KNOBS_ERR_ARG, "a categorical code of 1 class carries nothing: set cat to 0 or at least 2");
+  return KNOBS_OK;
+}
+
+static const kn_settings ig_set = {ig_fields, 8, sizeof(ig_settings), ig_defaults, ig_validate};
+#define SET(m) KN_CSETTINGS(&(m)->cfg, ig_settings)
+
 #define LOG2PI 1.8378770664093453
 #define SLOPE 0.1f
 
@@ -42,12 +80,13 @@ typedef struct {
 
 static knobs_status ig_build(knobs_model *m) {
   const knobs_config *c = &m->cfg;
+  const ig_settings *g = SET(m);
   ig_impl *p = kn_alloc(sizeof *p, "infogan state");
   if (!p) return KNOBS_ERR_NOMEM;
   m->impl = p;
-  p->nq = c->cat + c->cont;
-  p->gin_n = c->noise_dim + c->cat + c->cont;
-  m->Z = c->cont;
+  p->nq = g->cat + g->cont;
+  p->gin_n = g->noise_dim + g->cat + g->cont;
+  m->Z = g->cont;
   kn_stack *G = &p->gen, *T = &p->trunk, *H = &p->head, *Q = &p->q;
   int trunk_out;
   if (!strcmp(c->arch, "conv")) {
@@ -95,8 +134,8 @@ static knobs_status ig_build(knobs_model *m) {
   m->nopt = 2;
   strcpy(m->opt_name[0], "generator");
   strcpy(m->opt_name[1], "discriminator");
-  m->opt[0].lr = c->gan_g_lr, m->opt[1].lr = c->gan_d_lr;
-  for (int k = 0; k < 2; k++) m->opt[k].beta1 = c->gan_beta1, m->opt[k].beta2 = c->gan_beta2;
+  m->opt[0].lr = g->gan_g_lr, m->opt[1].lr = g->gan_d_lr;
+  for (int k = 0; k < 2; k++) m->opt[k].beta1 = g->gan_beta1, m->opt[k].beta2 = g->gan_beta2;
   return KNOBS_OK;
 }
 
@@ -123,7 +162,7 @@ static void ig_free(knobs_model *m) {
  * categorical slice is one-hot). */
 static void draw_codes(knobs_model *m) {
   ig_impl *p = m->impl;
-  int B = m->B, nz = m->cfg.noise_dim, nc = m->cfg.cat, nk = m->cfg.cont, w = p->gin_n;
+  int B = m->B, nz = SET(m)->noise_dim, nc = SET(m)->cat, nk = SET(m)->cont, w = p->gin_n;
   if (m->test_eps) {
     memcpy(p->gin, m->test_eps + (size_t)(m->step % m->test_neps) * B * w, sizeof(float) * (size_t)B * w);
     for (int b = 0; b < B; b++) {
@@ -150,7 +189,7 @@ static void draw_codes(knobs_model *m) {
  * `scale` is added to dq. */
 static double info_loss(knobs_model *m, const float *qo, float *dq, float scale) {
   ig_impl *p = m->impl;
-  int B = m->B, nz = m->cfg.noise_dim, nc = m->cfg.cat, nk = m->cfg.cont, nq = p->nq;
+  int B = m->B, nz = SET(m)->noise_dim, nc = SET(m)->cat, nk = SET(m)->cont, nq = p->nq;
   double loss = nc ? kn_softmax_xent(dq, NULL, qo, p->cat_idx, B, nc, nq, scale) : 0, sq = 0;
   for (int b = 0; b < B; b++)
     for (int k = 0; k < nk; k++) {
@@ -184,7 +223,7 @@ static double disc_pass(knobs_model *m, const float *x, int cm, const float *tar
   for (size_t i = 0; i < n; i++) dh[i] += H->dx_in[i];
   if (info) {
     const float *qo = kn_stack_forward(Q, h, B, 0);
-    *info = info_loss(m, qo, kn_stack_dout(Q), (float)m->cfg.info_lambda);
+    *info = info_loss(m, qo, kn_stack_dout(Q), (float)SET(m)->info_lambda);
     if (params) kn_stack_backward(Q, B);
     else kn_stack_backward_input(Q, B);
     for (size_t i = 0; i < n; i++) dh[i] += Q->dx_in[i];
@@ -197,10 +236,7 @@ static double disc_pass(knobs_model *m, const float *x, int cm, const float *tar
 static knobs_status ig_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   ig_impl *p = m->impl;
   int B = m->B;
-  double lambda = m->cfg.info_lambda;
-  kn_model_zero_grad(m);
-  knobs_status s = kn_model_batch(m, d);
-  if (s) return s;
+  double lambda = SET(m)->info_lambda;
   draw_codes(m);
   const float *fake = kn_stack_forward(&p->gen, p->gin, B, 0);
   /* the discriminator's update */
@@ -215,8 +251,7 @@ static knobs_status ig_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   for (size_t i = 0; i < n; i++) dg[i] += p->trunk.dx_in[i];
   kn_stack_backward(&p->gen, B);
   kn_model_opt_step(m, 0);
-  m->step++;
-  double H = m->cfg.cont * log(2.0) + (m->cfg.cat ? log((double)m->cfg.cat) : 0);
+  double H = SET(m)->cont * log(2.0) + (SET(m)->cat ? log((double)SET(m)->cat) : 0);
   kn_terms_add(t, "g_loss", l_gen + lambda * info_g);
   kn_terms_add(t, "d_loss", l_real + l_fake + lambda * info_d);
   kn_terms_add(t, "info", info_g);
@@ -232,7 +267,7 @@ static void set_training(ig_impl *p, int on) {
 
 static knobs_status ig_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar) {
   ig_impl *p = m->impl;
-  int nc = m->cfg.cat, nk = m->cfg.cont;
+  int nc = SET(m)->cat, nk = SET(m)->cont;
   set_training(p, 0);
   for (int i = 0; i < n; i += m->cap) {
     int b = n - i < m->cap ? n - i : m->cap;
@@ -247,7 +282,7 @@ static knobs_status ig_encode(knobs_model *m, const float *x, int n, float *mean
 
 static knobs_status ig_decode(knobs_model *m, const float *z, int n, float *x) {
   ig_impl *p = m->impl;
-  int nz = m->cfg.noise_dim, nc = m->cfg.cat, nk = m->cfg.cont, w = p->gin_n;
+  int nz = SET(m)->noise_dim, nc = SET(m)->cat, nk = SET(m)->cont, w = p->gin_n;
   set_training(p, 0);
   for (int i = 0; i < n; i += m->cap) {
     int b = n - i < m->cap ? n - i : m->cap;
@@ -269,7 +304,7 @@ static knobs_status ig_decode(knobs_model *m, const float *z, int n, float *x) {
 knobs_status kn_infogan_sample(knobs_model *m, int n, uint64_t seed, float *x) {
   if (m->ops != &kn_model_infogan) return kn_err(KNOBS_ERR_ARG, "%s is not an InfoGAN", m->cfg.model);
   ig_impl *p = m->impl;
-  int nz = m->cfg.noise_dim, nc = m->cfg.cat, nk = m->cfg.cont, w = p->gin_n;
+  int nz = SET(m)->noise_dim, nc = SET(m)->cat, nk = SET(m)->cont, w = p->gin_n;
   kn_rng r;
   kn_rng_seed(&r, seed, KN_STREAM_EVAL);
   set_training(p, 0);
@@ -291,8 +326,18 @@ knobs_status kn_infogan_sample(knobs_model *m, int n, uint64_t seed, float *x) {
   return KNOBS_OK;
 }
 
-static int ig_code_dim(const knobs_model *m) { return m->cfg.cont; }
+static int ig_code_dim(const knobs_model *m) { return SET(m)->cont; }
 
 const kn_model_ops kn_model_infogan = {
-    "infogan", "InfoGAN (Chen et al. 2016): a GAN whose Q head recovers categorical and continuous codes",
-    ig_build, ig_ready, ig_step, ig_encode, ig_decode, ig_code_dim, ig_free};
+    .name = "infogan",
+    .describe = "InfoGAN (Chen et al. 2016): a GAN whose Q head recovers categorical and continuous codes",
+    .loss = "GAN losses + info_lambda * (cross-entropy of the categorical code + Gaussian NLL of the continuous codes)",
+    .settings = &ig_set,
+    .build = ig_build,
+    .ready = ig_ready,
+    .step = ig_step,
+    .encode = ig_encode,
+    .decode = ig_decode,
+    .code_dim = ig_code_dim,
+    .free_impl = ig_free,
+};

@@ -178,6 +178,15 @@ void kn_model_zero_grad(knobs_model *m) {
   memset(m->dlv, 0, sizeof(float) * n);
 }
 
+knobs_status kn_vae_forward(knobs_model *m, double *recon) {
+  kn_vae_encode_batch(m, m->x, m->B);
+  kn_rng r;
+  kn_model_rng(m, KN_STREAM_NOISE, 0, &r);
+  kn_vae_sample(m, m->B, &r);
+  *recon = kn_vae_decode_loss(m, m->x, m->B, 1.0f, 1);
+  return KNOBS_OK;
+}
+
 knobs_status kn_model_batch(knobs_model *m, knobs_data *d) {
   if (m->test_x) {
     memcpy(m->x, m->test_x + (size_t)(m->step % m->test_nx) * m->B * m->D, sizeof(float) * m->B * m->D);
@@ -248,12 +257,15 @@ void kn_model_opt_step(knobs_model *m, int k) { kn_adam_step(m->pool, &m->opt[k]
 knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   if (t) t->n = 0;
   for (int i = 0; i < m->nstacks; i++) m->stacks[i]->training = 1;
-  knobs_status s = m->ops->step(m, d, t);
+  kn_model_zero_grad(m);
+  knobs_status s = m->ops->own_batch ? KNOBS_OK : kn_model_batch(m, d);
+  if (!s) s = m->ops->step(m, d, t);
   if (s) return s;
+  m->step++;
   if (t)
     for (int i = 0; i < t->n; i++)
       if (!isfinite(t->value[i]))
-        return kn_err(KNOBS_ERR_DATA, "training diverged at step %ld: %s is %g (lower --lr, or check "
+        return kn_err(KNOBS_ERR_DATA, "training diverged at step %ld: %s is %g (lower the learning rate, or check "
                       "the data for NaN)", m->step, t->name[i], t->value[i]);
   return KNOBS_OK;
 }

@@ -9,6 +9,7 @@
 #ifndef KN_MODEL_H
 #define KN_MODEL_H
 #include "data/data.h"
+#include "models/config.h"
 #include "nn/nn.h"
 
 #define KN_MAX_STACKS 6
@@ -55,12 +56,20 @@ struct knobs_model {
 struct kn_model_ops {
   const char *name;
   const char *describe;
+  const char *loss;       /* the loss in one line ("recon + beta * KL") */
+  /* The family's own settings: their table, struct size, defaults and rules. */
+  const kn_settings *settings;
+  /* 1 if step() draws its own observations (pairs); otherwise knobs_model_train_step draws the
+   * step's batch into m->x before calling it. */
+  int own_batch;
   /* Declare stacks and parameters (before allocation); may set m->impl. The default VAE is
    * declared by kn_vae_declare, which most families call first. */
   knobs_status (*build)(knobs_model *m);
   /* Called after allocation and initialisation (e.g. to allocate family buffers). May be NULL. */
   knobs_status (*ready)(knobs_model *m);
-  /* One optimisation step on a batch drawn from d (rng streams of (seed, m->step)). */
+  /* One optimisation step: knobs_model_train_step has zeroed every gradient and drawn the batch
+   * (unless own_batch), and counts the step afterwards; the rng streams are those of
+   * (seed, m->step). */
   knobs_status (*step)(knobs_model *m, knobs_data *d, knobs_terms *t);
   /* Optional overrides; NULL means the VAE default. */
   knobs_status (*encode)(knobs_model *m, const float *x, int n, float *mean, float *logvar);
@@ -71,8 +80,6 @@ struct kn_model_ops {
 
 /* registry.c */
 const kn_model_ops *kn_model_ops_find(const char *name);
-void kn_models_config_default(knobs_config *c);          /* family defaults */
-knobs_status kn_models_config_validate(const knobs_config *c);
 
 /* model.c: the VAE core */
 /* Declare encoder and decoder for cfg.arch (conv or mlp) with the PyTorch names of
@@ -84,6 +91,9 @@ void kn_model_add_stack(knobs_model *m, kn_stack *s, int want_dx);
 void kn_model_zero_grad(knobs_model *m);
 /* Draw the batch of the current step into m->x (and m->fac). */
 knobs_status kn_model_batch(knobs_model *m, knobs_data *d);
+/* The standard VAE forward on the step's batch m->x: encode, sample with the step's noise,
+ * decode, and return the reconstruction loss (its gradient in the decoder's output gradient). */
+knobs_status kn_vae_forward(knobs_model *m, double *recon);
 /* Encoder forward on m->x (B examples): m->mu, m->lv. */
 void kn_vae_encode_batch(knobs_model *m, const float *x, int B);
 /* The rng of stream `stream` (KN_STREAM_*) at the current step; `salt` separates several
@@ -102,7 +112,7 @@ void kn_model_opt_step(knobs_model *m, int k);
 /* Append a loss term to t (no-op if t is NULL). */
 void kn_terms_add(knobs_terms *t, const char *name, double v);
 
-/* betavae.c: the annealed VAE's capacity C(t) after `step` steps. */
+/* betavae.c: the annealed VAE's capacity C(t) after `step` steps (c an annealedvae config). */
 double kn_annealed_capacity(const knobs_config *c, long step);
 
 /* The families (one file each). */

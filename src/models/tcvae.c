@@ -14,6 +14,36 @@
 
 #define LOG2PI 1.8378770664093453
 
+typedef struct {
+  double alpha, beta, gamma; /* weights of MI, TC and the dimension-wise KL */
+  char estimator[8];         /* log q(z) estimator: mss | mws */
+} tc_settings;
+
+static const kn_field tc_fields[] = {
+    KN_FIELD(tc_settings, "tcvae_alpha", KNOBS_FIELD_DOUBLE, alpha, 0, 1e6, "tcvae", "alpha: weight of the index-code mutual information"),
+    KN_FIELD(tc_settings, "tcvae_beta", KNOBS_FIELD_DOUBLE, beta, 0, 1e6, "tcvae", "beta: weight of the total correlation"),
+    KN_FIELD(tc_settings, "tcvae_gamma", KNOBS_FIELD_DOUBLE, gamma, 0, 1e6, "tcvae", "gamma: weight of the dimension-wise KL"),
+    KN_FIELD(tc_settings, "estimator", KNOBS_FIELD_STR, estimator, 0, 0, "tcvae", "log q(z) estimator: mws (weighted) | mss (stratified)"),
+};
+
+/* Chen et al. 2018: alpha = gamma = 1, beta the TC weight; mws is their code's default, and mss
+ * is exploited at small batches (docs/models.md). */
+static void tc_defaults(void *p, const char *model) {
+  tc_settings *s = p;
+  s->alpha = 1, s->beta = 6, s->gamma = 1;
+  strcpy(s->estimator, "mws");
+}
+
+static knobs_status tc_validate(const knobs_config *c, const void *p) {
+  const tc_settings *s = p;
+  if (strcmp(s->estimator, "mss") && strcmp(s->estimator, "mws"))
+    return kn_err(KNOBS_ERR_ARG, "unknown estimator '%s' (mss or mws)", s->estimator);
+  if (c->batch < 2) return kn_err(KNOBS_ERR_ARG, "tcvae needs a batch of at least 2 (it estimates batch statistics)");
+  return KNOBS_OK;
+}
+
+static const kn_settings tc_set = {tc_fields, 4, sizeof(tc_settings), tc_defaults, tc_validate};
+
 size_t kn_tc_scratch(int M, int Z) { return 6 * (size_t)M * Z + 3 * (size_t)M + 3 * (size_t)Z; }
 
 void kn_tc_estimate(const float *z, const float *mu, const float *lv, int M, int Z, double N, int mss,
@@ -133,25 +163,24 @@ static void tc_free(knobs_model *m) {
 
 static knobs_status tc_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   tc_impl *p = m->impl;
-  const knobs_config *c = &m->cfg;
+  const tc_settings *c = KN_CSETTINGS(&m->cfg, tc_settings);
   if (!d) return kn_err(KNOBS_ERR_ARG, "tcvae: no dataset (its size N enters the estimator)");
   double N = (double)knobs_data_info_get(d)->n;
   if (N < m->B)
     return kn_err(KNOBS_ERR_ARG, "tcvae: the dataset has %.0f observations, fewer than the batch of %d", N, m->B);
   double recon;
-  knobs_status s = kn_vae_forward(m, d, &recon);
+  knobs_status s = kn_vae_forward(m, &recon);
   if (s) return s;
   int B = m->B, Z = m->Z;
   double kl = kn_gauss_kl(NULL, NULL, m->kl_dim, m->mu, m->lv, B, Z, 1.0f);
   kn_tc_terms e;
   memset(p->dz, 0, sizeof(float) * (size_t)B * Z);
-  kn_tc_estimate(m->z, m->mu, m->lv, B, Z, N, !strcmp(c->estimator, "mss"), c->tcvae_alpha, c->tcvae_beta,
-                 c->tcvae_gamma, 1.0f, p->dz, m->dmu, m->dlv, p->scratch, &e);
+  kn_tc_estimate(m->z, m->mu, m->lv, B, Z, N, !strcmp(c->estimator, "mss"), c->alpha, c->beta,
+                 c->gamma, 1.0f, p->dz, m->dmu, m->dlv, p->scratch, &e);
   kn_reparam_backward(m->dmu, m->dlv, p->dz, m->lv, m->eps, (size_t)B * Z);
   kn_vae_backward(m, B);
   kn_model_opt_step(m, 0);
-  m->step++;
-  kn_terms_add(t, "loss", recon + c->tcvae_alpha * e.mi + c->tcvae_beta * e.tc + c->tcvae_gamma * e.dw);
+  kn_terms_add(t, "loss", recon + c->alpha * e.mi + c->beta * e.tc + c->gamma * e.dw);
   kn_terms_add(t, "recon", recon);
   kn_terms_add(t, "kl", kl);
   kn_terms_add(t, "mi", e.mi);
@@ -162,5 +191,12 @@ static knobs_status tc_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
 }
 
 const kn_model_ops kn_model_tcvae = {
-    "tcvae", "beta-TCVAE (Chen et al. 2018): recon + alpha MI + beta TC + gamma dimension-wise KL",
-    tc_build, tc_ready, tc_step, NULL, NULL, NULL, tc_free};
+    .name = "tcvae",
+    .describe = "beta-TCVAE (Chen et al. 2018): recon + alpha MI + beta TC + gamma dimension-wise KL",
+    .loss = "recon + alpha * MI + beta * TC + gamma * dimension-wise KL (minibatch estimators mws | mss)",
+    .settings = &tc_set,
+    .build = tc_build,
+    .ready = tc_ready,
+    .step = tc_step,
+    .free_impl = tc_free,
+};

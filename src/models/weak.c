@@ -24,6 +24,27 @@
 #include "models/families.h"
 
 typedef struct {
+  double beta; /* weight of the KL */
+  int k;       /* factors that differ within a pair (0: random in 1..K-1 per pair) */
+} weak_settings;
+
+#define WEAKS "gvae,mlvae,adagvae,adamlvae"
+static const kn_field weak_fields[] = {
+    KN_FIELD(weak_settings, "beta", KNOBS_FIELD_DOUBLE, beta, 0, 1e6, WEAKS, "weight of the KL term"),
+    KN_FIELD(weak_settings, "k", KNOBS_FIELD_INT, k, 0, KNOBS_MAX_FACTORS - 1, WEAKS,
+             "factors that differ within a pair (0: random in 1..K-1 per pair)"),
+};
+
+/* Locatello et al. 2020: k = 1; beta 4 as the beta-VAE default (their sweep: 1, 2, 4, 6, 8, 16) */
+static void weak_defaults(void *p, const char *model) {
+  weak_settings *s = p;
+  s->beta = 4, s->k = 1;
+}
+
+static const kn_settings weak_set = {weak_fields, 2, sizeof(weak_settings), weak_defaults, NULL};
+#define SET(m) KN_CSETTINGS(&(m)->cfg, weak_settings)
+
+typedef struct {
   int ml, adaptive;
   float *mu, *lv, *dmu, *dlv; /* (cap,Z) the encoder's own posteriors and their gradients */
   uint8_t *changed;           /* (B,Z) 1 = the dimension differs within the pair */
@@ -92,11 +113,11 @@ static knobs_status draw_pairs(knobs_model *m, knobs_data *d) {
   if (Kv < 2 || !(d->ops->render || d->grid))
     return kn_err(KNOBS_ERR_UNSUPPORTED, "%s: weak supervision needs ground-truth data that renders factor vectors "
                   "with at least 2 varying factors (%s has %d)", m->cfg.model, in->name, Kv);
-  if (m->cfg.k > Kv - 1)
-    return kn_err(KNOBS_ERR_ARG, "%s: --k %d, but %s has %d varying factors (k must be at most %d, or 0 for random)",
-                  m->cfg.model, m->cfg.k, in->name, Kv, Kv - 1);
+  if (SET(m)->k > Kv - 1)
+    return kn_err(KNOBS_ERR_ARG, "%s: k = %d, but %s has %d varying factors (k must be at most %d, or 0 for random)",
+                  m->cfg.model, SET(m)->k, in->name, Kv, Kv - 1);
   if (!p->adaptive && Z < Kv)
-    return kn_err(KNOBS_ERR_ARG, "%s: %d latents cannot hold the %d varying factors of %s (use --latents >= %d or "
+    return kn_err(KNOBS_ERR_ARG, "%s: %d latents cannot hold the %d varying factors of %s (use at least %d latents or "
                   "the adaptive %s)", m->cfg.model, Z, Kv, in->name, Kv, p->ml ? "adamlvae" : "adagvae");
   kn_rng r;
   kn_model_rng(m, KN_STREAM_DATA, 0, &r);
@@ -106,7 +127,7 @@ static knobs_status draw_pairs(knobs_model *m, knobs_data *d) {
   for (int b = 0; b < B; b++) {
     int32_t *a = f1 + (size_t)b * K, *c = f2 + (size_t)b * K;
     memcpy(c, a, sizeof(int32_t) * (size_t)K);
-    int k = m->cfg.k ? m->cfg.k : 1 + (int)kn_rng_below(&r, (uint32_t)(Kv - 1));
+    int k = SET(m)->k ? SET(m)->k : 1 + (int)kn_rng_below(&r, (uint32_t)(Kv - 1));
     int order[KNOBS_MAX_FACTORS];
     for (int i = 0; i < Kv; i++) order[i] = i;
     for (int i = 0; i < k; i++) { /* partial Fisher-Yates: k distinct varying factors */
@@ -194,7 +215,6 @@ static void aggregate_backward(knobs_model *m) {
 static knobs_status weak_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   weak_impl *p = m->impl;
   int B2 = 2 * m->B, Z = m->Z;
-  kn_model_zero_grad(m);
   knobs_status s = draw_pairs(m, d);
   if (s) return s;
   kn_vae_encode_batch(m, m->x, B2);
@@ -203,7 +223,7 @@ static knobs_status weak_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   kn_model_rng(m, KN_STREAM_NOISE, 0, &r);
   kn_vae_sample(m, B2, &r);
   double recon = kn_vae_decode_loss(m, m->x, B2, 1.0f, 1);
-  double beta = m->cfg.beta;
+  double beta = SET(m)->beta;
   double kl = kn_gauss_kl(m->dmu, m->dlv, m->kl_dim, m->mu, m->lv, B2, Z, (float)beta);
   /* kn_vae_backward with the aggregation between the reparameterization and the encoder */
   kn_stack_backward(&m->dec, B2);
@@ -217,7 +237,6 @@ static knobs_status weak_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
     }
   kn_stack_backward(&m->enc, B2);
   kn_model_opt_step(m, 0);
-  m->step++;
   kn_terms_add(t, "loss", recon + beta * kl);
   kn_terms_add(t, "recon", recon);
   kn_terms_add(t, "kl", kl);
@@ -226,8 +245,18 @@ static knobs_status weak_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   return KNOBS_OK;
 }
 
-#define WEAK(var, name, build, text) \
-  const kn_model_ops var = {name, text, build, weak_ready, weak_step, NULL, NULL, NULL, weak_free}
+#define WEAK(var, model, build_fn, text)                                                   \
+  const kn_model_ops var = {                                                                  \
+      .name = model,                                                                          \
+      .describe = text,                                                                       \
+      .loss = "(recon1 + recon2) / 2 + beta * (KL1 + KL2) / 2 over the pair's aggregated posteriors", \
+      .settings = &weak_set,                                                                  \
+      .own_batch = 1,                                                                         \
+      .build = build_fn,                                                                      \
+      .ready = weak_ready,                                                                    \
+      .step = weak_step,                                                                      \
+      .free_impl = weak_free,                                                                 \
+  }
 WEAK(kn_model_gvae, "gvae", gvae_build,
      "Group-VAE on pairs sharing all but k factors, told which factors changed (Locatello et al. 2020)");
 WEAK(kn_model_mlvae, "mlvae", mlvae_build,
