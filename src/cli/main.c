@@ -42,6 +42,13 @@ int cmd_help(int argc, char **argv) {
     list_commands(stdout);
     return 0;
   }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    printf("usage: knobs help [COMMAND | data]\n\n  knobs help           the commands\n"
+           "  knobs help COMMAND   one command's options (as 'knobs COMMAND --help')\n"
+           "  knobs help data      the built-in datasets, their factors and sizes, and the files read\n");
+    return 0;
+  }
+  if (!strcmp(argv[1], "data")) return cli_help_data();
   const cli_command *c = find(argv[1]);
   if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);
   char *av[] = {argv[1], "--help", NULL};
