@@ -313,17 +313,37 @@ typedef struct {
 knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_train_opts *opts);
 
 /* ==== using a model (src/apps) ============================================================= */
-/* Latent traversal of observation `index` of `d`: one row per latent dimension (sorted by the
- * mean KL over `n_kl` samples, largest first; ordering and KLs to `order`/`kl` if non-NULL),
- * `steps` columns from lo to hi added to the posterior mean of that dimension. Writes a PNG
- * grid, or an animated GIF if `path` ends in .gif. */
+/* The functions below write one picture each, atomically. A path must end in .png (or .gif
+ * where a GIF is made): any other name is KNOBS_ERR_ARG, refused before any work, with nothing
+ * written. A model whose data are not images (1 or 3 channels) is KNOBS_ERR_UNSUPPORTED.
+ *
+ * Latent traversal of observation `index` (0..n-1, else KNOBS_ERR_ARG) of `d`: one row per
+ * latent dimension (sorted by the mean KL over 1000 observations, largest first; ordering and
+ * KLs to `order`/`kl` (Z each) if non-NULL), `steps` (2..101, else KNOBS_ERR_ARG) columns from
+ * lo to hi replacing the posterior mean of that dimension. Writes a PNG grid, or an animated
+ * GIF if `path` ends in .gif. */
 knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double lo, double hi,
                             int steps, const char *path, int *order, double *kl);
-/* n observations drawn with `seed` (top row) and their reconstructions (bottom row), as a PNG. */
+/* n (1..4096) observations drawn with `seed` (rows of up to 16), each row followed by the row
+ * of their reconstructions, as a PNG. */
 knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t seed,
                                const char *path);
-/* n decodes of prior samples z ~ N(0, I) drawn with `seed`, as a PNG grid. */
+/* n (1..4096) decodes of prior samples z ~ N(0, I) drawn with `seed`, as a PNG grid. */
 knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path);
+/* A picture of a dataset without a model, as a PNG grid of `cols` columns (2..64) at `path`:
+ * - ground-truth data that renders any factor vector: row k varies factor k over `cols` evenly
+ *   spaced classes (all of them if it has fewer; the rest of the row blank), the other factors
+ *   fixed at those of observation `index`, or drawn with `seed` if index is -1;
+ * - factors but no renderer (files with labels): row k shows the first observations, in index
+ *   order, of `cols` evenly spaced classes of factor k (the other factors vary);
+ * - no factors: `cols` x `cols` observations drawn with `seed`.
+ * Vectors are drawn as bar charts (one tile per observation, a common scale). *layout, if
+ * non-NULL, is set to a static sentence saying which of these the picture is.
+ * Errors, with nothing written: KNOBS_ERR_ARG for a path not ending in .png, cols out of range
+ * or index outside -1..n-1; KNOBS_ERR_UNSUPPORTED for images with neither 1 nor 3 channels;
+ * the status of a failed read or write (the PNG is written atomically). */
+knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t seed, const char *path,
+                             const char **layout);
 
 /* ==== metrics (src/metrics) ================================================================ */
 /* Every standard disentanglement metric, defined as google-research/disentanglement_lib defines

@@ -251,7 +251,7 @@ static void test_physics(void) {
   knobs_data_opts_default(&o);
   knobs_data *bad = NULL;
   o.obs_dim = 2;
-  CHECK(knobs_data_open("physics", &o, &bad) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "obs-dim") && !bad, "obs_dim 2: %s",
+  CHECK(knobs_data_open("physics", &o, &bad) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "obs_dim") && !bad, "obs_dim 2: %s",
         knobs_last_error());
   o.obs_dim = 0, o.factor_dist = "cauchy";
   CHECK(knobs_data_open("physics", &o, &bad) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "cauchy"), "dist: %s",

@@ -1,5 +1,7 @@
 /* apps.c: looking at a trained model: latent traversals (PNG grid or GIF), reconstructions and
- * prior samples. Images only; vector data is refused with a pointer to `knobs encode`.
+ * prior samples. Images only; vector data is refused with a pointer to `knobs encode`. Output
+ * names must end in .png (or .gif for a traversal): nothing else is written under another name.
+ * (Pictures of a dataset without a model: show.c.)
  * A traversal row sets one latent dimension to each value of the range (as
  * disentanglement_lib's latent_traversal_1d_multi_dim does) with the others at the posterior
  * mean of the chosen observation; rows are ordered by the dimension's mean KL over 1000
@@ -8,8 +10,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/apps.h"
 #include "io/io.h"
 #include "models/model.h"
+
+knobs_status kn_apps_check_image_path(const char *what, const char *path, int gif_ok) {
+  if (!path || !*path) return kn_err(KNOBS_ERR_ARG, "%s: no output path given", what);
+  if (kn_ends_with(path, ".png") || (gif_ok && kn_ends_with(path, ".gif"))) return KNOBS_OK;
+  return kn_err(KNOBS_ERR_ARG, "%s: %s: not an image type written here; the name must end in %s", what, path,
+                gif_ok ? ".png (a grid) or .gif (an animation)" : ".png");
+}
 
 static knobs_status need_images(const knobs_model *m) {
   if (!m->image || (m->cfg.C != 1 && m->cfg.C != 3))
@@ -36,7 +46,8 @@ static int cmp_desc(const void *a, const void *b, void *ctx) {
 
 knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double lo, double hi,
                             int steps, const char *path, int *order, double *kl) {
-  knobs_status s = need_images(m);
+  knobs_status s = kn_apps_check_image_path("traverse", path, 1);
+  if (!s) s = need_images(m);
   if (s) return s;
   const knobs_data_info *in = knobs_data_info_get(d);
   if (index < 0 || index >= in->n)
@@ -119,7 +130,8 @@ out:
 }
 
 knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t seed, const char *path) {
-  knobs_status s = need_images(m);
+  knobs_status s = kn_apps_check_image_path("reconstruct", path, 0);
+  if (!s) s = need_images(m);
   if (s) return s;
   if (n < 1 || n > 4096) return kn_err(KNOBS_ERR_ARG, "reconstruct: n = %d (1..4096)", n);
   int Z = knobs_model_code_dim(m), cols = n < 16 ? n : 16;
@@ -154,7 +166,8 @@ out:
 }
 
 knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path) {
-  knobs_status s = need_images(m);
+  knobs_status s = kn_apps_check_image_path("sample", path, 0);
+  if (!s) s = need_images(m);
   if (s) return s;
   if (n < 1 || n > 4096) return kn_err(KNOBS_ERR_ARG, "sample: n = %d (1..4096)", n);
   int Z = knobs_model_code_dim(m), cols = 1;

@@ -32,8 +32,9 @@ int cli_fail(const char *cmd, const char *fmt, ...) {
 }
 
 int cli_lib_fail(const char *cmd, const char *what) {
+  knobs_status s = knobs_last_status();
   fprintf(stderr, "knobs: %s: %s: %s\n", cmd, what, knobs_last_error());
-  return 2;
+  return s == KNOBS_OK ? 2 : cli_exit_code(s);
 }
 
 const cli_opt *cli_find(const cli_opt *opts, int nopts, const char *name) {

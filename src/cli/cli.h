@@ -1,8 +1,10 @@
 /* cli.h: what the command files share: the command table, the flag parser, messages, and the
  * progress line. Commands include only knobs.h and this file.
  *
- * Exit codes: 0 done, 1 usage error (unknown flag, bad value), 2 runtime failure. Errors go to
- * stderr as "knobs: CMD: what went wrong: detail". */
+ * Exit codes: 0 done, 1 usage error (unknown flag, bad value, a request the library calls
+ * invalid), 2 runtime failure, 130 interrupted; for a library failure they come from the status
+ * alone (cli_exit_code), never from the message. Errors go to stderr as
+ * "knobs: CMD: what went wrong: detail". */
 #ifndef KN_CLI_H
 #define KN_CLI_H
 #include <stdint.h>
@@ -29,6 +31,8 @@ int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 /* `knobs help models` (help_models.c): every model, its loss and its own settings. */
 int cli_help_models(FILE *f);
+/* `knobs help data`: every built-in dataset (description, size, factors) and the files read. */
+int cli_help_data(void);
 
 typedef enum {
   OPT_INT,     /* int, range-checked */
@@ -60,7 +64,11 @@ const cli_opt *cli_find(const cli_opt *opts, int nopts, const char *name);
 /* "knobs: CMD: <message>" on stderr; return 1 (usage) or 2 (runtime) for `return cli_...;`. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int cli_fail(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Runtime failure of a library call: "knobs: CMD: <what>: <knobs_last_error()>"; returns 2. */
+/* The exit code of a status: KNOBS_OK 0, KNOBS_ERR_ARG 1 (the request is invalid: a usage
+ * error), KNOBS_ERR_INTERRUPTED 130, anything else 2. */
+int cli_exit_code(knobs_status s);
+/* Failure of a library call: "knobs: CMD: <what>: <knobs_last_error()>"; returns
+ * cli_exit_code(knobs_last_status()) (2 if the status says OK, which is a bug somewhere). */
 int cli_lib_fail(const char *cmd, const char *what);
 
 /* Parse "lo:hi:steps" (e.g. "-2:2:11"). Returns 0 on success. */
@@ -90,5 +98,28 @@ int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs
  * open. Returns 0 or the exit status. */
 int cli_open_model_data(const char *cmd, const char *path, int threads, const char *spec, knobs_model **m,
                         knobs_data **d);
+
+/* 0 if `spec` names a built-in dataset ("physics", "dsprites:color"), 1 if it is a path: a
+ * user's own file, whose rows a command takes all, in order, unless told to draw. */
+int cli_data_is_file(const char *spec);
+
+/* 0 if `path` ends in one of the NULL-terminated extensions (".png", case-insensitive); else a
+ * usage error naming `flag`, the path and the supported extensions; returns 1. */
+int cli_check_ext(const char *cmd, const char *flag, const char *path, const char *const *exts);
+
+/* The output files of one command, committed together or not at all: cli_out_add registers a
+ * final path and returns the temporary name (same folder and extension) to write it under
+ * (NULL if too many or too long); cli_out_commit renames every temporary to its final name and
+ * returns 0, or reports, removes what is left and returns 2; cli_out_abort removes the
+ * temporaries (call it on any failure before commit). */
+#define CLI_MAX_OUTPUTS 4
+typedef struct {
+  int n;
+  char final[CLI_MAX_OUTPUTS][1024];
+  char tmp[CLI_MAX_OUTPUTS][1100];
+} cli_outputs;
+const char *cli_out_add(cli_outputs *o, const char *path);
+int cli_out_commit(const char *cmd, cli_outputs *o);
+void cli_out_abort(cli_outputs *o);
 
 #endif

@@ -2,10 +2,10 @@
  *   knobs data list                        the built-in datasets and the files knobs reads
  *   knobs data info DATASET                shape, size, factors (sizes and values), notes
  *   knobs data show DATASET --out g.png    one row per factor, varying only that factor
+ *                                          (drawn by knobs_data_show in src/apps)
  *   knobs data export DATASET --out x.npy [--n N] [--factors f.npy] [--values v.npy]
  * The dataset options of `knobs train` (--data-factors, --obs-dim, --noise, --factor-dist,
  * --seed) apply here too, so a run's data can be looked at exactly as it was trained on. */
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -50,19 +50,59 @@ static int open_data(const char *cmd, const char *spec, const data_flags *df, kn
   return 0;
 }
 
+static const char *const png_ext[] = {".png", NULL}, *const npy_ext[] = {".npy", NULL};
+
 static void print_note(const knobs_data_info *in) {
   if (in->note[0]) printf("note: %s\n", in->note);
 }
 
 /* ---- list ----------------------------------------------------------------------------- */
 
+/* The library names settings (obs_dim, factor_dist, factors); the flags that set them here. */
+static void print_flags_note(void) {
+  printf("\nthe dataset settings are flags of 'knobs train' and 'knobs data': --data-factors FILE (the factors\n"
+         "or labels of your own data), --obs-dim N, --noise X, --factor-dist D (physics), --seed S\n");
+}
+
+static void print_files(void) {
+  printf("\nfiles (pass the path as DATASET):\n");
+  for (const char *const *t = knobs_data_file_types(); *t; t++) printf("  %s\n", *t);
+}
+
 static int data_list(int argc, char **argv) {
   int r = cli_parse("data list", "", argc, argv, NULL, 0, NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
   printf("built in:\n");
   for (const char *const *n = knobs_data_names(); *n; n++) printf("  %-18s %s\n", *n, knobs_data_describe(*n));
-  printf("\nfiles (pass the path as DATASET):\n");
-  for (const char *const *t = knobs_data_file_types(); *t; t++) printf("  %s\n", *t);
+  print_files();
+  print_flags_note();
+  return 0;
+}
+
+int cli_help_data(void) {
+  printf("datasets: pass a name or a path as --data (train, encode, eval, ...) or DATASET (knobs data)\n\n"
+         "built in:\n");
+  knobs_data_opts o;
+  knobs_data_opts_default(&o);
+  for (const char *const *n = knobs_data_names(); *n; n++) {
+    printf("  %s\n    %s\n", *n, knobs_data_describe(*n));
+    knobs_data *d;
+    if (knobs_data_open(*n, &o, &d)) {
+      printf("    (not available here: %s)\n", knobs_last_error());
+      continue;
+    }
+    const knobs_data_info *in = knobs_data_info_get(d);
+    if (in->is_image) printf("    %lld observations, images %dx%d with %d channel%s\n", (long long)in->n, in->H, in->W, in->C,
+                             in->C == 1 ? "" : "s");
+    else printf("    %lld observations, vectors of %d values\n", (long long)in->n, in->C);
+    printf("    factors:");
+    for (int k = 0; k < in->K; k++) printf("%s %s (%d)", k ? "," : "", in->factor_names[k], in->factor_sizes[k]);
+    printf("%s\n", in->K ? "" : " none");
+    knobs_data_free(d);
+  }
+  print_files();
+  print_flags_note();
+  printf("\n'knobs data info DATASET' shows one in full; 'knobs data --help' the data command.\n");
   return 0;
 }
 
@@ -109,30 +149,6 @@ static int data_info(int argc, char **argv) {
 
 /* ---- show ----------------------------------------------------------------------------- */
 
-/* Vectors drawn as bar charts (1 x 32 x W gray tiles): bars up or down from the middle line,
- * scaled by the largest |value| of all of them. */
-static float *bars(const float *x, int n, int C, int *W) {
-  int w = C * 4 < 32 ? 32 : C * 4 > 256 ? 256 : C * 4;
-  float *t = malloc(sizeof(float) * (size_t)n * 32 * w);
-  if (!t) return NULL;
-  double mx = 1e-12;
-  for (size_t i = 0; i < (size_t)n * C; i++) mx = fmax(mx, fabs(x[i]));
-  for (int i = 0; i < n; i++) {
-    float *im = t + (size_t)i * 32 * w;
-    for (int p = 0; p < 32 * w; p++) im[p] = 0.92f;
-    for (int px = 0; px < w; px++) {
-      int c = (int)((long)px * C / w);
-      if (C * 4 <= w && px % 4 == 3) continue; /* gaps between bars when they are wide enough */
-      double v = x[(size_t)i * C + c] / mx;
-      int h = (int)lround(fabs(v) * 15);
-      for (int k = 0; k <= h; k++) im[(v >= 0 ? 16 - k : 16 + k) * w + px] = 0.15f;
-    }
-    for (int px = 0; px < w; px++) im[16 * w + px] = fminf(im[16 * w + px], 0.55f);
-  }
-  *W = w;
-  return t;
-}
-
 static int data_show(int argc, char **argv) {
   const char *cmd = "data show", *out = NULL, *pos[1] = {NULL};
   data_flags df;
@@ -148,117 +164,23 @@ static int data_show(int argc, char **argv) {
   int np = 0, r = cli_parse(cmd, "DATASET --out grid.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), pos, 1, &np);
   if (r) return r < 0 ? 0 : r;
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  if ((r = cli_check_ext(cmd, "--out", out, png_ext))) return r;
   knobs_data *d;
   if ((r = open_data(cmd, pos[0], &df, &d))) return r;
   const knobs_data_info *in = knobs_data_info_get(d);
-  int K = in->K, rows = K > 0 ? K : cols;
-  size_t D = (size_t)in->C * in->H * in->W;
-  int n = rows * cols;
-  float *x = calloc((size_t)n * D, sizeof(float));
-  int32_t *f = calloc((size_t)n * (K ? K : 1), sizeof(int32_t));
-  int32_t *base = calloc(K ? (size_t)K : 1, sizeof(int32_t));
-  char *have = calloc((size_t)n, 1);
-  float *tiles = NULL;
-  uint8_t *g = NULL;
-  if (!x || !f || !base || !have) {
-    r = cli_fail(cmd, "out of memory");
-    goto done;
-  }
-  if (index >= in->n) {
-    r = cli_fail(cmd, "--index %ld is out of range 0..%lld", index, (long long)in->n - 1);
-    goto done;
-  }
-  knobs_status s = KNOBS_OK;
   const char *how = NULL;
-  if (K > 0 && in->has_render) {
-    how = "each row varies one factor, the others stay fixed";
-    if (index >= 0) knobs_data_factors_of(d, index, base);
-    else s = knobs_data_sample_factors(d, 1, df.seed, 0, base);
-    for (int k = 0; k < K && !s; k++) {
-      int sz = in->factor_sizes[k], m = sz < cols ? sz : cols;
-      for (int j = 0; j < m; j++) {
-        int32_t *v = f + (size_t)(k * cols + j) * K;
-        memcpy(v, base, sizeof(int32_t) * (size_t)K);
-        v[k] = m == 1 ? 0 : (int32_t)((long)j * (sz - 1) / (m - 1));
-        have[k * cols + j] = 1;
-      }
+  if (index >= in->n) r = cli_usage_error(cmd, "--index %ld is out of range 0..%lld", index, (long long)in->n - 1);
+  else if (knobs_data_show(d, cols, index, df.seed, out, &how)) r = cli_lib_fail(cmd, "cannot draw the picture");
+  else {
+    printf("wrote %s: %s\n", out, how);
+    for (int k = 0; k < in->K; k++) {
+      int sz = in->factor_sizes[k];
+      printf("  row %-2d %-18s %d of %d classes, values %.4g .. %.4g\n", k + 1, in->factor_names[k], sz < cols ? sz : cols,
+             sz, knobs_data_factor_value(d, k, 0), knobs_data_factor_value(d, k, sz - 1));
     }
-    for (int i = 0; i < n && !s; i++) /* render tile by tile: some tiles stay blank */
-      if (have[i]) s = knobs_data_render(d, f + (size_t)i * K, 1, x + (size_t)i * D);
-  } else if (K > 0) {
-    /* no renderer: for each factor, the first observations of evenly spaced classes */
-    how = "each row shows examples of one factor's classes (other factors vary: this data cannot be rendered)";
-    int left = 0;
-    for (int k = 0; k < K; k++) left += in->factor_sizes[k] < cols ? in->factor_sizes[k] : cols;
-    int64_t idx[256];
-    float *buf = malloc(sizeof(float) * D * 256);
-    int32_t *fb = malloc(sizeof(int32_t) * 256 * (size_t)K);
-    if (!buf || !fb) {
-      free(buf), free(fb);
-      r = cli_fail(cmd, "out of memory");
-      goto done;
-    }
-    for (int64_t i0 = 0; i0 < in->n && left > 0 && !s; i0 += 256) {
-      int m = (int)(in->n - i0 < 256 ? in->n - i0 : 256);
-      for (int j = 0; j < m; j++) idx[j] = i0 + j;
-      if ((s = knobs_data_get(d, idx, m, buf, fb))) break;
-      for (int j = 0; j < m; j++)
-        for (int k = 0; k < K; k++) {
-          int sz = in->factor_sizes[k], mm = sz < cols ? sz : cols, c = fb[j * K + k];
-          for (int t = 0; t < mm; t++) {
-            int want = mm == 1 ? 0 : (int)((long)t * (sz - 1) / (mm - 1));
-            if (want == c && !have[k * cols + t]) {
-              have[k * cols + t] = 1, left--;
-              memcpy(x + (size_t)(k * cols + t) * D, buf + (size_t)j * D, sizeof(float) * D);
-            }
-          }
-        }
-    }
-    free(buf), free(fb);
-  } else {
-    how = "random observations (the data has no factors)";
-    s = knobs_data_draw(d, n, df.seed, 0, x, NULL);
-    memset(have, 1, (size_t)n);
+    if (!in->is_image) printf("  each tile: the %d values of one observation as bars (common scale)\n", in->C);
+    print_note(in);
   }
-  if (s) {
-    r = cli_lib_fail(cmd, "cannot draw the observations");
-    goto done;
-  }
-  int C = in->C, H = in->H, W = in->W;
-  const float *img = x;
-  const float blank = 1.0f; /* empty tiles take the padding colour */
-  if (!in->is_image) {
-    if (!(tiles = bars(x, n, in->C, &W))) {
-      r = cli_fail(cmd, "out of memory");
-      goto done;
-    }
-    C = 1, H = 32, img = tiles;
-  }
-  if (C != 1 && C != 3) {
-    r = cli_fail(cmd, "%s has %d channels; only 1 or 3 can be drawn", in->name, C);
-    goto done;
-  }
-  if (in->is_image)
-    for (int i = 0; i < n; i++)
-      if (!have[i]) for (size_t p = 0; p < D; p++) x[(size_t)i * D + p] = blank;
-  if (!in->is_image)
-    for (int i = 0; i < n; i++)
-      if (!have[i]) for (int p = 0; p < H * W; p++) tiles[(size_t)i * H * W + p] = blank;
-  int gw, gh;
-  if (knobs_image_grid(img, n, C, H, W, cols, 2, 1.0f, &g, &gw, &gh) || knobs_png_write(out, g, gw, gh, C)) {
-    r = cli_lib_fail(cmd, "cannot write the picture");
-    goto done;
-  }
-  printf("wrote %s: %s\n", out, how);
-  for (int k = 0; k < K; k++) {
-    int sz = in->factor_sizes[k];
-    printf("  row %-2d %-18s %d of %d classes, values %.4g .. %.4g\n", k + 1, in->factor_names[k], sz < cols ? sz : cols,
-           sz, knobs_data_factor_value(d, k, 0), knobs_data_factor_value(d, k, sz - 1));
-  }
-  if (!in->is_image) printf("  each tile: the %d values of one observation as bars (common scale)\n", in->C);
-  print_note(in);
-done:
-  free(x), free(f), free(base), free(have), free(tiles), free(g);
   knobs_data_free(d);
   return r;
 }
@@ -281,6 +203,11 @@ static int data_export(int argc, char **argv) {
   int np = 0, r = cli_parse(cmd, "DATASET --out x.npy [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), pos, 1, &np);
   if (r) return r < 0 ? 0 : r;
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  if ((r = cli_check_ext(cmd, "--out", out, npy_ext)) || (fout && (r = cli_check_ext(cmd, "--factors", fout, npy_ext))) ||
+      (vout && (r = cli_check_ext(cmd, "--values", vout, npy_ext))))
+    return r;
+  if ((fout && !strcmp(fout, out)) || (vout && !strcmp(vout, out)) || (fout && vout && !strcmp(fout, vout)))
+    return cli_usage_error(cmd, "--out, --factors and --values must name different files");
   knobs_dtype t;
   if (!strcmp(dtype, "float32")) t = KNOBS_F32;
   else if (!strcmp(dtype, "uint8")) t = KNOBS_U8;
@@ -288,8 +215,17 @@ static int data_export(int argc, char **argv) {
   knobs_data *d;
   if ((r = open_data(cmd, pos[0], &df, &d))) return r;
   const knobs_data_info *in = knobs_data_info_get(d);
-  if (knobs_data_export(d, n, df.seed, t, out, fout, vout)) r = cli_lib_fail(cmd, "export failed");
-  else {
+  /* every output under a temporary name first: all of them are written, or none */
+  cli_outputs outs = {0};
+  const char *t_out = cli_out_add(&outs, out), *t_f = fout ? cli_out_add(&outs, fout) : NULL,
+             *t_v = vout ? cli_out_add(&outs, vout) : NULL;
+  if (!t_out || (fout && !t_f) || (vout && !t_v)) {
+    cli_out_abort(&outs);
+    r = cli_usage_error(cmd, "an output path is too long");
+  } else if (knobs_data_export(d, n, df.seed, t, t_out, t_f, t_v)) {
+    cli_out_abort(&outs);
+    r = cli_lib_fail(cmd, "export failed (nothing written)");
+  } else if (!(r = cli_out_commit(cmd, &outs))) {
     printf("wrote %s (%lld observations)", out, (long long)(n > 0 ? n : in->n));
     if (fout) printf(", %s", fout);
     if (vout) printf(", %s", vout);

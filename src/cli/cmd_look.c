@@ -5,6 +5,8 @@
 
 #include "cli/cli.h"
 
+static const char *const png_ext[] = {".png", NULL}, *const png_gif_ext[] = {".png", ".gif", NULL};
+
 int cmd_traverse(int argc, char **argv) {
   const char *cmd = "traverse", *model = NULL, *data = NULL, *out = NULL, *range = "-2:2:11";
   long index = 0;
@@ -20,6 +22,7 @@ int cmd_traverse(int argc, char **argv) {
   int r = cli_parse(cmd, "--model RUN --out trav.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  if ((r = cli_check_ext(cmd, "--out", out, png_gif_ext))) return r;
   double lo, hi;
   int steps;
   if (cli_parse_range(range, &lo, &hi, &steps)) return cli_usage_error(cmd, "--range: '%s' is not LO:HI:N with N in 2..101", range);
@@ -56,6 +59,7 @@ int cmd_reconstruct(int argc, char **argv) {
   int r = cli_parse(cmd, "--model RUN --out recon.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  if ((r = cli_check_ext(cmd, "--out", out, png_ext))) return r;
   knobs_model *m;
   knobs_data *d;
   if ((r = cli_open_model_data(cmd, model, threads, data, &m, &d))) return r;
@@ -80,6 +84,7 @@ int cmd_sample(int argc, char **argv) {
   int r = cli_parse(cmd, "--model RUN --out samples.png [options]", argc, argv, o, (int)(sizeof o / sizeof o[0]), NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
+  if ((r = cli_check_ext(cmd, "--out", out, png_ext))) return r;
   knobs_model *m;
   if ((r = cli_open_model(cmd, model, threads, &m))) return r;
   if (knobs_sample(m, n, seed, out)) r = cli_lib_fail(cmd, "sampling failed");

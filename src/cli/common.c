@@ -1,8 +1,23 @@
-/* common.c: what several commands do the same way: open a model (file or run folder) and the
- * data it was trained on (or another), with messages in the CLI's format. */
+/* common.c: what several commands do the same way: the exit code of a status, opening a model
+ * (file or run folder) and the data it was trained on (or another), checking output names, and
+ * committing a command's output files together. Messages in the CLI's format. */
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+
+int cli_exit_code(knobs_status s) {
+  switch (s) {
+  case KNOBS_OK: return 0;
+  case KNOBS_ERR_ARG: return 1;
+  case KNOBS_ERR_INTERRUPTED: return 130;
+  default: return 2;
+  }
+}
 
 int cli_open_model(const char *cmd, const char *path, int threads, knobs_model **m) {
   if (!path) return cli_usage_error(cmd, "--model RUN is required");
@@ -18,10 +33,12 @@ int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs
   const knobs_data_info *in = knobs_data_info_get(*d);
   int C = (int)knobs_config_number(c, "C"), H = (int)knobs_config_number(c, "H"), W = (int)knobs_config_number(c, "W");
   if (in->C != C || in->H != H || in->W != W) {
+    /* report before freeing: `in` points into *d */
+    int r = cli_fail(cmd, "%s has observations %dx%dx%d but the model takes %dx%dx%d", in->name, in->C, in->H,
+                     in->W, C, H, W);
     knobs_data_free(*d);
     *d = NULL;
-    return cli_fail(cmd, "%s has observations %dx%dx%d but the model takes %dx%dx%d", in->name, in->C,
-                    in->H, in->W, C, H, W);
+    return r;
   }
   if (in->note[0]) fprintf(stderr, "knobs %s: note: %s\n", cmd, in->note);
   return 0;
@@ -36,4 +53,67 @@ int cli_open_model_data(const char *cmd, const char *path, int threads, const ch
     *m = NULL;
   }
   return r;
+}
+
+int cli_data_is_file(const char *spec) {
+  size_t len = strcspn(spec, ":");
+  for (const char *const *n = knobs_data_names(); *n; n++)
+    if (strlen(*n) == len && !strncmp(*n, spec, len)) return 0;
+  return 1;
+}
+
+static const char *extension(const char *path) {
+  const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+  return dot && (!slash || dot > slash) && dot[1] ? dot : NULL;
+}
+
+int cli_check_ext(const char *cmd, const char *flag, const char *path, const char *const *exts) {
+  const char *e = extension(path);
+  for (int i = 0; exts[i]; i++)
+    if (e && !strcasecmp(e, exts[i])) return 0;
+  char list[128] = "";
+  size_t n = 0;
+  for (int i = 0; exts[i]; i++)
+    n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? (exts[i + 1] ? ", " : " or ") : "", exts[i]);
+  return cli_usage_error(cmd, "%s %s: %s; the name must end in %s", flag, path,
+                         e ? "this file type is not written" : "no file extension", list);
+}
+
+const char *cli_out_add(cli_outputs *o, const char *path) {
+  if (o->n >= CLI_MAX_OUTPUTS) return NULL;
+  char *fin = o->final[o->n], *tmp = o->tmp[o->n];
+  if (snprintf(fin, sizeof o->final[0], "%s", path) >= (int)sizeof o->final[0]) return NULL;
+  /* "dir/codes.npy" -> "dir/codes.tmp-<pid>.npy": same folder (rename stays atomic), same type */
+  const char *e = extension(path);
+  int stem = e ? (int)(e - path) : (int)strlen(path);
+  if (snprintf(tmp, sizeof o->tmp[0], "%.*s.tmp-%ld%s", stem, path, (long)getpid(), e ? e : "") >=
+      (int)sizeof o->tmp[0])
+    return NULL;
+  o->n++;
+  return tmp;
+}
+
+void cli_out_abort(cli_outputs *o) {
+  for (int i = 0; i < o->n; i++) unlink(o->tmp[i]);
+  o->n = 0;
+}
+
+int cli_out_commit(const char *cmd, cli_outputs *o) {
+  /* refuse before renaming anything when a final name cannot take a file */
+  struct stat st;
+  for (int i = 0; i < o->n; i++)
+    if (stat(o->final[i], &st) == 0 && S_ISDIR(st.st_mode)) {
+      cli_out_abort(o);
+      return cli_fail(cmd, "cannot write %s: it is a folder (nothing written)", o->final[i]);
+    }
+  for (int i = 0; i < o->n; i++)
+    if (rename(o->tmp[i], o->final[i]) != 0) {
+      int e = errno;
+      for (int j = i; j < o->n; j++) unlink(o->tmp[j]);
+      o->n = 0;
+      return cli_fail(cmd, "cannot write %s: %s%s", o->final[i], strerror(e),
+                      i ? " (the outputs before it were written)" : " (nothing written)");
+    }
+  o->n = 0;
+  return 0;
 }

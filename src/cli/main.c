@@ -42,6 +42,14 @@ int cmd_help(int argc, char **argv) {
     list_commands(stdout);
     return 0;
   }
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+    printf("usage: knobs help [COMMAND | models | data]\n\n  knobs help           the commands\n"
+           "  knobs help COMMAND   one command's options (as 'knobs COMMAND --help')\n"
+           "  knobs help models    every model, its loss and its own settings\n"
+           "  knobs help data      the built-in datasets, their factors and sizes, and the files read\n");
+    return 0;
+  }
+  if (!strcmp(argv[1], "data")) return cli_help_data();
   if (!strcmp(argv[1], "models")) return cli_help_models(stdout);
   const cli_command *c = find(argv[1]);
   if (!c) return cli_usage_error("help", "unknown command '%s'", argv[1]);

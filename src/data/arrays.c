@@ -311,7 +311,7 @@ static knobs_status arr_open(knobs_data *d, const char *spec, const knobs_data_o
 const kn_data_entry kn_data_arrays = {
     NULL,
     "*.npy, *.npz[:MEMBER], a folder of *.png, *.csv/*.tsv[.gz]: your own images (N,H,W[,C]) or vectors "
-    "(N,F); factors from --factors FILE",
+    "(N,F); their factors from a separate labels file (setting 'factors')",
     arr_match,
     arr_open,
 };

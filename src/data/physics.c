@@ -207,7 +207,7 @@ static knobs_status ph_open(knobs_data *d, const char *spec, const knobs_data_op
                     o->factor_dist);
   }
   if (D < K || D > 4096)
-    return kn_err(KNOBS_ERR_ARG, "physics: obs-dim %d must be between %d (the number of factors: fewer "
+    return kn_err(KNOBS_ERR_ARG, "physics: obs_dim %d must be between %d (the number of factors: fewer "
                   "channels cannot be unmixed) and 4096", D, K);
   if (!(noise >= 0 && noise <= 100)) return kn_err(KNOBS_ERR_ARG, "physics: noise %g must be in [0, 100]", noise);
   physics *ph = calloc(1, sizeof *ph);
@@ -231,14 +231,14 @@ static knobs_status ph_open(knobs_data *d, const char *spec, const knobs_data_op
   if (dist == DIST_GAUSS)
     snprintf(in->note, sizeof in->note, "Gaussian factors: a linear mixture of them is not identifiable "
              "(every rotation of the factors explains the data equally well), so no model can be "
-             "expected to recover them; use --factor-dist uniform or laplace");
+             "expected to recover them; use factor_dist uniform or laplace");
   return KNOBS_OK;
 }
 
 const kn_data_entry kn_data_physics = {
     "physics",
     "toy physics vectors: mass, friction, force (uniform, laplace or gauss) mixed linearly into "
-    "--obs-dim channels (10) with --noise (5%); continuous factors in 10 bins",
+    "obs_dim channels (10) with relative noise (5%); continuous factors in 10 bins",
     ph_match,
     ph_open,
 };
