@@ -267,6 +267,9 @@ void knobs_model_free(knobs_model *m);
 const knobs_config *knobs_model_config(const knobs_model *m);
 long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
 int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the representation */
+/* 1 if the model has a Gaussian posterior q(z|x) (the VAEs: encode gives a log-variance and
+ * evaluate works), 0 for a model whose representation is a plain encoder (InfoGAN's Q head). */
+int knobs_model_has_posterior(const knobs_model *m);
 /* The model's tensors (parameters and buffers, in checkpoint order): returns their count; when
  * 0 <= i < count, fills the i-th one's name, rank and shape (up to 4 dimensions). */
 int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]);

@@ -12,7 +12,8 @@
 
 #include "apps/apps.h"
 #include "io/io.h"
-#include "models/model.h"
+#include "core/core.h"
+#include "data/data.h"
 
 knobs_status kn_apps_check_image_path(const char *what, const char *path, int gif_ok) {
   if (!path || !*path) return kn_err(KNOBS_ERR_ARG, "%s: no output path given", what);
@@ -21,10 +22,25 @@ knobs_status kn_apps_check_image_path(const char *what, const char *path, int gi
                 gif_ok ? ".png (a grid) or .gif (an animation)" : ".png");
 }
 
+/* The model's input shape (C,H,W) and size, from its config: apps use a model's public
+ * accessors only. */
+typedef struct {
+  int C, H, W;
+  size_t D;
+} shape;
+static shape shape_of(const knobs_model *m) {
+  const knobs_config *c = knobs_model_config(m);
+  shape s = {(int)knobs_config_number(c, "C"), (int)knobs_config_number(c, "H"), (int)knobs_config_number(c, "W"), 0};
+  s.D = (size_t)s.C * s.H * s.W;
+  return s;
+}
+
 static knobs_status need_images(const knobs_model *m) {
-  if (!m->image || (m->cfg.C != 1 && m->cfg.C != 3))
+  shape sh = shape_of(m);
+  int image = sh.H > 1 || sh.W > 1;
+  if (!image || (sh.C != 1 && sh.C != 3))
     return kn_err(KNOBS_ERR_UNSUPPORTED, "the model's data are %s, not images; use 'knobs encode' and "
-                  "plot the codes", m->image ? "images with neither 1 nor 3 channels" : "vectors");
+                  "plot the codes", image ? "images with neither 1 nor 3 channels" : "vectors");
   return KNOBS_OK;
 }
 
@@ -53,8 +69,9 @@ knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double
   if (index < 0 || index >= in->n)
     return kn_err(KNOBS_ERR_ARG, "traverse: index %lld out of range 0..%lld", (long long)index, (long long)in->n - 1);
   if (steps < 2 || steps > 101) return kn_err(KNOBS_ERR_ARG, "traverse: %d steps (2..101)", steps);
-  int Z = knobs_model_code_dim(m), C = m->cfg.C, H = m->cfg.H, W = m->cfg.W;
-  size_t D = m->D;
+  shape sh = shape_of(m);
+  int Z = knobs_model_code_dim(m), C = sh.C, H = sh.H, W = sh.W;
+  size_t D = sh.D;
   enum { NKL = 1000 };
   float *x = malloc(sizeof(float) * D * NKL), *mu = malloc(sizeof(float) * (size_t)Z * NKL * 2);
   float *z = malloc(sizeof(float) * (size_t)Z * Z * steps), *img = malloc(sizeof(float) * D * (size_t)Z * steps);
@@ -75,7 +92,7 @@ knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double
   for (int i = 0; i < NKL; i++) idx[i] = (int64_t)(kn_rng_u64(&r) % (uint64_t)in->n);
   s = knobs_data_get(d, idx, NKL, x, NULL);
   free(idx);
-  if (!s && m->has_vae) {
+  if (!s && knobs_model_has_posterior(m)) {
     float *lv = mu + (size_t)Z * NKL;
     s = knobs_model_encode(m, x, NKL, mu, lv);
     for (int i = 0; !s && i < NKL; i++)
@@ -135,7 +152,8 @@ knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t se
   if (s) return s;
   if (n < 1 || n > 4096) return kn_err(KNOBS_ERR_ARG, "reconstruct: n = %d (1..4096)", n);
   int Z = knobs_model_code_dim(m), cols = n < 16 ? n : 16;
-  size_t D = m->D;
+  shape sh = shape_of(m);
+  size_t D = sh.D;
   float *x = malloc(sizeof(float) * D * n), *rec = malloc(sizeof(float) * D * n);
   int rows = (n + cols - 1) / cols;
   float *mu = malloc(sizeof(float) * (size_t)Z * n), *grid = malloc(sizeof(float) * D * 2 * rows * cols);
@@ -159,7 +177,7 @@ knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t se
     memcpy(grid + ((size_t)(2 * row + 1) * cols + col) * D, rec + (size_t)i * D, sizeof(float) * D);
   }
   int k = 2 * rows * cols;
-  s = write_grid(path, grid, k, m->cfg.C, m->cfg.H, m->cfg.W, cols);
+  s = write_grid(path, grid, k, sh.C, sh.H, sh.W, cols);
 out:
   free(x), free(rec), free(mu), free(grid), free(f);
   return s;
@@ -172,7 +190,7 @@ knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path
   if (n < 1 || n > 4096) return kn_err(KNOBS_ERR_ARG, "sample: n = %d (1..4096)", n);
   int Z = knobs_model_code_dim(m), cols = 1;
   while (cols * cols < n) cols++;
-  float *z = malloc(sizeof(float) * (size_t)Z * n), *img = malloc(sizeof(float) * m->D * n);
+  float *z = malloc(sizeof(float) * (size_t)Z * n), *img = malloc(sizeof(float) * shape_of(m).D * n);
   if (!z || !img) {
     free(z), free(img);
     return kn_err(KNOBS_ERR_NOMEM, "sample: cannot allocate");
@@ -181,7 +199,7 @@ knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path
   kn_rng_seed(&r, seed, KN_STREAM_EVAL + 2);
   kn_rng_normal_fill(&r, z, (size_t)Z * n);
   s = knobs_model_decode(m, z, n, img);
-  if (!s) s = write_grid(path, img, n, m->cfg.C, m->cfg.H, m->cfg.W, cols);
+  if (!s) s = write_grid(path, img, n, shape_of(m).C, shape_of(m).H, shape_of(m).W, cols);
   free(z), free(img);
   return s;
 }

@@ -254,6 +254,8 @@ void kn_vae_backward(knobs_model *m, int B) {
 
 void kn_model_opt_step(knobs_model *m, int k) { kn_adam_step(m->pool, &m->opt[k], m->net.p, m->net.g); }
 
+int knobs_model_has_posterior(const knobs_model *m) { return m->has_vae; }
+
 knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
   if (t) t->n = 0;
   for (int i = 0; i < m->nstacks; i++) m->stacks[i]->training = 1;
