@@ -400,8 +400,8 @@ static void test_adam(kn_pool *pool) {
  * OpenBLAS 0.3.21 DYNAMIC_ARCH, core "Zen", M = 8, K = 48: with 320 < N < 640 the columns
  * [N/2, 320) differ in the last bits from an N >= 640 call: the level-3 driver blocks the
  * output's rows (its column-major M) in blocks, 320 here as the pattern shows, or in two halves
- * below 640, and a
- * column falling in the first block gets other bits than the same column in a later block).
+ * below 640, and a column falling in the first block gets other bits than the same column in a
+ * later block).
  * Largest difference measured here: 2.4e-6 on values of |y| <~ 10 (forward), 4.8e-7 (dx);
  * tolerance 1e-5 relative + 1e-5 absolute.
  * Making the split thread-count invariant would mean GEMM calls of a fixed shape whatever the
