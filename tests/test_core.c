@@ -7,7 +7,7 @@
  * - errors: the detail is per thread (a thread's error leaves the caller's alone), the prefix
  *   chains, an over-long detail is cut and stays terminated, the status follows.
  * - kn_split: disjoint contiguous slices covering [0, n) whose sizes differ by at most one.
- * - the pool: every task runs once per thread with the right (tid, nt), over many runs; a NULL
+ * - the pool: every task runs once per thread with the right (tid, nt), over 300 runs; a NULL
  *   pool and a run from inside a task run inline with nt = 1; kn_sgemm split by rows and by
  *   columns equals the single-threaded product bitwise (each slice is its own GEMM of the same
  *   shape in the reduced dimension).
@@ -221,9 +221,9 @@ static void test_pool(void) {
     CHECK(p && kn_pool_size(p) == nth, "create %d: %s", nth, knobs_last_error());
     if (!p) continue;
     pool_ctx c = {.want_nt = nth};
-    for (int r = 0; r < 2000; r++) kn_pool_run(p, count_task, &c);
-    int ok = atomic_load(&c.bad_nt) == 0 && atomic_load(&c.total) == 2000 * nth;
-    for (int t = 0; t < nth; t++) ok &= atomic_load(&c.runs[t]) == 2000;
+    for (int r = 0; r < 300; r++) kn_pool_run(p, count_task, &c);
+    int ok = atomic_load(&c.bad_nt) == 0 && atomic_load(&c.total) == 300 * nth;
+    for (int t = 0; t < nth; t++) ok &= atomic_load(&c.runs[t]) == 300;
     CHECK(ok, "%d threads: %d runs, %d with a wrong (tid, nt)", nth, atomic_load(&c.total), atomic_load(&c.bad_nt));
     kn_pool_free(p);
   }
