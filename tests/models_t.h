@@ -272,7 +272,9 @@ static inline int mt_set_params(knobs_model *m, cJSON *order) {
  *   - every parameter gradient of the first step (sampled) against float64: each entry within
  *     grad_rtol of itself plus an absolute grad_atol or 3x the largest distance of float32
  *     PyTorch's entries of that tensor (gradients through batch norm or with cancellation
- *     have entries far below their tensor's scale that no float32 code gets to 2e-4);
+ *     have entries far below their tensor's scale that no float32 code gets to 2e-4), in this
+ *     run or, where an activation input sits within rounding of its kink, in the same step
+ *     with that input pushed to the other side (mt_find_kinks);
  *   - the first step's terms: within term_rtol0 of float64, or 3x float32's own distance;
  *   - the terms of 10 steps, relative to the step's largest term: within term_rtol or 3x the
  *     float32 run's largest distance;
@@ -284,6 +286,139 @@ typedef struct {
   double term_rtol;            /* terms of 10 steps, relative to the largest |term| of the step */
   double after_median, after_max_lr; /* parameters after 10 steps: median |err|, max |err| / lr */
 } mt_tol;
+
+/* A ReLU or LeakyReLU whose input is within 1e-6 of its layer's rms of zero: float32 rounding,
+ * not the model, decides which side it falls on, and the side decides the gradient of every
+ * tensor upstream (the forward is continuous there, the gradient is not). Measured on the
+ * 28x28 InfoGAN reference: one input of the generator's last ReLU (after bn3) is 1.5e-8, knobs
+ * on OpenBLAS's Haswell/Zen kernels puts it on the other side than float64 PyTorch (on the
+ * SandyBridge kernels, on the same side), and every generator tensor upstream moves by up to
+ * 5e-3 of its scale (bn2.weight; bn3.bias[45] 0.00744 vs 0.00794); with that one mask flipped
+ * knobs is within 6e-5 of scale of float64 PyTorch on all of them. The next smallest input of
+ * the three InfoGAN references is 7e-6 of rms. Found from the activations of each stack's last
+ * forward, with the layer before the activation carrying a per-channel bias. */
+typedef struct {
+  int stack, layer;
+  size_t k;       /* index in the bias layer's output block */
+  int c;          /* its channel (bias entry) */
+  float v;
+} mt_kink;
+
+static inline int mt_find_kinks(knobs_model *m, mt_kink *out, int max) {
+  int n = 0;
+  for (int s = 0; s < m->nstacks; s++) {
+    kn_stack *S = m->stacks[s];
+    for (int i = 1; i < S->n; i++) {
+      const kn_layer *L = &S->L[i], *P = &S->L[i - 1];
+      if ((L->kind != KN_RELU && L->kind != KN_LRELU) || P->b < 0 || P->heads > 1) continue;
+      if (P->kind != KN_BN && P->kind != KN_LINEAR && P->kind != KN_CONV && P->kind != KN_CONVT) continue;
+      size_t plane = (size_t)P->out_h * P->out_w, cnt = (size_t)m->B * P->out_c * plane;
+      const float *v = S->act + P->out_off;
+      double ss = 0;
+      for (size_t k = 0; k < cnt; k++) ss += (double)v[k] * v[k];
+      double tol = 1e-6 * sqrt(ss / (double)cnt);
+      for (size_t k = 0; k < cnt; k++)
+        if (fabs(v[k]) < tol && n < max)
+          out[n++] = (mt_kink){s, i, k, P->spatial_out ? (int)(k / ((size_t)m->B * plane)) : (int)(k % (size_t)P->out_c), v[k]};
+    }
+  }
+  return n;
+}
+
+/* The inputs of a reference case, shared by the models built from it. */
+typedef struct {
+  cJSON *meta, *cfgj, *order, *tnames;
+  knobs_data *d;
+  float *x, *eps;
+  int32_t *perm;
+  int nx, neps, nperm, nmask;
+  const uint8_t *mask;
+} mt_ref_in;
+
+/* A model of the case at `threads` threads with the script's parameters and the seams set;
+ * NULL (after a failed check) on error. */
+static inline knobs_model *mt_ref_model(mt_ref_in *in, int threads) {
+  knobs_config c;
+  const cJSON *mj = cJSON_GetObjectItem(in->cfgj, "model");
+  CHECK(mj && cJSON_IsString(mj) && kn_model_ops_find(mj->valuestring), "no known model in the reference config");
+  if (!mj || !cJSON_IsString(mj) || !kn_model_ops_find(mj->valuestring)) return NULL;
+  kn_config_default(&c, mj->valuestring); /* the model first: it decides which settings exist */
+  strcpy(c.likelihood, "bernoulli");
+  for (cJSON *it = in->cfgj->child; it; it = it->next) {
+    char v[64];
+    if (cJSON_IsString(it)) snprintf(v, sizeof v, "%s", it->valuestring);
+    else snprintf(v, sizeof v, "%.17g", it->valuedouble);
+    CHECK(!knobs_config_set(&c, it->string, v), "config %s: %s", it->string, knobs_last_error());
+  }
+  c.threads = threads;
+  knobs_model *m = NULL;
+  if (knobs_model_create(&c, &m)) {
+    CHECK(0, "create: %s", knobs_last_error());
+    return NULL;
+  }
+  if (mt_set_params(m, in->order)) {
+    knobs_model_free(m);
+    return NULL;
+  }
+  m->test_x = in->x, m->test_nx = in->nx, m->test_eps = in->eps, m->test_neps = in->neps;
+  if (in->perm) kn_factorvae_test_perm(m, in->perm, in->nperm / (c.batch * c.z_dim));
+  if (in->mask) kn_weak_test_mask(m, in->mask, in->nmask / (c.batch * c.z_dim));
+  return m;
+}
+
+/* max_i |a_i - b_i| / (atol + rtol |b_i|) (infinite on a NaN), its index to *at. */
+static inline double mt_close_ratio(const float *a, const float *b, size_t n, double rtol, double atol, size_t *at) {
+  double wr = 0;
+  *at = 0;
+  for (size_t i = 0; i < n; i++) {
+    double r = fabs((double)a[i] - b[i]) / (atol + rtol * fabs((double)b[i]));
+    if (isnan(a[i]) != isnan(b[i]) || isnan(r)) r = INFINITY;
+    if (r > wr) wr = r, *at = i;
+  }
+  return wr;
+}
+
+/* First-step gradients of m (and of alt, the same step with the kinks pushed across, if not
+ * NULL): a tensor passes if either run matches (see mt_find_kinks). */
+static inline void mt_check_grads(knobs_model *m, knobs_model *alt, mt_tol tol, const char *cname) {
+  static char tname[300];
+  for (int k = 0; k < m->net.np; k++) {
+    const kn_param *q = &m->net.P[k];
+    if (q->buffer) continue;
+    char nm_[128];
+    size_t ns = 0;
+    snprintf(nm_, sizeof nm_, "grad.%s.idx", q->name);
+    const int64_t *pick = mt_tensor(nm_, &ns, NULL);
+    snprintf(nm_, sizeof nm_, "grad.%s.val", q->name);
+    const float *val = mt_tensor(nm_, NULL, NULL);
+    snprintf(nm_, sizeof nm_, "grad32.%s.val", q->name);
+    const float *v32 = mt_tensor(nm_, NULL, NULL);
+    CHECK(pick && val && v32, "no reference gradient for %s", q->name);
+    if (!pick || !val || !v32) continue;
+    float *got = malloc(sizeof(float) * ns * 2), *got2 = got + ns;
+    const float *g = kn_grad_ptr(&m->net, k), *g2 = alt ? kn_grad_ptr(&alt->net, k) : g;
+    double e32 = 0;
+    for (size_t i = 0; i < ns; i++) got[i] = g[pick[i]], got2[i] = g2[pick[i]], e32 = fmax(e32, fabs((double)v32[i] - val[i]));
+    double atol = fmax(tol.grad_atol, 3 * e32);
+    size_t at, at2;
+    double r = mt_close_ratio(got, val, ns, tol.grad_rtol, atol, &at), r2 = mt_close_ratio(got2, val, ns, tol.grad_rtol, atol, &at2);
+    snprintf(tname, sizeof tname, "%s: %s", cname, q->name);
+    t_case = tname;
+    CHECK(r <= 1 || r2 <= 1, "gradient at [%zu] %.9g, torch %.9g (rtol %.2g atol %.2g)%s", at, got[at], val[at],
+          tol.grad_rtol, atol, alt ? ", nor with the kinks pushed across" : "");
+    if (getenv("KNOBS_TEST_VERBOSE") && alt && (r > 1) != (r2 > 1))
+      fprintf(stderr, "%s: matches torch %s the kinks pushed across (ratio %.3g vs %.3g)\n", tname,
+              r2 <= 1 ? "with" : "without", r2, r);
+    t_case = cname;
+    free(got);
+  }
+}
+
+/* A first-step term whose value is a constant minus another term carries that term's rounding
+ * error at a smaller magnitude: it is held relative to the larger of the two. InfoGAN's mi is
+ * H(c) - info: measured on the 64x64 reference, info 2.99950771 vs 2.99950097 (2.2e-6
+ * relative) makes mi -0.5146011 vs -0.5145943 (1.3e-5 relative). */
+static const char *const mt_derived_terms[][2] = {{"mi", "info"}};
 
 static inline void mt_reference(const char *file, int threads, mt_tol tol) {
   static char cname[160];
@@ -300,57 +435,40 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
     CHECK(0, "%s", knobs_last_error());
     return;
   }
-  cJSON *meta = cJSON_Parse(MT_ST.metadata_json);
-  cJSON *cfgj = cJSON_Parse(cJSON_GetObjectItem(meta, "config")->valuestring);
-  cJSON *order = cJSON_Parse(cJSON_GetObjectItem(meta, "param_order")->valuestring);
-  cJSON *tnames = cJSON_Parse(cJSON_GetObjectItem(meta, "term_names")->valuestring);
-  knobs_config c;
-  const cJSON *mj = cJSON_GetObjectItem(cfgj, "model");
-  CHECK(mj && cJSON_IsString(mj) && kn_model_ops_find(mj->valuestring), "%s: no known model in the config", file);
-  if (!mj || !cJSON_IsString(mj) || !kn_model_ops_find(mj->valuestring)) return;
-  kn_config_default(&c, mj->valuestring);
-  strcpy(c.likelihood, "bernoulli");
-  for (cJSON *it = cfgj->child; it; it = it->next) {
-    char v[64];
-    if (cJSON_IsString(it)) snprintf(v, sizeof v, "%s", it->valuestring);
-    else snprintf(v, sizeof v, "%.17g", it->valuedouble);
-    CHECK(!knobs_config_set(&c, it->string, v), "config %s: %s", it->string, knobs_last_error());
-  }
-  c.threads = threads;
-  knobs_model *m = NULL;
-  knobs_data *d = mt_toy_open(c.H, 4);
-  d->info.n = atoll(cJSON_GetObjectItem(meta, "data_n")->valuestring); /* metadata values are strings */
-  float *x = NULL, *eps = NULL;
-  int32_t *perm = NULL;
-  if (knobs_model_create(&c, &m)) {
-    CHECK(0, "create: %s", knobs_last_error());
-    goto out;
-  }
-  if (mt_set_params(m, order)) goto out;
+  mt_ref_in in = {0};
+  in.meta = cJSON_Parse(MT_ST.metadata_json);
+  in.cfgj = cJSON_Parse(cJSON_GetObjectItem(in.meta, "config")->valuestring);
+  in.order = cJSON_Parse(cJSON_GetObjectItem(in.meta, "param_order")->valuestring);
+  in.tnames = cJSON_Parse(cJSON_GetObjectItem(in.meta, "term_names")->valuestring);
+  knobs_model *m = NULL, *alt = NULL;
   size_t nx = 0, ne = 0, np = 0;
-  knobs_dtype dt;
   const uint8_t *xb = mt_tensor("x", &nx, NULL);
   const float *eb = mt_tensor("eps", &ne, NULL);
   CHECK(xb && eb, "no x or eps");
   if (!xb || !eb) goto out;
-  x = malloc(sizeof(float) * nx);
-  for (size_t i = 0; i < nx; i++) x[i] = xb[i];
-  eps = malloc(sizeof(float) * ne);
-  memcpy(eps, eb, sizeof(float) * ne);
-  int nsteps_x = atoi(cJSON_GetObjectItem(meta, "n_x")->valuestring);
-  int nsteps_eps = atoi(cJSON_GetObjectItem(meta, "n_eps")->valuestring);
-  CHECK(nsteps_x > 0 && nsteps_eps > 0, "n_x %d n_eps %d", nsteps_x, nsteps_eps);
-  if (nsteps_x <= 0 || nsteps_eps <= 0) goto out;
-  m->test_x = x, m->test_nx = nsteps_x, m->test_eps = eps, m->test_neps = nsteps_eps;
-  const int64_t *pp = mt_tensor("perm", &np, &dt);
+  in.x = malloc(sizeof(float) * nx);
+  for (size_t i = 0; i < nx; i++) in.x[i] = xb[i];
+  in.eps = malloc(sizeof(float) * ne);
+  memcpy(in.eps, eb, sizeof(float) * ne);
+  in.nx = atoi(cJSON_GetObjectItem(in.meta, "n_x")->valuestring);
+  in.neps = atoi(cJSON_GetObjectItem(in.meta, "n_eps")->valuestring);
+  CHECK(in.nx > 0 && in.neps > 0, "n_x %d n_eps %d", in.nx, in.neps);
+  if (in.nx <= 0 || in.neps <= 0) goto out;
+  const int64_t *pp = mt_tensor("perm", &np, NULL);
   if (pp) {
-    perm = malloc(sizeof(int32_t) * np);
-    for (size_t i = 0; i < np; i++) perm[i] = (int32_t)pp[i];
-    kn_factorvae_test_perm(m, perm, (int)(np / ((size_t)c.batch * c.z_dim)));
+    in.perm = malloc(sizeof(int32_t) * np);
+    for (size_t i = 0; i < np; i++) in.perm[i] = (int32_t)pp[i];
+    in.nperm = (int)np;
   }
-  size_t nm;
-  const uint8_t *mask = mt_tensor("mask", &nm, NULL);
-  if (mask) kn_weak_test_mask(m, mask, (int)(nm / ((size_t)c.batch * c.z_dim)));
+  size_t nm = 0;
+  in.mask = mt_tensor("mask", &nm, NULL);
+  in.nmask = (int)nm;
+  m = mt_ref_model(&in, threads);
+  if (!m) goto out;
+  in.d = mt_toy_open(m->cfg.H, 4);
+  in.d->info.n = atoll(cJSON_GetObjectItem(in.meta, "data_n")->valuestring); /* metadata values are strings */
+  knobs_data *d = in.d;
+  cJSON *tnames = in.tnames;
   size_t nterms_all;
   const double *want = mt_tensor("terms", &nterms_all, NULL), *w32 = mt_tensor("terms32", NULL, NULL);
   int nt = cJSON_GetArraySize(tnames);
@@ -370,37 +488,44 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
       CHECK(found >= 0, "no term %s", tn);
       if (found < 0) continue;
       double w = want[step * nt + k], got = t.value[found], e32 = fabs(w32[step * nt + k] - w);
-      if (step == 0)
-        CHECK(fabs(got - w) <= fmax(tol.term_rtol0 * fmax(fabs(w), 1e-3), 3 * e32), "first step %s: %.9g vs torch %.9g "
+      if (step == 0) {
+        double mag = fmax(fabs(w), 1e-3);
+        for (size_t j = 0; j < sizeof mt_derived_terms / sizeof mt_derived_terms[0]; j++)
+          if (!strcmp(tn, mt_derived_terms[j][0]))
+            for (int k2 = 0; k2 < nt; k2++)
+              if (!strcmp(cJSON_GetArrayItem(tnames, k2)->valuestring, mt_derived_terms[j][1]))
+                mag = fmax(mag, fabs(want[step * nt + k2]));
+        CHECK(fabs(got - w) <= fmax(tol.term_rtol0 * mag, 3 * e32), "first step %s: %.9g vs torch %.9g "
               "(float32 torch %.9g)", tn, got, w, w32[step * nt + k]);
+      }
       worst = fmax(worst, fabs(got - w) / scale);
       worst32 = fmax(worst32, e32 / scale);
       if (getenv("KNOBS_TEST_VERBOSE"))
         fprintf(stderr, "%s step %d %s: %.9g vs %.9g (float32 %.9g)\n", cname, step, tn, got, w, w32[step * nt + k]);
     }
-    if (step == 0)
-      for (int k = 0; k < m->net.np; k++) {
-        const kn_param *q = &m->net.P[k];
-        if (q->buffer) continue;
-        char nm_[128];
-        size_t ns = 0;
-        snprintf(nm_, sizeof nm_, "grad.%s.idx", q->name);
-        const int64_t *pick = mt_tensor(nm_, &ns, NULL);
-        snprintf(nm_, sizeof nm_, "grad.%s.val", q->name);
-        const float *val = mt_tensor(nm_, NULL, NULL);
-        snprintf(nm_, sizeof nm_, "grad32.%s.val", q->name);
-        const float *v32 = mt_tensor(nm_, NULL, NULL);
-        CHECK(pick && val && v32, "no reference gradient for %s", q->name);
-        if (!pick || !val || !v32) continue;
-        const float *g = kn_grad_ptr(&m->net, k);
-        float *got = malloc(sizeof(float) * ns);
-        double e32 = 0;
-        for (size_t i = 0; i < ns; i++) got[i] = g[pick[i]], e32 = fmax(e32, fabs((double)v32[i] - val[i]));
-        t_case = q->name;
-        CHECK_CLOSE(got, val, ns, tol.grad_rtol, fmax(tol.grad_atol, 3 * e32));
-        t_case = cname;
-        free(got);
+    if (step == 0) {
+      mt_kink kinks[8];
+      int nk = mt_find_kinks(m, kinks, 8);
+      CHECK(nk < 8, "%d activation inputs within float32 rounding of a kink", nk);
+      if (nk > 0 && nk < 8 && (alt = mt_ref_model(&in, threads)) != NULL) {
+        for (int i = 0; i < nk; i++) {
+          const kn_layer *P = &alt->stacks[kinks[i].stack]->L[kinks[i].layer - 1];
+          float *bias = kn_param_ptr(&alt->net, P->b) + kinks[i].c;
+          float ulp = nextafterf(fabsf(*bias), INFINITY) - fabsf(*bias);
+          *bias -= copysignf(fmaxf(3 * fabsf(kinks[i].v), 64 * ulp), kinks[i].v);
+          if (getenv("KNOBS_TEST_VERBOSE"))
+            fprintf(stderr, "%s: kink in %s layer %d [%zu] input %.3g\n", cname, alt->stacks[kinks[i].stack]->prefix,
+                    kinks[i].layer, kinks[i].k, kinks[i].v);
+        }
+        CHECK(!knobs_model_train_step(alt, d, NULL), "step: %s", knobs_last_error());
+        for (int i = 0; i < nk; i++) {
+          const kn_stack *S = alt->stacks[kinks[i].stack];
+          float v = S->act[S->L[kinks[i].layer - 1].out_off + kinks[i].k];
+          CHECK((v > 0) != (kinks[i].v > 0), "pushing the kink at %g across gave %g", kinks[i].v, v);
+        }
       }
+      mt_check_grads(m, alt, tol, cname);
+    }
   }
   CHECK(worst <= fmax(tol.term_rtol, 3 * worst32), "loss terms over 10 steps differ by %.3g of the step's largest term "
         "(float32 torch: %.3g)", worst, worst32);
@@ -440,11 +565,12 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
             errs[nerr / 2], errs32[nerr / 2], errs[nerr - 1], errs32[nerr - 1]);
   free(errs);
 out:
-  free(x), free(eps), free(perm);
+  free(in.x), free(in.eps), free(in.perm);
   mt_free_copies();
   knobs_model_free(m);
-  knobs_data_free(d);
-  cJSON_Delete(meta), cJSON_Delete(cfgj), cJSON_Delete(order), cJSON_Delete(tnames);
+  knobs_model_free(alt);
+  if (in.d) knobs_data_free(in.d);
+  cJSON_Delete(in.meta), cJSON_Delete(in.cfgj), cJSON_Delete(in.order), cJSON_Delete(in.tnames);
 }
 
 /* The reference check of each file at 1 and 2 threads. */

@@ -1,5 +1,7 @@
 /* t.h: the tiny test helper. Each tests/test_*.c includes it, runs checks, and ends with
- * `return t_done();`, which prints "N passed, N failed" and returns non-zero on any failure.
+ * `return t_done();`, which prints "N passed, N failed, N skipped" and returns non-zero on any
+ * failure. A check that cannot run (a tool or package not installed) says so with T_SKIP, which
+ * prints "skip: <case>: <reason>" and counts one skip, never a pass.
  * A check that fails prints file:line and what it compared; the binary keeps going so one run
  * shows every failure. Not a framework: no fixtures, no registration, no globals outside here. */
 #ifndef KNOBS_T_H
@@ -9,10 +11,19 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int t_passed, t_failed;
+static int t_passed, t_failed, t_skipped;
 static const char *t_case = "";
 
 #define T_CASE(name) (t_case = (name))
+
+/* Count one skip of the current case, with the reason (printf-style) on stdout. */
+#define T_SKIP(...)                                                                        \
+  do {                                                                                     \
+    t_skipped++;                                                                           \
+    printf("skip: %s: ", t_case);                                                          \
+    printf(__VA_ARGS__);                                                                   \
+    putchar('\n');                                                                         \
+  } while (0)
 
 #define CHECK(cond, ...)                                                                   \
   do {                                                                                     \
@@ -55,7 +66,7 @@ static inline int t_allclose(const float *a, const float *b, size_t n, double rt
 #define CHECK_CLOSE(a, b, n, rtol, atol) t_allclose((a), (b), (n), (rtol), (atol), #a, __FILE__, __LINE__)
 
 static inline int t_done(void) {
-  printf("%d passed, %d failed\n", t_passed, t_failed);
+  printf("%d passed, %d failed, %d skipped\n", t_passed, t_failed, t_skipped);
   return t_failed ? 1 : 0;
 }
 #endif

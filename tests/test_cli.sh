@@ -5,9 +5,10 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-cli-XXXXXX)
-P=0; F=0
+P=0; F=0; S=0
 ok() { P=$((P + 1)); }
 bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
+skip() { S=$((S + 1)); echo "skip: $*"; }
 # expect CODE PATTERN CMD...: exit code and a stderr pattern
 expect() {
   code=$1; pat=$2; shift 2
@@ -86,5 +87,5 @@ grep -q "continue with" "$T/int.err" && ok || bad "Ctrl-C message: $(cat "$T/int
 "$K" info "$T/int" >/dev/null 2>&1 && ok || bad "checkpoint after Ctrl-C does not load"
 
 chmod -R 700 "$T"; rm -rf "$T"
-echo "$P passed, $F failed"
+echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]

@@ -6,9 +6,10 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-dcli-XXXXXX)
-P=0; F=0
+P=0; F=0; S=0
 ok() { P=$((P + 1)); }
 bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
+skip() { S=$((S + 1)); echo "skip: $*"; }
 # expect CODE PATTERN CMD...: exit code and a pattern in stdout or stderr
 expect() {
   code=$1; pat=$2; shift 2
@@ -51,7 +52,7 @@ expect 2 "cannot write" "$K" data show shapes --out /nonexistent-dir/x.png
 if [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ]; then
   expect 0 "examples of one factor" "$K" data show fashion-mnist --out "$T/f.png"
 else
-  echo "skipped: fashion-mnist not installed"
+  skip "fashion-mnist: /usr/share/datasets/fashion-mnist not installed (package dataset-fashion-mnist)"
 fi
 
 # user data: a CSV, its factors, and the bad cases
@@ -93,5 +94,5 @@ expect 0 "" "$K" train --data "$T/t.csv" --steps 2 --batch 4 --hidden 8 --latent
 for r in run-shapes run-phys run-csv; do [ -s "$T/$r/model.safetensors" ] && ok || bad "$r has no model.safetensors"; done
 
 rm -rf "$T"
-echo "$P passed, $F failed"
+echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]

@@ -155,7 +155,7 @@ static void test_idx(void) {
 static void test_fashion(void) {
   T_CASE("fashion-mnist (Debian package)");
   if (!kn_file_exists("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")) {
-    printf("skipped: /usr/share/datasets/fashion-mnist not installed (package dataset-fashion-mnist)\n");
+    T_SKIP("/usr/share/datasets/fashion-mnist not installed (package dataset-fashion-mnist)");
     return;
   }
   const char *spec[2] = {"fashion-mnist", "fashion-mnist:test"};

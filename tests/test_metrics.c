@@ -724,7 +724,7 @@ static void test_cli(const char *argv0) {
   snprintf(slash, sizeof knobs - (size_t)(slash - knobs), "/../knobs");
   T_CASE("cli");
   if (access(knobs, X_OK) != 0) {
-    printf("(%s not built: the command checks are skipped)\n", knobs);
+    T_SKIP("%s not built: the command checks are skipped", knobs);
     return;
   }
   CHECK(mkdtemp(dir) != NULL, "mkdtemp");

@@ -392,25 +392,47 @@ static void test_adam(kn_pool *pool) {
 }
 
 /* ---- determinism across thread counts ------------------------------------------------------ */
+/* The promise (docs/architecture.md) is "same seed + same thread count = same bytes": checked
+ * bitwise below by running each pass twice at 2 threads. Across thread counts only closeness
+ * holds: each thread runs its images as one GEMM, so 1 thread makes one cblas_sgemm call with
+ * N = 16 images x 64 columns = 1024 and 2 threads make two with N = 512, and OpenBLAS gives a
+ * column different bits depending on N even single-threaded with identical inputs (measured,
+ * OpenBLAS 0.3.21 DYNAMIC_ARCH, core "Zen", M = 8, K = 48: with 320 < N < 640 the columns
+ * [N/2, 320) differ in the last bits from an N >= 640 call: the level-3 driver blocks the
+ * output's rows (its column-major M) in blocks, 320 here as the pattern shows, or in two halves
+ * below 640, and a column falling in the first block gets other bits than the same column in a
+ * later block).
+ * Largest difference measured here: 2.4e-6 on values of |y| <~ 10 (forward), 4.8e-7 (dx);
+ * tolerance 1e-5 relative + 1e-5 absolute.
+ * Making the split thread-count invariant would mean GEMM calls of a fixed shape whatever the
+ * thread count (idle threads at small batches), and the dense layers' column splits have the
+ * same property, so knobs does not promise bytes across thread counts. */
 static void test_threads(kn_pool *p1, kn_pool *p2) {
   T_CASE("conv threads");
   kn_conv g;
   kn_conv_geom(&g, 16, 3, 16, 16, 8, 4, 4, 2, 1);
   size_t nx = 16 * 3 * 256, nw = 8 * 3 * 16, ny = (size_t)16 * 8 * g.OH * g.OW;
-  float *x = malloc(nx * 4), *W = malloc(nw * 4), *b = malloc(32), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
-  float *dy = malloc(ny * 4), *dx1 = calloc(nx, 4), *dx2 = calloc(nx, 4), *dW1 = calloc(nw, 4), *dW2 = calloc(nw, 4), *dW3 = calloc(nw, 4);
+  float *x = malloc(nx * 4), *W = malloc(nw * 4), *b = malloc(32), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *y3 = malloc(ny * 4);
+  float *dy = malloc(ny * 4), *dx1 = calloc(nx, 4), *dx2 = calloc(nx, 4), *dx3 = calloc(nx, 4);
+  float *dW1 = calloc(nw, 4), *dW2 = calloc(nw, 4), *dW3 = calloc(nw, 4);
   float *sc = malloc(kn_conv_scratch(&g, 2) * 4);
   fill(x, nx, -1, 1), fill(W, nw, -1, 1), fill(b, 8, -1, 1), fill(dy, ny, -1, 1);
   kn_conv2d_forward(p1, y1, x, W, b, &g, sc);
   kn_conv2d_forward(p2, y2, x, W, b, &g, sc);
-  CHECK(!memcmp(y1, y2, ny * 4), "conv forward differs between 1 and 2 threads");
+  kn_conv2d_forward(p2, y3, x, W, b, &g, sc);
+  CHECK(!memcmp(y2, y3, ny * 4), "conv forward not reproducible with 2 threads");
+  CHECK_CLOSE(y2, y1, ny, 1e-5, 1e-5);
   kn_conv2d_backward(p1, dx1, dW1, NULL, dy, x, W, &g, sc);
   kn_conv2d_backward(p2, dx2, dW2, NULL, dy, x, W, &g, sc);
-  CHECK(!memcmp(dx1, dx2, nx * 4), "conv dx differs between 1 and 2 threads");
-  CHECK_CLOSE(dW2, dW1, nw, 1e-5, 1e-5);
-  kn_conv2d_backward(p2, NULL, dW3, NULL, dy, x, W, &g, sc);
+  kn_conv2d_backward(p2, dx3, dW3, NULL, dy, x, W, &g, sc);
+  CHECK(!memcmp(dx2, dx3, nx * 4), "conv dx not reproducible with 2 threads");
   CHECK(!memcmp(dW2, dW3, nw * 4), "conv dW not reproducible with 2 threads");
-  free(x), free(W), free(b), free(y1), free(y2), free(dy), free(dx1), free(dx2), free(dW1), free(dW2), free(dW3), free(sc);
+  CHECK_CLOSE(dx2, dx1, nx, 1e-5, 1e-5);
+  CHECK_CLOSE(dW2, dW1, nw, 1e-5, 1e-5);
+  memset(dW3, 0, nw * 4);
+  kn_conv2d_backward(p2, NULL, dW3, NULL, dy, x, W, &g, sc);
+  CHECK(!memcmp(dW2, dW3, nw * 4), "conv dW without dx differs from dW with dx (2 threads)");
+  free(x), free(W), free(b), free(y1), free(y2), free(y3), free(dy), free(dx1), free(dx2), free(dx3), free(dW1), free(dW2), free(dW3), free(sc);
 }
 
 /* ---- adjoint identities at sizes that span several im2col chunks ---------------------------- */
