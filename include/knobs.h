@@ -361,6 +361,8 @@ knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t se
 const char *const *knobs_metric_names(void);
 const char *knobs_metric_describe(const char *name);
 
+typedef struct knobs_result knobs_result;
+
 typedef struct {
   uint64_t seed;              /* every random draw derives from it [0] */
   int threads;                /* worker threads (>= 1) [1] */
@@ -393,14 +395,51 @@ typedef struct {
   const char *codes_name;     /* names used in error messages ["codes"] */
   const char *factors_name;   /* ["factors"] */
   const char *logvar_name;    /* ["logvar"] */
-  /* Progress of long dataset metrics (may be NULL): return non-zero to stop, and the call
-   * returns KNOBS_ERR_INTERRUPTED. */
+  /* Progress (may be NULL): called as each metric starts (done = 0, total = 1), during long
+   * ones (the dataset draw, beta_vae, factor_vae, mig_sampled, intervention, elbo, the boosting
+   * stages of dci), from the calling thread. Return non-zero to stop: the call then returns
+   * KNOBS_ERR_INTERRUPTED with the partial result (see "Stopping" below). */
   int (*progress)(void *ctx, const char *metric, double done, double total);
   void *progress_ctx;
+  /* Completion (may be NULL): called after each metric finishes, with `so_far` holding every
+   * metric finished so far (this one included; "seconds" set). `so_far` belongs to the call
+   * and lives until it returns; the callback may add top-level strings to it
+   * (knobs_result_set_string), which stay in the final result, and may write it
+   * (knobs_result_write), so a file always holds the metrics finished so far. Return KNOBS_OK
+   * to go on; any other status stops the run and is returned (KNOBS_ERR_INTERRUPTED: with the
+   * partial result, as for progress). */
+  knobs_status (*on_metric)(void *ctx, const char *name, knobs_result *so_far);
+  void *on_metric_ctx;
 } knobs_metrics_opts;
 void knobs_metrics_opts_default(knobs_metrics_opts *o);
 
-typedef struct knobs_result knobs_result;
+/* The options as a table, for front ends and bindings (as knobs_config_fields is for the
+ * config): flags, ranges and help come from here, so they never drift from the checks. */
+typedef enum {
+  KNOBS_MOPT_INT,    /* int */
+  KNOBS_MOPT_U64,    /* uint64_t */
+  KNOBS_MOPT_DOUBLE, /* double, finite */
+  KNOBS_MOPT_FLAG,   /* int, 0 or 1 (a CLI switch that takes no value) */
+  KNOBS_MOPT_STR     /* const char *, the caller's string (kept, not copied) */
+} knobs_mopt_kind;
+enum { KNOBS_MOPT_ARRAYS = 1, KNOBS_MOPT_DATASET = 2 }; /* which entry points read an option */
+typedef struct {
+  const char *name;      /* "gbt_stages"; the CLI flag is --name with '_' as '-' */
+  knobs_mopt_kind kind;
+  size_t offset;         /* offsetof(knobs_metrics_opts, the field) */
+  double min, max;       /* accepted range of numbers, inclusive (checked by the entry points) */
+  const char *meta;      /* the value's placeholder in help texts: "N", "X", "LIST" */
+  const char *help;      /* one line */
+  const char *metrics;   /* comma list of the metrics that read it, "*" for all */
+  int inputs;            /* KNOBS_MOPT_ARRAYS | KNOBS_MOPT_DATASET */
+} knobs_metrics_field;
+/* The i-th option (0, 1, ...), NULL past the end. */
+const knobs_metrics_field *knobs_metrics_opt_field(int i);
+/* Set option `name` (a knobs_metrics_field name) from text with full checks: numbers by
+ * strtoll/strtoull/strtod with an end pointer, in range, NaN and Inf refused; flags take
+ * 0, 1, true or false; strings are kept as given (not copied: `value` must outlive `o`).
+ * KNOBS_ERR_ARG naming the option and the value otherwise; `o` is unchanged on failure. */
+knobs_status knobs_metrics_opts_set(knobs_metrics_opts *o, const char *name, const char *value);
 
 /* Metrics on arrays. codes (N,D): any numeric dtype (float32 keeps NumPy's float32 histogram
  * edges, as the reference sees float32 codes); factors (N,K) or (N,): integer class labels
@@ -408,7 +447,12 @@ typedef struct knobs_result knobs_result;
  * `metrics` is "all" (every metric the inputs allow) or a comma list. Refuses, with a message
  * naming the array and the row: mismatched N, no rows, NaN or Inf, non-integral factors, a
  * factor with a single value, D < 2, and K < 2 for the metrics that need two factors.
- * *out is a new result (free with knobs_result_free). */
+ * *out is a new result (free with knobs_result_free).
+ *
+ * Stopping: when o->progress returns non-zero (or o->on_metric returns KNOBS_ERR_INTERRUPTED)
+ * the call returns KNOBS_ERR_INTERRUPTED and *out is still a result: the metrics finished
+ * before the stop, "interrupted": true, and not the metric that was running. On any other
+ * failure *out is NULL. The same holds for knobs_metrics_dataset. */
 knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
                                   const knobs_array *logvar, const char *metrics,
                                   const knobs_metrics_opts *o, knobs_result **out);
@@ -426,7 +470,19 @@ typedef struct {
                            double *kl_dim);
   void *ctx;
   int batch;                  /* observations per call (0: 512) */
+  void (*release)(void *ctx); /* frees ctx (may be NULL); called by knobs_encoder_release */
 } knobs_encoder;
+/* Release what an encoder holds (its ctx, through `release`) and zero it; NULL is a no-op. */
+void knobs_encoder_release(knobs_encoder *e);
+
+/* A trained model as an encoder (src/models/encoder.c, built on the knobs_model_* calls
+ * only): encode gives posterior means (sampled = 0) or posterior samples (sampled = 1: eps
+ * from (seed, stream), the stream advancing by one per call, so the same sequence of calls
+ * gives the same codes); posterior and evaluate are set when the model has a posterior (a
+ * VAE; found by evaluating one blank observation), NULL otherwise (InfoGAN). batch is 0 (the
+ * metrics' default): set it after the call to change it. `m` must outlive the encoder; free
+ * with knobs_encoder_release. KNOBS_ERR_NOMEM, or the model's failure, with *out zeroed. */
+knobs_status knobs_model_encoder(knobs_model *m, int sampled, uint64_t seed, knobs_encoder *out);
 
 /* Metrics on a ground-truth dataset (K > 0, with render) and an encoder: the array metrics on
  * num_train + num_test points drawn with the seed, and those that intervene on factors

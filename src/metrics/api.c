@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "data/data.h"
 #include "metrics/metrics.h"
 
@@ -50,62 +51,10 @@ const char *knobs_metric_describe(const char *name) {
   return NULL;
 }
 
-void knobs_metrics_opts_default(knobs_metrics_opts *o) {
-  memset(o, 0, sizeof *o);
-  o->threads = 1;
-  o->train_frac = 0.9;
-  o->num_train = 10000;
-  o->num_test = 5000;
-  o->num_bins = 20;
-  o->batch_size = 64;
-  o->num_eval = 5000;
-  o->num_variance = 10000;
-  o->prune_threshold = 0.05;
-  o->gbt_stages = 100;
-  o->gbt_depth = 3;
-  o->gbt_learning_rate = 0.1;
-  o->sap_C = 0.01;
-  o->logreg_C = 1.0;
-  o->irs_quantile = 0.99;
-  o->intervention_n = 5000;
-  o->intervention_scale_n = 10000;
-  o->intervention_active = 0.05;
-  o->mig_sampled_samples = 10000;
-  o->elbo_points = 10000;
-  o->codes_name = "codes";
-  o->factors_name = "factors";
-  o->logvar_name = "logvar";
-}
-
-#define RANGE(field, lo, hi)                                                                           \
-  if (!(o->field >= (lo) && o->field <= (hi)))                                                         \
-    return kn_err(KNOBS_ERR_ARG, "metrics: option %s = %g is out of range [%g, %g]", #field, (double)o->field, \
-                  (double)(lo), (double)(hi));
-
-static knobs_status check_opts(const knobs_metrics_opts *o) {
-  RANGE(threads, 1, 1024);
-  if (!(o->train_frac > 0 && o->train_frac < 1))
-    return kn_err(KNOBS_ERR_ARG, "metrics: train fraction %g must be strictly between 0 and 1", o->train_frac);
-  RANGE(num_train, 1, 1e8);
-  RANGE(num_test, 1, 1e8);
-  RANGE(num_bins, 1, 4096);
-  RANGE(batch_size, 2, 1e6);
-  RANGE(num_eval, 1, 1e8);
-  RANGE(num_variance, 2, 1e8);
-  RANGE(prune_threshold, 0, 1e300);
-  RANGE(gbt_stages, 1, 8192);
-  RANGE(gbt_depth, 1, 7);
-  RANGE(gbt_learning_rate, 1e-12, 1e6);
-  RANGE(sap_C, 1e-300, 1e300);
-  RANGE(logreg_C, 1e-300, 1e300);
-  RANGE(irs_quantile, 0, 1);
-  RANGE(intervention_n, 1, 1e8);
-  RANGE(intervention_scale_n, 2, 1e8);
-  RANGE(intervention_active, 0, 1);
-  RANGE(mig_sampled_points, 0, 4e6);
-  RANGE(mig_sampled_samples, 1, 1e8);
-  RANGE(elbo_points, 1, 1e8);
-  return KNOBS_OK;
+void knobs_encoder_release(knobs_encoder *e) {
+  if (!e) return;
+  if (e->release) e->release(e->ctx);
+  memset(e, 0, sizeof *e);
 }
 
 /* ---- shared helpers --------------------------------------------------------------------- */
@@ -216,7 +165,7 @@ static const char *missing(const kn_metric *m, const offer *f) {
   if ((m->needs & KN_NEED_DATASET) && !f->dataset) return "needs a dataset and an encoder (knobs eval)";
   if ((m->needs & KN_NEED_FACTORS) && !f->factors) return "needs ground-truth factors";
   if ((m->needs & KN_NEED_LOGVAR) && !f->logvar)
-    return f->dataset ? "needs the encoder's posterior (a model with one)" : "needs posterior log-variances (--logvar)";
+    return f->dataset ? "needs the encoder's posterior (a model with one)" : "needs posterior log-variances (a logvar array)";
   if ((m->needs & KN_NEED_EVALUATE) && !f->evaluate) return "needs the model's evaluate (knobs eval with a VAE)";
   if ((m->needs & KN_NEED_K2) && f->factors && f->K < 2) return "needs at least two factors";
   if ((m->needs & KN_NEED_RENDER) && f->dataset && !f->render)
@@ -225,44 +174,92 @@ static const char *missing(const kn_metric *m, const offer *f) {
 }
 
 /* ---- running ---------------------------------------------------------------------------- */
-static void put_seed(cJSON *root, uint64_t seed) {
-  if (seed <= (1ull << 53)) kn_json_num(root, "seed", (double)seed);
+/* The result of a run: {"knobs_version", "seed", "threads", "input": {"kind": kind}}, with
+ * *in set to the input object. NULL (NOMEM set) on failure. */
+static knobs_result *result_start(const knobs_metrics_opts *o, const char *kind, cJSON **in) {
+  cJSON *root = cJSON_CreateObject();
+  if (!root) {
+    kn_err(KNOBS_ERR_NOMEM, "cannot allocate a metrics result");
+    return NULL;
+  }
+  knobs_result *res = kn_result_new(root);
+  if (!res) return NULL;
+  kn_json_str(root, "knobs_version", knobs_version());
+  if (o->seed <= (1ull << 53)) kn_json_num(root, "seed", (double)o->seed);
   else {
     char b[32];
-    snprintf(b, sizeof b, "%llu", (unsigned long long)seed);
+    snprintf(b, sizeof b, "%llu", (unsigned long long)o->seed);
     kn_json_str(root, "seed", b);
   }
+  kn_json_num(root, "threads", o->threads);
+  *in = cJSON_CreateObject();
+  cJSON_AddItemToObject(root, "input", *in);
+  kn_json_str(*in, "kind", kind);
+  return res;
 }
 
+/* The end of a run with status s: the result on success, the partial result marked
+ * "interrupted" on KNOBS_ERR_INTERRUPTED, nothing otherwise (the contract in knobs.h). */
+static knobs_status result_finish(knobs_status s, knobs_result *res, knobs_result **out) {
+  if (!s || s == KNOBS_ERR_INTERRUPTED) {
+    cJSON *root = kn_result_root(res);
+    if (!cJSON_GetObjectItemCaseSensitive(root, "metrics")) cJSON_AddItemToObject(root, "metrics", cJSON_CreateObject());
+    if (s) cJSON_AddTrueToObject(root, "interrupted");
+    *out = res;
+    return s;
+  }
+  knobs_result_free(res);
+  return s;
+}
+
+/* Refuse (explicit request) or skip (for "all") a metric the inputs do not allow. */
+static knobs_status refuse_or_skip(const kn_metric *m, const char *why, int all, const offer *f, cJSON *root) {
+  if (!all) {
+    if ((m->needs & KN_NEED_K2) && f->factors && f->K < 2)
+      return kn_err(KNOBS_ERR_ARG, "%s %s: %s has K = %d", m->name, why, f->fname, f->K);
+    return kn_err(KNOBS_ERR_ARG, "%s %s", m->name, why);
+  }
+  cJSON *skipped = cJSON_GetObjectItemCaseSensitive(root, "skipped");
+  if (!skipped) {
+    skipped = cJSON_CreateObject();
+    cJSON_AddItemToObject(root, "skipped", skipped);
+  }
+  kn_json_str(skipped, m->name, why);
+  return KNOBS_OK;
+}
+
+/* One metric into ms[name], timed, with its headline as "score". On failure its entry is
+ * removed, so a partial result holds finished metrics only. */
+static knobs_status run_one(kn_mctx *c, int id, const offer *f, cJSON *ms) {
+  const kn_metric *m = &table[id];
+  knobs_status s = kn_progress(c, m->name, 0, 1);
+  if (s) return s;
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddItemToObject(ms, m->name, o);
+  c->stream = KN_STREAM_EVAL + ((uint64_t)(id + 1) << 34);
+  double t0 = kn_now();
+  s = f->dataset && m->dataset ? m->dataset(c, o) : m->rows(c, o);
+  if (s) {
+    cJSON_DeleteItemFromObjectCaseSensitive(ms, m->name);
+    return s == KNOBS_ERR_INTERRUPTED ? s : kn_err_prefix(s, "%s", m->name);
+  }
+  const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, m->headline);
+  if (cJSON_IsNumber(h)) kn_json_num(o, "score", h->valuedouble);
+  kn_json_num(o, "seconds", kn_now() - t0);
+  return KNOBS_OK;
+}
+
+/* The requested metrics, in order, into res's "metrics"; o->on_metric after each. */
 static knobs_status run_metrics(kn_mctx *c, const int *idx, int n, int all, const offer *f,
-                                cJSON *root) {
-  cJSON *ms = cJSON_CreateObject(), *skipped = NULL;
+                                knobs_result *res) {
+  cJSON *root = kn_result_root(res), *ms = cJSON_CreateObject();
   cJSON_AddItemToObject(root, "metrics", ms);
   for (int q = 0; q < n; q++) {
     const kn_metric *m = &table[idx[q]];
     const char *why = missing(m, f);
-    if (why) {
-      if (!all) {
-        if ((m->needs & KN_NEED_K2) && f->factors && f->K < 2)
-          return kn_err(KNOBS_ERR_ARG, "%s %s: %s has K = %d", m->name, why, f->fname, f->K);
-        return kn_err(KNOBS_ERR_ARG, "%s %s", m->name, why);
-      }
-      if (!skipped) {
-        skipped = cJSON_CreateObject();
-        cJSON_AddItemToObject(root, "skipped", skipped);
-      }
-      kn_json_str(skipped, m->name, why);
-      continue;
-    }
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddItemToObject(ms, m->name, o);
-    c->stream = KN_STREAM_EVAL + ((uint64_t)(idx[q] + 1) << 34);
-    double t0 = kn_now();
-    knobs_status s = f->dataset && m->dataset ? m->dataset(c, o) : m->rows(c, o);
-    if (s) return kn_err_prefix(s, "%s", m->name);
-    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, m->headline);
-    if (cJSON_IsNumber(h)) kn_json_num(o, "score", h->valuedouble);
-    kn_json_num(o, "seconds", kn_now() - t0);
+    knobs_status s = why ? refuse_or_skip(m, why, all, f, root) : run_one(c, idx[q], f, ms);
+    if (!s && !why && c->o->on_metric) s = c->o->on_metric(c->o->on_metric_ctx, m->name, res);
+    if (s) return s;
   }
   return KNOBS_OK;
 }
@@ -292,24 +289,17 @@ static int cmp_vpair(const void *a, const void *b) {
   return (x->i > y->i) - (x->i < y->i);
 }
 
-knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
-                                  const knobs_array *logvar, const char *metrics,
-                                  const knobs_metrics_opts *opts, knobs_result **out) {
-  *out = NULL;
-  knobs_metrics_opts def;
-  if (!opts) {
-    knobs_metrics_opts_default(&def);
-    opts = &def;
-  }
-  knobs_status s = check_opts(opts);
-  if (s) return s;
-  const char *cn = opts->codes_name ? opts->codes_name : "codes";
-  const char *fn = opts->factors_name ? opts->factors_name : "factors";
-  const char *ln = opts->logvar_name ? opts->logvar_name : "logvar";
-  int idx[NMETRICS], nm, all;
-  if ((s = parse_list(metrics, idx, &nm, &all))) return s;
+/* The user's arrays and what they are called in messages. */
+typedef struct {
+  const knobs_array *codes, *factors, *logvar;
+  const char *cn, *fn, *ln;
+  int N, D, K;
+} arr_in;
 
-  /* shapes */
+/* Shapes and dtypes of the arrays; sets N, D, K. */
+static knobs_status check_shapes(arr_in *a) {
+  const knobs_array *codes = a->codes, *factors = a->factors, *logvar = a->logvar;
+  const char *cn = a->cn, *fn = a->fn;
   if (!codes || (!codes->data && knobs_array_count(codes) > 0)) return kn_err(KNOBS_ERR_ARG, "no codes given");
   if (codes->ndim == 1)
     return kn_err(KNOBS_ERR_DATA, "%s is 1-D (%lld values): codes are (N, D), and a single code dimension is not "
@@ -323,9 +313,8 @@ knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *f
     return kn_err(KNOBS_ERR_DATA, "%s has a single code dimension (D = 1): every metric compares code dimensions, "
                   "so it needs D >= 2", cn);
   if (N64 > 100000000 || D64 > 65536) return kn_err(KNOBS_ERR_DATA, "%s is too large (%lld x %lld)", cn, (long long)N64, (long long)D64);
-  if (codes->dtype == KNOBS_BOOL)
-    return kn_err(KNOBS_ERR_DATA, "%s is boolean: codes must be numbers", cn);
-  int N = (int)N64, D = (int)D64, K = 0;
+  if (codes->dtype == KNOBS_BOOL) return kn_err(KNOBS_ERR_DATA, "%s is boolean: codes must be numbers", cn);
+  a->N = (int)N64, a->D = (int)D64, a->K = 0;
   if (factors) {
     if (factors->ndim != 1 && factors->ndim != 2)
       return kn_err(KNOBS_ERR_DATA, "%s: expected (N, K) or (N,) factor labels, got %d dimensions", fn, factors->ndim);
@@ -336,146 +325,219 @@ knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *f
     int64_t K64 = factors->ndim == 2 ? factors->shape[1] : 1;
     if (K64 == 0) return kn_err(KNOBS_ERR_DATA, "%s has no columns", fn);
     if (K64 > KN_MAX_K) return kn_err(KNOBS_ERR_DATA, "%s has %lld factors; at most %d are supported", fn, (long long)K64, KN_MAX_K);
-    K = (int)K64;
+    if (factors->dtype == KNOBS_BOOL) return kn_err(KNOBS_ERR_DATA, "%s is boolean; give integer class labels", fn);
+    a->K = (int)K64;
   }
-  if (logvar) {
-    if (logvar->ndim != 2 || logvar->shape[0] != N64 || logvar->shape[1] != D64)
-      return kn_err(KNOBS_ERR_DATA, "%s must have the shape of %s (%lld, %lld), got %s%lld%s%lld)", ln, cn,
-                    (long long)N64, (long long)D64, "(", (long long)logvar->shape[0], logvar->ndim > 1 ? ", " : "",
-                    logvar->ndim > 1 ? (long long)logvar->shape[1] : 0);
-  }
+  if (logvar && (logvar->ndim != 2 || logvar->shape[0] != N64 || logvar->shape[1] != D64))
+    return kn_err(KNOBS_ERR_DATA, "%s must have the shape of %s (%lld, %lld), got %s%lld%s%lld)", a->ln, cn,
+                  (long long)N64, (long long)D64, "(", (long long)logvar->shape[0], logvar->ndim > 1 ? ", " : "",
+                  logvar->ndim > 1 ? (long long)logvar->shape[1] : 0);
+  return KNOBS_OK;
+}
 
-  double *z = malloc(sizeof(double) * (size_t)N * D), *lv = NULL, *yv = NULL;
-  int32_t *y = NULL;
-  int *ncls = NULL;
-  vpair *col = NULL;
-  cJSON *root = NULL;
-  kn_pool *pool = NULL;
-  if (!z) return kn_err(KNOBS_ERR_NOMEM, "cannot allocate %d x %d codes", N, D);
-  for (size_t q = 0; q < (size_t)N * D; q++) {
-    z[q] = codes->dtype == KNOBS_F32 ? (double)((const float *)codes->data)[q]
-           : codes->dtype == KNOBS_F64 ? ((const double *)codes->data)[q]
-                                       : knobs_array_get(codes, (int64_t)q);
-    if (!isfinite(z[q])) {
-      s = kn_err(KNOBS_ERR_DATA, "%s: row %zu, dimension %zu is %s: codes must be finite (a diverged model?)", cn,
-                 q / (size_t)D, q % (size_t)D, isnan(z[q]) ? "NaN" : "infinite");
-      goto fail;
-    }
+/* The arrays as the metrics see them, carved from one arena. */
+typedef struct {
+  double *z, *lv, *yv; /* (N,D) codes, (N,D) log-variances or NULL, (N,K) factor values */
+  int32_t *y;          /* (N,K) factor classes */
+  int *ncls;           /* (K) */
+  vpair *col;          /* (N) sort scratch */
+} arr_rows;
+
+static void arrays_layout(kn_arena *ar, const arr_in *a, arr_rows *r) {
+  size_t ND = (size_t)a->N * a->D, NK = (size_t)a->N * a->K;
+  r->z = kn_arena_take(ar, sizeof(double) * ND);
+  r->lv = a->logvar ? kn_arena_take(ar, sizeof(double) * ND) : NULL;
+  r->yv = a->factors ? kn_arena_take(ar, sizeof(double) * NK) : NULL;
+  r->y = a->factors ? kn_arena_take(ar, sizeof(int32_t) * NK) : NULL;
+  r->ncls = a->factors ? kn_arena_take(ar, sizeof(int) * (size_t)a->K) : NULL;
+  r->col = a->factors ? kn_arena_take(ar, sizeof(vpair) * (size_t)a->N) : NULL;
+}
+
+/* Codes and log-variances to double, refusing non-finite values with the row named. */
+static knobs_status read_codes(const arr_in *a, arr_rows *r) {
+  const knobs_array *codes = a->codes;
+  size_t ND = (size_t)a->N * a->D, D = (size_t)a->D;
+  for (size_t q = 0; q < ND; q++) {
+    double v = codes->dtype == KNOBS_F32 ? (double)((const float *)codes->data)[q]
+               : codes->dtype == KNOBS_F64 ? ((const double *)codes->data)[q]
+                                           : knobs_array_get(codes, (int64_t)q);
+    if (!isfinite(v))
+      return kn_err(KNOBS_ERR_DATA, "%s: row %zu, dimension %zu is %s: codes must be finite (a diverged model?)", a->cn,
+                    q / D, q % D, isnan(v) ? "NaN" : "infinite");
+    r->z[q] = v;
   }
-  if (logvar) {
-    lv = malloc(sizeof(double) * (size_t)N * D);
-    if (!lv) goto nomem;
-    for (size_t q = 0; q < (size_t)N * D; q++)
-      if (!isfinite(lv[q] = knobs_array_get(logvar, (int64_t)q))) {
-        s = kn_err(KNOBS_ERR_DATA, "%s: row %zu, dimension %zu is not finite", ln, q / (size_t)D, q % (size_t)D);
-        goto fail;
-      }
+  for (size_t q = 0; a->logvar && q < ND; q++)
+    if (!isfinite(r->lv[q] = knobs_array_get(a->logvar, (int64_t)q)))
+      return kn_err(KNOBS_ERR_DATA, "%s: row %zu, dimension %zu is not finite", a->ln, q / D, q % D);
+  return KNOBS_OK;
+}
+
+/* Factor values (integral) and their classes: the sorted distinct values of each column. */
+static knobs_status read_factors(const arr_in *a, arr_rows *r) {
+  int N = a->N, K = a->K;
+  for (size_t q = 0; q < (size_t)N * K; q++) {
+    double v = knobs_array_get(a->factors, (int64_t)q);
+    if (!isfinite(v) || (is_float(a->factors->dtype) && v != floor(v)))
+      return kn_err(KNOBS_ERR_DATA, "%s: row %zu, factor %zu is %g: factors must be integer class labels "
+                    "(discretise continuous factors first)", a->fn, q / (size_t)K, q % (size_t)K, v);
+    r->yv[q] = v;
   }
-  if (factors) {
-    y = malloc(sizeof(int32_t) * (size_t)N * K);
-    yv = malloc(sizeof(double) * (size_t)N * K);
-    ncls = malloc(sizeof(int) * (size_t)K);
-    col = malloc(sizeof(vpair) * (size_t)N);
-    if (!y || !yv || !ncls || !col) goto nomem;
-    if (factors->dtype == KNOBS_BOOL) {
-      s = kn_err(KNOBS_ERR_DATA, "%s is boolean; give integer class labels", fn);
-      goto fail;
+  for (int k = 0; k < K; k++) {
+    for (int i = 0; i < N; i++) r->col[i] = (vpair){r->yv[(size_t)i * K + k], i};
+    qsort(r->col, (size_t)N, sizeof *r->col, cmp_vpair);
+    int c = 0;
+    for (int i = 0; i < N; i++) {
+      if (i && r->col[i].v != r->col[i - 1].v) c++;
+      r->y[(size_t)r->col[i].i * K + k] = c;
     }
-    for (size_t q = 0; q < (size_t)N * K; q++) {
-      double v = knobs_array_get(factors, (int64_t)q);
-      if (!isfinite(v) || (is_float(factors->dtype) && v != floor(v))) {
-        s = kn_err(KNOBS_ERR_DATA, "%s: row %zu, factor %zu is %g: factors must be integer class labels "
-                   "(discretise continuous factors first)", fn, q / (size_t)K, q % (size_t)K, v);
-        goto fail;
-      }
-      yv[q] = v;
-    }
-    for (int k = 0; k < K; k++) {
-      for (int i = 0; i < N; i++) col[i] = (vpair){yv[(size_t)i * K + k], i};
-      qsort(col, (size_t)N, sizeof *col, cmp_vpair);
-      int c = 0;
-      for (int i = 0; i < N; i++) {
-        if (i && col[i].v != col[i - 1].v) c++;
-        y[(size_t)col[i].i * K + k] = c;
-      }
-      ncls[k] = c + 1;
-      if (ncls[k] > KN_MAX_CLASSES) {
-        s = kn_err(KNOBS_ERR_DATA, "%s: factor %d has %d distinct values; factors are class labels (at most %d): "
-                   "discretise it", fn, k, ncls[k], KN_MAX_CLASSES);
-        goto fail;
-      }
-    }
+    r->ncls[k] = c + 1;
+    if (r->ncls[k] > KN_MAX_CLASSES)
+      return kn_err(KNOBS_ERR_DATA, "%s: factor %d has %d distinct values; factors are class labels (at most %d): "
+                    "discretise it", a->fn, k, r->ncls[k], KN_MAX_CLASSES);
   }
-  /* the split */
-  int ntr = (int)ceil((double)N * opts->train_frac);
-  if (ntr > N) ntr = N;
-  offer f = {0, factors != NULL, logvar != NULL, 0, K, fn, 0};
+  return KNOBS_OK;
+}
+
+/* What the metrics that will run need of the rows: varying factors, test rows, both classes
+ * of every factor in the train rows. */
+static knobs_status check_needs(const kn_mctx *c, const arr_in *a, const int *idx, int nm, const offer *f) {
   int needs_split = 0, needs_factors = 0;
   for (int q = 0; q < nm; q++)
-    if (!missing(&table[idx[q]], &f)) {
+    if (!missing(&table[idx[q]], f)) {
       needs_split |= (table[idx[q]].needs & KN_NEED_SPLIT) != 0;
       needs_factors |= (table[idx[q]].needs & KN_NEED_FACTORS) != 0;
     }
-  if (needs_factors)
-    for (int k = 0; k < K; k++)
-      if (ncls[k] < 2) {
-        s = kn_err(KNOBS_ERR_DATA, "%s: factor %d has the single value %g in all %d rows: there is nothing to "
-                   "predict (drop that column)", fn, k, yv[k], N);
-        goto fail;
-      }
-  if (needs_split && N - ntr < 1) {
-    s = kn_err(KNOBS_ERR_DATA, "%d rows with train fraction %g leave no test rows (lower the train fraction or give "
-               "more rows)", N, opts->train_frac);
-    goto fail;
+  for (int k = 0; needs_factors && k < a->K; k++)
+    if (c->ncls[k] < 2)
+      return kn_err(KNOBS_ERR_DATA, "%s: factor %d has the single value %g in all %d rows: there is nothing to "
+                    "predict (drop that column)", a->fn, k, c->all.yv[k], a->N);
+  if (needs_split && c->test.n < 1)
+    return kn_err(KNOBS_ERR_DATA, "%d rows with train fraction %g leave no test rows (lower the train fraction or give "
+                  "more rows)", a->N, c->o->train_frac);
+  return needs_split ? check_split_classes(c, a->fn) : KNOBS_OK;
+}
+
+static void arrays_input_json(cJSON *in, const arr_in *a, const kn_mctx *c) {
+  kn_json_str(in, "codes", a->cn);
+  kn_json_str(in, "codes_dtype", knobs_dtype_name(a->codes->dtype));
+  if (a->factors) kn_json_str(in, "factors", a->fn);
+  if (a->logvar) kn_json_str(in, "logvar", a->ln);
+  kn_json_num(in, "N", a->N);
+  kn_json_num(in, "D", a->D);
+  kn_json_num(in, "K", a->K);
+  kn_json_num(in, "train_frac", c->o->train_frac);
+  kn_json_num(in, "n_train", c->train.n);
+  kn_json_num(in, "n_test", c->test.n);
+  if (a->factors) kn_json_ivec(in, "factor_classes", c->ncls, a->K);
+}
+
+knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
+                                  const knobs_array *logvar, const char *metrics,
+                                  const knobs_metrics_opts *opts, knobs_result **out) {
+  *out = NULL;
+  knobs_metrics_opts def;
+  if (!opts) {
+    knobs_metrics_opts_default(&def);
+    opts = &def;
   }
-  kn_mctx c = {.D = D, .K = K, .f32 = codes->dtype == KNOBS_F32, .ncls = ncls, .o = opts};
-  c.all = (kn_rows){N, z, y, yv, lv};
-  c.train = (kn_rows){ntr, z, y, yv, lv};
-  c.test = (kn_rows){N - ntr, z + (size_t)ntr * D, y ? y + (size_t)ntr * K : NULL, yv ? yv + (size_t)ntr * K : NULL,
-                     lv ? lv + (size_t)ntr * D : NULL};
-  if (needs_split && (s = check_split_classes(&c, fn))) goto fail;
+  knobs_status s = kn_metrics_check_opts(opts);
+  if (s) return s;
+  arr_in a = {.codes = codes, .factors = factors, .logvar = logvar,
+              .cn = opts->codes_name ? opts->codes_name : "codes",
+              .fn = opts->factors_name ? opts->factors_name : "factors",
+              .ln = opts->logvar_name ? opts->logvar_name : "logvar"};
+  int idx[NMETRICS], nm, all;
+  if ((s = parse_list(metrics, idx, &nm, &all)) || (s = check_shapes(&a))) return s;
+  kn_arena ar = {0};
+  arr_rows r;
+  arrays_layout(&ar, &a, &r); /* counting */
+  if ((s = kn_arena_reserve(&ar, "metrics inputs"))) return s;
+  arrays_layout(&ar, &a, &r);
+  kn_pool *pool = NULL;
+  knobs_result *res = NULL;
+  if ((s = read_codes(&a, &r)) || (factors && (s = read_factors(&a, &r)))) goto done;
+  int N = a.N, D = a.D, K = a.K, ntr = (int)ceil((double)N * opts->train_frac);
+  if (ntr > N) ntr = N;
+  offer f = {0, factors != NULL, logvar != NULL, 0, K, a.fn, 0};
+  kn_mctx c = {.D = D, .K = K, .f32 = codes->dtype == KNOBS_F32, .ncls = r.ncls, .o = opts};
+  c.all = (kn_rows){N, r.z, r.y, r.yv, r.lv};
+  c.train = (kn_rows){ntr, r.z, r.y, r.yv, r.lv};
+  c.test = (kn_rows){N - ntr, r.z + (size_t)ntr * D, r.y ? r.y + (size_t)ntr * K : NULL,
+                     r.yv ? r.yv + (size_t)ntr * K : NULL, r.lv ? r.lv + (size_t)ntr * D : NULL};
+  if ((s = check_needs(&c, &a, idx, nm, &f))) goto done;
   if (opts->threads > 1 && !(pool = kn_pool_create(opts->threads))) {
     s = knobs_last_status();
-    goto fail;
+    goto done;
   }
   c.pool = pool;
-  root = cJSON_CreateObject();
-  kn_json_str(root, "knobs_version", knobs_version());
-  put_seed(root, opts->seed);
-  kn_json_num(root, "threads", opts->threads);
-  cJSON *in = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "input", in);
-  kn_json_str(in, "kind", "arrays");
-  kn_json_str(in, "codes", cn);
-  kn_json_str(in, "codes_dtype", knobs_dtype_name(codes->dtype));
-  if (factors) kn_json_str(in, "factors", fn);
-  if (logvar) kn_json_str(in, "logvar", ln);
-  kn_json_num(in, "N", N);
-  kn_json_num(in, "D", D);
-  kn_json_num(in, "K", K);
-  kn_json_num(in, "train_frac", opts->train_frac);
-  kn_json_num(in, "n_train", ntr);
-  kn_json_num(in, "n_test", N - ntr);
-  if (factors) kn_json_ivec(in, "factor_classes", ncls, K);
-  if ((s = run_metrics(&c, idx, nm, all, &f, root))) goto fail;
-  if (!(*out = kn_result_new(root))) {
-    root = NULL;
+  cJSON *in = NULL;
+  if (!(res = result_start(opts, "arrays", &in))) {
     s = KNOBS_ERR_NOMEM;
-    goto fail;
+    goto done;
   }
-  root = NULL;
-  s = KNOBS_OK;
-  goto fail; /* shared cleanup */
-nomem:
-  s = kn_err(KNOBS_ERR_NOMEM, "cannot allocate the metric inputs (%d x %d)", N, D);
-fail:
-  cJSON_Delete(root);
+  arrays_input_json(in, &a, &c);
+  s = result_finish(run_metrics(&c, idx, nm, all, &f, res), res, out);
+  res = NULL;
+done:
+  knobs_result_free(res);
   kn_pool_free(pool);
-  free(z), free(lv), free(yv), free(y), free(ncls), free(col);
+  kn_arena_free(&ar);
   return s;
 }
 
 /* ---- datasets ----------------------------------------------------------------------------- */
+/* The shared draw of the array metrics: num_train then num_test points, drawn as training
+ * draws (factors sampled and rendered, or the dataset's own draw) and encoded. */
+typedef struct {
+  double *z, *yv;
+  int32_t *y, *fac;
+  float *zf, *obs;
+} ds_rows;
+
+static void dataset_layout(kn_arena *ar, const kn_mctx *c, int n, int B, ds_rows *r) {
+  const knobs_data_info *info = &c->data->info;
+  size_t per = (size_t)info->C * info->H * info->W, K = c->K ? (size_t)c->K : 1, KD = info->K ? (size_t)info->K : 1;
+  r->z = kn_arena_take(ar, sizeof(double) * (size_t)n * c->D);
+  r->zf = kn_arena_take(ar, sizeof(float) * (size_t)n * c->D);
+  r->y = kn_arena_take(ar, sizeof(int32_t) * (size_t)n * K);
+  r->yv = kn_arena_take(ar, sizeof(double) * (size_t)n * K);
+  r->fac = kn_arena_take(ar, sizeof(int32_t) * (size_t)n * KD);
+  r->obs = kn_arena_take(ar, sizeof(float) * per * (size_t)B);
+}
+
+static knobs_status dataset_draw(kn_mctx *c, ds_rows *r, int ntr, int nte) {
+  knobs_data *d = c->data;
+  int n = ntr + nte, B = enc_batch(c), D = c->D, K = c->K, KD = d->info.K;
+  knobs_status s = KNOBS_OK;
+  for (int i = 0; i < n && !s; i += B) {
+    int b = n - i < B ? n - i : B;
+    s = knobs_data_draw(d, b, c->o->seed, KN_STREAM_EVAL + (uint64_t)i, r->obs, KD ? r->fac + (size_t)i * KD : NULL);
+    if (!s) s = kn_encode_obs(c, r->obs, b, r->zf + (size_t)i * D);
+    if (!s) s = kn_progress(c, "drawing points", i + b, n);
+  }
+  if (s) return s;
+  for (size_t q = 0; q < (size_t)n * D; q++) r->z[q] = r->zf[q];
+  for (int i = 0; i < n; i++)
+    for (int k = 0; k < K; k++) {
+      r->y[(size_t)i * K + k] = r->fac[(size_t)i * KD + c->fmap[k]];
+      r->yv[(size_t)i * K + k] = r->y[(size_t)i * K + k];
+    }
+  c->all = (kn_rows){ntr, r->z, r->y, r->yv, NULL};
+  c->train = c->all;
+  c->test = (kn_rows){nte, r->z + (size_t)ntr * D, r->y + (size_t)ntr * K, r->yv + (size_t)ntr * K, NULL};
+  return KNOBS_OK;
+}
+
+static void dataset_input_json(cJSON *in, const kn_mctx *c, const char *const *fname) {
+  const knobs_data_info *info = &c->data->info;
+  kn_json_str(in, "data", info->name);
+  kn_json_num(in, "code_dim", c->D);
+  cJSON *fn = cJSON_CreateArray();
+  for (int k = 0; k < c->K; k++) cJSON_AddItemToArray(fn, cJSON_CreateString(fname[k]));
+  cJSON_AddItemToObject(in, "factors", fn);
+  kn_json_ivec(in, "factor_sizes", c->ncls, c->K);
+}
+
 knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, const char *metrics,
                                    const knobs_metrics_opts *opts, knobs_result **out) {
   *out = NULL;
@@ -484,7 +546,7 @@ knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, cons
     knobs_metrics_opts_default(&def);
     opts = &def;
   }
-  knobs_status s = check_opts(opts);
+  knobs_status s = kn_metrics_check_opts(opts);
   if (s) return s;
   if (!d || !enc || !enc->encode) return kn_err(KNOBS_ERR_ARG, "metrics: no dataset or encoder");
   if (enc->code_dim < 2)
@@ -493,105 +555,49 @@ knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, cons
   int idx[NMETRICS], nm, all;
   if ((s = parse_list(metrics, idx, &nm, &all))) return s;
   const knobs_data_info *info = knobs_data_info_get(d);
-  int D = enc->code_dim, KD = info->K, K = 0;
-  int fmap[KNOBS_MAX_FACTORS], ncls[KNOBS_MAX_FACTORS];
+  int K = 0, fmap[KNOBS_MAX_FACTORS], ncls[KNOBS_MAX_FACTORS];
   const char *fname[KNOBS_MAX_FACTORS];
-  for (int k = 0; k < KD; k++)
+  for (int k = 0; k < info->K; k++)
     if (info->factor_sizes[k] > 1) {
-      fmap[K] = k;
-      ncls[K] = info->factor_sizes[k];
-      fname[K] = info->factor_names[k];
+      fmap[K] = k, ncls[K] = info->factor_sizes[k], fname[K] = info->factor_names[k];
       K++;
     }
   offer f = {1, K > 0, enc->posterior != NULL, enc->evaluate != NULL, K, info->name, info->has_render || d->grid};
-  int rows_needed = 0;
+  int rows_needed = 0, needs_split = 0;
   for (int q = 0; q < nm; q++) {
     const kn_metric *m = &table[idx[q]];
-    if (!missing(m, &f) && !m->dataset) rows_needed = 1;
+    if (!missing(m, &f) && !m->dataset) rows_needed = 1, needs_split |= (m->needs & KN_NEED_SPLIT) != 0;
   }
-  int ntr = opts->num_train, nte = opts->num_test, n = ntr + nte;
-  double *z = NULL, *yv = NULL;
-  int32_t *y = NULL, *fac = NULL;
-  float *zf = NULL;
+  int ntr = opts->num_train, nte = opts->num_test;
+  kn_mctx c = {.D = enc->code_dim, .K = K, .f32 = 1, .ncls = ncls, .fname = fname, .o = opts, .data = d,
+               .fmap = fmap, .enc = enc};
+  kn_arena ar = {0};
+  ds_rows r;
   kn_pool *pool = NULL;
-  cJSON *root = NULL;
-  kn_mctx c = {.D = D, .K = K, .f32 = 1, .ncls = ncls, .fname = fname, .o = opts, .data = d, .fmap = fmap, .enc = enc};
-  if (opts->threads > 1 && !(pool = kn_pool_create(opts->threads))) return knobs_last_status();
-  c.pool = pool;
-  double draw_secs = 0;
-  if (rows_needed) {
-    /* the shared draw of the array metrics: num_train then num_test points */
-    z = malloc(sizeof(double) * (size_t)n * D);
-    zf = malloc(sizeof(float) * (size_t)n * D);
-    y = malloc(sizeof(int32_t) * (size_t)n * (K ? K : 1));
-    yv = malloc(sizeof(double) * (size_t)n * (K ? K : 1));
-    fac = malloc(sizeof(int32_t) * (size_t)n * (KD ? KD : 1));
-    if (!z || !zf || !y || !yv || !fac) {
-      s = kn_err(KNOBS_ERR_NOMEM, "cannot allocate %d points", n);
-      goto fail;
-    }
-    double t0 = kn_now();
-    { /* drawn as training draws (factors sampled and rendered, or the dataset's own draw) */
-      size_t per = (size_t)info->C * info->H * info->W;
-      int B = enc_batch(&c);
-      float *obs = malloc(sizeof(float) * per * (size_t)B);
-      if (!obs) {
-        s = kn_err(KNOBS_ERR_NOMEM, "cannot allocate observations");
-        goto fail;
-      }
-      for (int i = 0; i < n && !s; i += B) {
-        int b = n - i < B ? n - i : B;
-        s = knobs_data_draw(d, b, opts->seed, KN_STREAM_EVAL + (uint64_t)i, obs, KD ? fac + (size_t)i * KD : NULL);
-        if (!s) s = kn_encode_obs(&c, obs, b, zf + (size_t)i * D);
-        if (!s) s = kn_progress(&c, "drawing points", i + b, n);
-      }
-      free(obs);
-      if (s) goto fail;
-    }
-    draw_secs = kn_now() - t0;
-    for (size_t q = 0; q < (size_t)n * D; q++) z[q] = zf[q];
-    for (int i = 0; i < n; i++)
-      for (int k = 0; k < K; k++) {
-        y[(size_t)i * K + k] = fac[(size_t)i * KD + fmap[k]];
-        yv[(size_t)i * K + k] = y[(size_t)i * K + k];
-      }
-    c.all = (kn_rows){ntr, z, y, yv, NULL};
-    c.train = c.all;
-    c.test = (kn_rows){nte, z + (size_t)ntr * D, y + (size_t)ntr * K, yv + (size_t)ntr * K, NULL};
-    int needs_split = 0;
-    for (int q = 0; q < nm; q++)
-      if (!missing(&table[idx[q]], &f) && !table[idx[q]].dataset && (table[idx[q]].needs & KN_NEED_SPLIT)) needs_split = 1;
-    if (needs_split && K && (s = check_split_classes(&c, info->name))) goto fail;
+  cJSON *in = NULL;
+  knobs_result *res = result_start(opts, "dataset", &in);
+  if (!res) return KNOBS_ERR_NOMEM;
+  dataset_input_json(in, &c, fname);
+  if (opts->threads > 1 && !(pool = kn_pool_create(opts->threads))) {
+    s = knobs_last_status();
+    goto done;
   }
-  root = cJSON_CreateObject();
-  kn_json_str(root, "knobs_version", knobs_version());
-  put_seed(root, opts->seed);
-  kn_json_num(root, "threads", opts->threads);
-  cJSON *in = cJSON_CreateObject();
-  cJSON_AddItemToObject(root, "input", in);
-  kn_json_str(in, "kind", "dataset");
-  kn_json_str(in, "data", info->name);
-  kn_json_num(in, "code_dim", D);
-  cJSON *fn = cJSON_CreateArray();
-  for (int k = 0; k < K; k++) cJSON_AddItemToArray(fn, cJSON_CreateString(fname[k]));
-  cJSON_AddItemToObject(in, "factors", fn);
-  kn_json_ivec(in, "factor_sizes", ncls, K);
+  c.pool = pool;
   if (rows_needed) {
+    dataset_layout(&ar, &c, ntr + nte, enc_batch(&c), &r); /* counting */
+    if ((s = kn_arena_reserve(&ar, "metrics: the dataset draw"))) goto done;
+    dataset_layout(&ar, &c, ntr + nte, enc_batch(&c), &r);
+    double t0 = kn_now();
+    if ((s = dataset_draw(&c, &r, ntr, nte))) goto done;
+    if (needs_split && K && (s = check_split_classes(&c, info->name))) goto done;
     kn_json_num(in, "num_train", ntr);
     kn_json_num(in, "num_test", nte);
-    kn_json_num(in, "draw_seconds", draw_secs);
+    kn_json_num(in, "draw_seconds", kn_now() - t0);
   }
-  if ((s = run_metrics(&c, idx, nm, all, &f, root))) goto fail;
-  if (!(*out = kn_result_new(root))) {
-    root = NULL;
-    s = KNOBS_ERR_NOMEM;
-    goto fail;
-  }
-  root = NULL;
-  s = KNOBS_OK;
-fail:
-  cJSON_Delete(root);
+  s = run_metrics(&c, idx, nm, all, &f, res);
+done:
+  s = result_finish(s, res, out);
   kn_pool_free(pool);
-  free(z), free(zf), free(y), free(yv), free(fac);
+  kn_arena_free(&ar);
   return s;
 }

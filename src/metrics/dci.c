@@ -22,6 +22,10 @@ static double one_minus_entropy(const double *v, int n, int s, int base) {
   return 1.0 - h / log((double)base);
 }
 
+static knobs_status stage_progress(void *ctx, double done, double total) {
+  return kn_progress(ctx, "dci", done, total);
+}
+
 knobs_status kn_dci(const kn_mctx *c, cJSON *out) {
   int D = c->D, K = c->K;
   const kn_rows *tr = &c->train, *te = &c->test;
@@ -34,8 +38,11 @@ knobs_status kn_dci(const kn_mctx *c, cJSON *out) {
     goto done;
   }
   kn_gbt_opts go = {c->o->gbt_stages, c->o->gbt_depth, c->o->gbt_learning_rate};
-  s = kn_gbt_fit(c->pool, &go, tr->z, tr->n, tr->y, te->z, te->n, te->y, D, K, c->ncls, c->o->seed,
-                 c->stream, R, atr, ate);
+  kn_gbt_job job = {.pool = c->pool, .o = &go, .Xtr = tr->z, .ytr = tr->y, .Xte = te->z, .yte = te->y,
+                    .n = tr->n, .m = te->n, .D = D, .K = K, .ncls = c->ncls, .seed = c->o->seed,
+                    .stream = c->stream, .importance = R, .acc_train = atr, .acc_test = ate,
+                    .progress = stage_progress, .progress_ctx = (void *)c};
+  s = kn_gbt_fit(&job);
   if (s) goto done;
   double tot = 0;
   for (int q = 0; q < D * K; q++) tot += R[q];

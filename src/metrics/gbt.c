@@ -31,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "metrics/metrics.h"
 
 #define MAX_DEPTH 7 /* node ids fit in uint8 */
@@ -208,28 +209,200 @@ static void scan_children(const int32_t *restrict l, const float *restrict x, in
   for (int q = 0; q < 2; q++) bp[q] = best[q], blo[q] = lo[q], bhi[q] = hi[q];
 }
 
+/* The state of one tree while it grows, level by level. */
+typedef struct {
+  gbt_ctx *g;
+  scratch *s;
+  factor_fit *f;
+  int c;                /* the residual column (class) the tree fits */
+  const double *res;    /* (n) that column */
+  gnode *nodes;
+  int nn;               /* nodes so far */
+  const int32_t *list;  /* the level's sorted lists (D,n) */
+  int lists_valid;      /* the level's nodes have their sorted lists (not after a fused scan) */
+} tree_state;
+
+/* The best split per feature of each node to split (slot t of s->bestp/lo/hi): copied from a
+ * fused scan, from the shared root scan, or scanned from the node's sorted lists. */
+static void level_scan(tree_state *ts, const int *split_nodes, int ns, int depth) {
+  const presort *P = ts->g->P;
+  scratch *s = ts->s;
+  const factor_fit *f = ts->f;
+  int n = P->n, D = P->D, c = ts->c;
+  for (int t = 0; t < ns; t++) {
+    gnode *nd = &ts->nodes[split_nodes[t]];
+    if (nd->pre >= 0) { /* scanned with its sibling from the parent's list */
+      memcpy(s->bestp + (size_t)t * D, s->prep + (size_t)nd->pre * D, sizeof(double) * (size_t)D);
+      memcpy(s->bestlo + (size_t)t * D, s->prelo + (size_t)nd->pre * D, sizeof(float) * (size_t)D);
+      memcpy(s->besthi + (size_t)t * D, s->prehi + (size_t)nd->pre * D, sizeof(float) * (size_t)D);
+      continue;
+    }
+    if (depth == 0 && f->rootp) { /* the shared root scan */
+      for (int ft = 0; ft < D; ft++) {
+        int kk = f->rootk[(size_t)ft * f->nt + c];
+        const int32_t *sl = P->sorted + (size_t)ft * n;
+        const float *xc = P->Xc + (size_t)ft * n;
+        s->bestp[ft] = f->rootp[(size_t)ft * f->nt + c];
+        s->bestlo[ft] = kk > 0 ? xc[sl[kk - 1]] : 0;
+        s->besthi[ft] = kk > 0 ? xc[sl[kk]] : 0;
+      }
+      continue;
+    }
+    for (int ft = 0; ft < D; ft++)
+      scan_node(ts->list + (size_t)ft * n + nd->start, P->Xc + (size_t)ft * n, nd->end - nd->start, ts->res, nd->w,
+                nd->sum, s->cum, s->vb, s->bestp + (size_t)t * D + ft, s->bestlo + (size_t)t * D + ft,
+                s->besthi + (size_t)t * D + ft);
+  }
+}
+
+/* The best feature of slot t, the first in a random order on ties; -1 if none splits. */
+static int choose_feature(scratch *s, kn_rng *rng, int t, int D) {
+  kn_rng_permutation(rng, s->perm, D);
+  int bf = -1;
+  double best = -INFINITY;
+  for (int q = 0; q < D; q++) {
+    int ft = s->perm[q];
+    if (s->bestp[(size_t)t * D + ft] > best) {
+      best = s->bestp[(size_t)t * D + ft];
+      bf = ft;
+    }
+  }
+  return bf;
+}
+
+static void set_imp(gnode *x) { x->imp = x->sq / x->w - (x->sum / x->w) * (x->sum / x->w); }
+
+/* Split node nd (slot t) on its lists: left if X <= thr, the children's sums as
+ * scikit-learn's criterion takes them (right = total - left); then either the children's
+ * splits straight from this node's lists (fuse), or the children's sorted lists into dst. */
+static void split_on_lists(tree_state *ts, gnode *nd, int t, int fuse, int last_level, int32_t *dst) {
+  const presort *P = ts->g->P;
+  scratch *s = ts->s;
+  const double *res = ts->res;
+  int n = P->n, D = P->D, bf = nd->feature;
+  double thr = nd->thr, lsum = 0, lsq = 0;
+  int nl = 0;
+  const int32_t *bl = ts->list + (size_t)bf * n;
+  const float *xb = P->Xc + (size_t)bf * n;
+  for (int j = nd->start; j < nd->end; j++) {
+    int i = bl[j], left = (double)xb[i] <= thr;
+    s->goes_left[i] = (uint8_t)left;
+    if (left) {
+      lsum += res[i];
+      lsq += res[i] * res[i];
+      nl++;
+    }
+    s->node_of[i] = (uint8_t)(left ? nd->left : nd->right);
+  }
+  gnode *L = &ts->nodes[nd->left], *R = &ts->nodes[nd->right];
+  *L = (gnode){.feature = -1, .w = nl, .sum = lsum, .sq = lsq, .start = nd->start, .end = nd->start + nl, .pre = -1};
+  *R = (gnode){.feature = -1, .w = nd->w - nl, .sum = nd->sum - lsum, .sq = nd->sq - lsq,
+               .start = nd->start + nl, .end = nd->end, .pre = -1};
+  set_imp(L), set_imp(R);
+  s->imp[bf] += nd->w * nd->imp - L->w * L->imp - R->w * R->imp;
+  if (fuse) {
+    double Wc[2] = {L->w, R->w}, tc[2] = {L->sum, R->sum};
+    L->pre = 2 * t, R->pre = 2 * t + 1;
+    for (int ft = 0; ft < D; ft++) {
+      double bp2[2];
+      float lo2[2], hi2[2];
+      scan_children(ts->list + (size_t)ft * n, P->Xc + (size_t)ft * n, nd->start, nd->end, res, s->goes_left, Wc, tc,
+                    bp2, lo2, hi2);
+      for (int q = 0; q < 2; q++) {
+        s->prep[(size_t)(2 * t + q) * D + ft] = bp2[q];
+        s->prelo[(size_t)(2 * t + q) * D + ft] = lo2[q];
+        s->prehi[(size_t)(2 * t + q) * D + ft] = hi2[q];
+      }
+    }
+  } else if (!last_level) /* stable, every feature */
+    for (int ft = 0; ft < D; ft++) {
+      const int32_t *src = ts->list + (size_t)ft * n;
+      int32_t *to = dst + (size_t)ft * n;
+      const uint8_t *gl = s->goes_left;
+      int pl = nd->start, pr = nd->start + nl, e = nd->end;
+      for (int j = nd->start; j < e; j++) { /* branch-free: the side is unpredictable */
+        int i = src[j], lft = gl[i];
+        int qq = lft ? pl : pr;
+        pl += lft;
+        pr += 1 - lft;
+        to[qq] = i;
+      }
+    }
+}
+
+/* The last level after a fused scan (no lists): one pass over the samples for every node
+ * split at this level. */
+static void split_without_lists(tree_state *ts, const int *split_nodes, int ns) {
+  const presort *P = ts->g->P;
+  scratch *s = ts->s;
+  gnode *nodes = ts->nodes;
+  const double *res = ts->res;
+  int n = P->n;
+  double ls[MAX_NODES] = {0}, lq[MAX_NODES] = {0}, lw[MAX_NODES] = {0};
+  for (int i = 0; i < n; i++) {
+    gnode *nd = &nodes[s->node_of[i]];
+    if (nd->feature < 0) continue;
+    int left = (double)P->Xc[(size_t)nd->feature * n + i] <= nd->thr, id = s->node_of[i];
+    if (left) ls[id] += res[i], lq[id] += res[i] * res[i], lw[id] += 1;
+    s->node_of[i] = (uint8_t)(left ? nd->left : nd->right);
+  }
+  for (int t = 0; t < ns; t++) {
+    gnode *nd = &nodes[split_nodes[t]];
+    if (nd->feature < 0) continue;
+    int id = split_nodes[t];
+    gnode *L = &nodes[nd->left], *R = &nodes[nd->right];
+    L->w = lw[id], L->sum = ls[id], L->sq = lq[id];
+    R->w = nd->w - lw[id], R->sum = nd->sum - ls[id], R->sq = nd->sq - lq[id];
+    set_imp(L), set_imp(R);
+    s->imp[nd->feature] += nd->w * nd->imp - L->w * L->imp - R->w * R->imp;
+  }
+}
+
+/* One level: choose each node's split and make its children; returns the next level's count. */
+static int grow_level(tree_state *ts, kn_rng *rng, const int *split_nodes, int ns, int depth, int *next) {
+  int D = ts->g->D, nnext = 0, last_level = depth + 1 == ts->g->o->depth, fuse = depth + 2 == ts->g->o->depth;
+  int32_t *dst = ts->s->list[depth & 1];
+  for (int t = 0; t < ns; t++) {
+    int bf = choose_feature(ts->s, rng, t, D);
+    if (bf < 0) continue;
+    gnode *nd = &ts->nodes[split_nodes[t]];
+    double a = ts->s->bestlo[(size_t)t * D + bf], b = ts->s->besthi[(size_t)t * D + bf];
+    double thr = a / 2.0 + b / 2.0;
+    if (thr == b || isinf(thr)) thr = a;
+    int nn = ts->nn;
+    nd->feature = bf, nd->thr = thr, nd->left = nn, nd->right = nn + 1;
+    ts->nodes[nn] = (gnode){.feature = -1, .pre = -1};
+    ts->nodes[nn + 1] = (gnode){.feature = -1, .pre = -1};
+    next[nnext++] = nn;
+    next[nnext++] = nn + 1;
+    ts->nn += 2;
+    if (ts->lists_valid) split_on_lists(ts, nd, t, fuse, last_level, dst);
+  }
+  if (!ts->lists_valid) split_without_lists(ts, split_nodes, ns);
+  ts->lists_valid = ts->lists_valid && !fuse;
+  ts->list = dst;
+  return nnext;
+}
+
+/* A regression tree on residual column c of factor fit f, into nodes (nnodes of them);
+ * its impurity importances per feature to s->imp. */
 static void build_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, kn_rng *rng, gnode *nodes,
                        int *nnodes) {
   const presort *P = g->P;
   int n = P->n, D = P->D;
-  const double *res = f->res + (size_t)c * n;
-  /* root */
+  tree_state ts = {.g = g, .s = s, .f = f, .c = c, .res = f->res + (size_t)c * n, .nodes = nodes, .nn = 1,
+                   .list = P->sorted, .lists_valid = 1};
   double sum = 0, sq = 0;
   for (int i = 0; i < n; i++) {
-    sum += res[i];
-    sq += res[i] * res[i];
+    sum += ts.res[i];
+    sq += ts.res[i] * ts.res[i];
   }
   memset(s->node_of, 0, (size_t)n);
-  int nn = 1;
   nodes[0] = (gnode){.feature = -1, .w = n, .sum = sum, .sq = sq, .start = 0, .end = n, .pre = -1};
   nodes[0].imp = sq / n - (sum / n) * (sum / n);
   int level[1 << MAX_DEPTH], nlevel = 1, next[1 << MAX_DEPTH];
   level[0] = 0;
   memset(s->imp, 0, sizeof(double) * (size_t)D);
-  /* the sorted lists of the current level: the presort at the root, then the node-by-node
-   * stable partitions, alternating between two buffers */
-  const int32_t *list = P->sorted;
-  int lists_valid = 1; /* the level's nodes have their sorted lists (not after a fused scan) */
   for (int depth = 0; depth < g->o->depth && nlevel; depth++) {
     int split_nodes[1 << MAX_DEPTH], ns = 0;
     for (int t = 0; t < nlevel; t++) {
@@ -237,138 +410,12 @@ static void build_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, kn_rng *rng
       if (nd->w >= 2 && nd->imp > DBL_EPSILON) split_nodes[ns++] = level[t];
     }
     if (!ns) break;
-    for (int t = 0; t < ns; t++) {
-      gnode *nd = &nodes[split_nodes[t]];
-      if (nd->pre >= 0) { /* scanned with its sibling from the parent's list */
-        memcpy(s->bestp + (size_t)t * D, s->prep + (size_t)nd->pre * D, sizeof(double) * (size_t)D);
-        memcpy(s->bestlo + (size_t)t * D, s->prelo + (size_t)nd->pre * D, sizeof(float) * (size_t)D);
-        memcpy(s->besthi + (size_t)t * D, s->prehi + (size_t)nd->pre * D, sizeof(float) * (size_t)D);
-        continue;
-      }
-      if (depth == 0 && f->rootp) { /* the shared root scan */
-        for (int ft = 0; ft < D; ft++) {
-          int kk = f->rootk[(size_t)ft * f->nt + c];
-          const int32_t *sl = P->sorted + (size_t)ft * n;
-          const float *xc = P->Xc + (size_t)ft * n;
-          s->bestp[ft] = f->rootp[(size_t)ft * f->nt + c];
-          s->bestlo[ft] = kk > 0 ? xc[sl[kk - 1]] : 0;
-          s->besthi[ft] = kk > 0 ? xc[sl[kk]] : 0;
-        }
-        continue;
-      }
-      for (int ft = 0; ft < D; ft++)
-        scan_node(list + (size_t)ft * n + nd->start, P->Xc + (size_t)ft * n, nd->end - nd->start, res, nd->w, nd->sum, s->cum, s->vb,
-                  s->bestp + (size_t)t * D + ft, s->bestlo + (size_t)t * D + ft, s->besthi + (size_t)t * D + ft);
-    }
-    /* choose each node's split: the best feature, first in a random order on ties */
-    int nnext = 0, last_level = depth + 1 == g->o->depth, fuse = depth + 2 == g->o->depth;
-    int32_t *dst = s->list[depth & 1];
-    for (int t = 0; t < ns; t++) {
-      kn_rng_permutation(rng, s->perm, D);
-      int bf = -1;
-      double best = -INFINITY;
-      for (int q = 0; q < D; q++) {
-        int ft = s->perm[q];
-        if (s->bestp[(size_t)t * D + ft] > best) {
-          best = s->bestp[(size_t)t * D + ft];
-          bf = ft;
-        }
-      }
-      if (bf < 0) continue;
-      gnode *nd = &nodes[split_nodes[t]];
-      double a = s->bestlo[(size_t)t * D + bf], b = s->besthi[(size_t)t * D + bf];
-      double thr = a / 2.0 + b / 2.0;
-      if (thr == b || isinf(thr)) thr = a;
-      nd->feature = bf;
-      nd->thr = thr;
-      nd->left = nn;
-      nd->right = nn + 1;
-      nodes[nn] = (gnode){.feature = -1, .pre = -1};
-      nodes[nn + 1] = (gnode){.feature = -1, .pre = -1};
-      next[nnext++] = nn;
-      next[nnext++] = nn + 1;
-      nn += 2;
-      if (!lists_valid) continue; /* the last level: its samples are sorted out below */
-      /* left if X <= thr; the children's sums as scikit-learn's criterion takes them (right =
-       * total - left) */
-      double lsum = 0, lsq = 0;
-      int nl = 0;
-      const int32_t *bl = list + (size_t)bf * n;
-      const float *xb = P->Xc + (size_t)bf * n;
-      for (int j = nd->start; j < nd->end; j++) {
-        int i = bl[j], left = (double)xb[i] <= thr;
-        s->goes_left[i] = (uint8_t)left;
-        if (left) {
-          lsum += res[i];
-          lsq += res[i] * res[i];
-          nl++;
-        }
-        s->node_of[i] = (uint8_t)(left ? nd->left : nd->right);
-      }
-      gnode *L = &nodes[nd->left], *R = &nodes[nd->right];
-      *L = (gnode){.feature = -1, .w = nl, .sum = lsum, .sq = lsq, .start = nd->start, .end = nd->start + nl, .pre = -1};
-      *R = (gnode){.feature = -1, .w = nd->w - nl, .sum = nd->sum - lsum, .sq = nd->sq - lsq,
-                   .start = nd->start + nl, .end = nd->end, .pre = -1};
-      L->imp = L->sq / L->w - (L->sum / L->w) * (L->sum / L->w);
-      R->imp = R->sq / R->w - (R->sum / R->w) * (R->sum / R->w);
-      s->imp[bf] += nd->w * nd->imp - L->w * L->imp - R->w * R->imp;
-      if (fuse) { /* the children's splits straight from this node's lists */
-        double Wc[2] = {L->w, R->w}, tc[2] = {L->sum, R->sum};
-        L->pre = 2 * t, R->pre = 2 * t + 1;
-        for (int ft = 0; ft < D; ft++) {
-          double bp2[2];
-          float lo2[2], hi2[2];
-          scan_children(list + (size_t)ft * n, P->Xc + (size_t)ft * n, nd->start, nd->end, res, s->goes_left, Wc,
-                        tc, bp2, lo2, hi2);
-          for (int q = 0; q < 2; q++) {
-            s->prep[(size_t)(2 * t + q) * D + ft] = bp2[q];
-            s->prelo[(size_t)(2 * t + q) * D + ft] = lo2[q];
-            s->prehi[(size_t)(2 * t + q) * D + ft] = hi2[q];
-          }
-        }
-      } else if (!last_level) /* the children's sorted lists, every feature, stable */
-        for (int ft = 0; ft < D; ft++) {
-          const int32_t *src = list + (size_t)ft * n;
-          int32_t *to = dst + (size_t)ft * n;
-          const uint8_t *gl = s->goes_left;
-          int pl = nd->start, pr = nd->start + nl, e = nd->end;
-          for (int j = nd->start; j < e; j++) { /* branch-free: the side is unpredictable */
-            int i = src[j], lft = gl[i];
-            int qq = lft ? pl : pr;
-            pl += lft;
-            pr += 1 - lft;
-            to[qq] = i;
-          }
-        }
-    }
-    if (!lists_valid) { /* one pass over the samples for every node split at this level */
-      double ls[MAX_NODES] = {0}, lq[MAX_NODES] = {0}, lw[MAX_NODES] = {0};
-      for (int i = 0; i < n; i++) {
-        gnode *nd = &nodes[s->node_of[i]];
-        if (nd->feature < 0) continue;
-        int left = (double)P->Xc[(size_t)nd->feature * n + i] <= nd->thr, id = s->node_of[i];
-        if (left) ls[id] += res[i], lq[id] += res[i] * res[i], lw[id] += 1;
-        s->node_of[i] = (uint8_t)(left ? nd->left : nd->right);
-      }
-      for (int t = 0; t < ns; t++) {
-        gnode *nd = &nodes[split_nodes[t]];
-        if (nd->feature < 0) continue;
-        int id = split_nodes[t];
-        gnode *L = &nodes[nd->left], *R = &nodes[nd->right];
-        L->w = lw[id], L->sum = ls[id], L->sq = lq[id];
-        R->w = nd->w - lw[id], R->sum = nd->sum - ls[id], R->sq = nd->sq - lq[id];
-        L->imp = L->sq / L->w - (L->sum / L->w) * (L->sum / L->w);
-        R->imp = R->sq / R->w - (R->sum / R->w) * (R->sum / R->w);
-        s->imp[nd->feature] += nd->w * nd->imp - L->w * L->imp - R->w * R->imp;
-      }
-    }
-    lists_valid = lists_valid && !fuse;
-    list = dst;
-    memcpy(level, next, sizeof(int) * (size_t)nnext);
-    nlevel = nnext;
+    level_scan(&ts, split_nodes, ns, depth);
+    nlevel = grow_level(&ts, rng, split_nodes, ns, depth, next);
+    memcpy(level, next, sizeof(int) * (size_t)nlevel);
   }
   for (int ft = 0; ft < D; ft++) s->imp[ft] /= n;
-  *nnodes = nn;
+  *nnodes = ts.nn;
 }
 
 /* Newton leaf values, then raw += lr * value for train and test rows. */
@@ -549,179 +596,189 @@ static int cmp_vi(const void *a, const void *b) {
   return (x->i > y->i) - (x->i < y->i);
 }
 
-knobs_status kn_gbt_fit(kn_pool *pool, const kn_gbt_opts *o, const double *Xtr, int n,
-                        const int32_t *ytr, const double *Xte, int m, const int32_t *yte, int D,
-                        int K, const int *ncls, uint64_t seed, uint64_t stream, double *importance,
-                        double *acc_train, double *acc_test) {
-  KN_ASSERT(o->depth >= 1 && o->depth <= MAX_DEPTH && n >= 1 && D >= 1 && K >= 1);
-  int nth = kn_pool_size(pool);
-  knobs_status st = KNOBS_OK;
-  presort P = {.n = n, .D = D};
-  float *X = malloc(sizeof(float) * (size_t)n * D), *Xt = malloc(sizeof(float) * (size_t)(m ? m : 1) * D);
-  P.sorted = malloc(sizeof(int32_t) * (size_t)n * D);
-  P.Xc = malloc(sizeof(float) * (size_t)n * D);
-  vi_pair *pairs = malloc(sizeof(vi_pair) * (size_t)n);
-  factor_fit *F = calloc((size_t)K, sizeof(factor_fit));
-  scratch *S = calloc((size_t)nth, sizeof(scratch));
-  gbt_ctx g = {.o = o, .P = &P, .D = D, .K = K, .F = F, .S = S, .seed = seed, .stream = stream};
-  if (!X || !Xt || !P.sorted || !P.Xc || !pairs || !F || !S) goto nomem;
-  for (size_t q = 0; q < (size_t)n * D; q++) X[q] = (float)Xtr[q];
-  for (size_t q = 0; q < (size_t)m * D; q++) Xt[q] = (float)Xte[q];
-  g.Xte = Xt;
-  for (int ft = 0; ft < D; ft++) {
-    for (int i = 0; i < n; i++) pairs[i] = (vi_pair){P.Xc[(size_t)ft * n + i] = X[(size_t)i * D + ft], i};
-    qsort(pairs, (size_t)n, sizeof *pairs, cmp_vi);
-    for (int i = 0; i < n; i++) P.sorted[(size_t)ft * n + i] = pairs[i].i;
-  }
+/* Every buffer of a fit, carved from one arena (see core/arena.h: run once to count, once
+ * for real). nt[k]: trees per stage of factor k. */
+static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth, gbt_ctx *g, presort *P, float **X,
+                       vi_pair **pairs) {
+  int n = j->n, m = j->m ? j->m : 1, D = j->D, K = j->K;
+  size_t nD = (size_t)n * D, slots = (size_t)(1 << MAX_DEPTH) * D;
+  *X = kn_arena_take(ar, sizeof(float) * nD);
+  g->Xte = kn_arena_take(ar, sizeof(float) * (size_t)m * D);
+  P->sorted = kn_arena_take(ar, sizeof(int32_t) * nD);
+  P->Xc = kn_arena_take(ar, sizeof(float) * nD);
+  *pairs = kn_arena_take(ar, sizeof(vi_pair) * (size_t)n);
+  g->F = kn_arena_take(ar, sizeof(factor_fit) * (size_t)K);
+  g->S = kn_arena_take(ar, sizeof(scratch) * (size_t)nth);
   for (int t = 0; t < nth; t++) {
-    S[t].node_of = malloc((size_t)n);
-    S[t].goes_left = malloc((size_t)n);
-    for (int b = 0; b < 2; b++)
-      if (!(S[t].list[b] = malloc(sizeof(int32_t) * (size_t)n * D))) goto nomem;
-    S[t].prep = malloc(sizeof(double) * (size_t)(1 << MAX_DEPTH) * D);
-    S[t].prelo = malloc(sizeof(float) * (size_t)(1 << MAX_DEPTH) * D);
-    S[t].prehi = malloc(sizeof(float) * (size_t)(1 << MAX_DEPTH) * D);
-    if (!S[t].prep || !S[t].prelo || !S[t].prehi) goto nomem;
-    S[t].cum = malloc(sizeof(double) * (size_t)(n + 8));
-    S[t].vb = malloc(sizeof(float) * (size_t)(n + 8));
-    if (!S[t].cum || !S[t].vb) goto nomem;
-    S[t].bestp = malloc(sizeof(double) * (size_t)(1 << MAX_DEPTH) * D);
-    S[t].bestlo = malloc(sizeof(float) * (size_t)(1 << MAX_DEPTH) * D);
-    S[t].besthi = malloc(sizeof(float) * (size_t)(1 << MAX_DEPTH) * D);
-    S[t].num = malloc(sizeof(double) * MAX_NODES);
-    S[t].den = malloc(sizeof(double) * MAX_NODES);
-    S[t].perm = malloc(sizeof(int) * (size_t)D);
-    S[t].imp = malloc(sizeof(double) * (size_t)D);
-    if (!S[t].node_of || !S[t].goes_left || !S[t].bestp || !S[t].bestlo || !S[t].besthi || !S[t].num ||
-        !S[t].den || !S[t].perm || !S[t].imp)
-      goto nomem;
+    scratch S;
+    S.node_of = kn_arena_take(ar, (size_t)n);
+    S.goes_left = kn_arena_take(ar, (size_t)n);
+    for (int b = 0; b < 2; b++) S.list[b] = kn_arena_take(ar, sizeof(int32_t) * nD);
+    S.cum = kn_arena_take(ar, sizeof(double) * (size_t)(n + 8));
+    S.vb = kn_arena_take(ar, sizeof(float) * (size_t)(n + 8));
+    S.bestp = kn_arena_take(ar, sizeof(double) * slots);
+    S.prep = kn_arena_take(ar, sizeof(double) * slots);
+    S.prelo = kn_arena_take(ar, sizeof(float) * slots);
+    S.prehi = kn_arena_take(ar, sizeof(float) * slots);
+    S.bestlo = kn_arena_take(ar, sizeof(float) * slots);
+    S.besthi = kn_arena_take(ar, sizeof(float) * slots);
+    S.num = kn_arena_take(ar, sizeof(double) * MAX_NODES);
+    S.den = kn_arena_take(ar, sizeof(double) * MAX_NODES);
+    S.perm = kn_arena_take(ar, sizeof(int) * (size_t)D);
+    S.imp = kn_arena_take(ar, sizeof(double) * (size_t)D);
+    if (g->S) g->S[t] = S;
   }
-  /* per factor: classes present in train, priors, initial raw predictions */
-  int T = 0;
+  g->T = g->RT = 0;
   for (int k = 0; k < K; k++) {
-    factor_fit *f = &F[k];
-    int nc = ncls[k];
-    int *map = malloc(sizeof(int) * (size_t)nc);
-    int64_t *cnt = calloc((size_t)nc, sizeof(int64_t));
-    if (!map || !cnt) {
-      free(map), free(cnt);
-      goto nomem;
+    factor_fit f = {.n = n, .m = j->m, .nt = nt[k]};
+    f.y = kn_arena_take(ar, sizeof(int32_t) * (size_t)n);
+    f.yte = kn_arena_take(ar, sizeof(int32_t) * (size_t)m);
+    f.raw = kn_arena_take(ar, sizeof(double) * (size_t)n * f.nt);
+    f.rawte = kn_arena_take(ar, sizeof(double) * (size_t)m * f.nt);
+    f.res = kn_arena_take(ar, sizeof(double) * (size_t)n * f.nt);
+    f.imp_sum = kn_arena_take(ar, sizeof(double) * (size_t)D);
+    if (f.nt >= SHARE_ROOT) {
+      int ntp = (f.nt + 7) / 8 * 8;
+      f.resr = kn_arena_take(ar, sizeof(double) * (size_t)n * ntp); /* zeroed: the padding stays 0 */
+      f.rootp = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
+      f.rootk = kn_arena_take(ar, sizeof(int) * (size_t)D * f.nt);
+      f.tot = kn_arena_take(ar, sizeof(double) * (size_t)ntp);
+      g->RT += D;
     }
-    for (int i = 0; i < n; i++) cnt[ytr[(size_t)i * K + k]]++;
-    int C = 0;
-    for (int q = 0; q < nc; q++) map[q] = cnt[q] ? C++ : -1;
-    KN_ASSERT(C >= 2); /* checked by the driver */
-    f->n = n, f->m = m, f->C = C, f->nt = C == 2 ? 1 : C;
-    f->y = malloc(sizeof(int32_t) * (size_t)n);
-    f->yte = malloc(sizeof(int32_t) * (size_t)(m ? m : 1));
-    f->raw = malloc(sizeof(double) * (size_t)n * f->nt);
-    f->rawte = malloc(sizeof(double) * (size_t)(m ? m : 1) * f->nt);
-    f->res = malloc(sizeof(double) * (size_t)n * f->nt);
-    f->imp_sum = calloc((size_t)D, sizeof(double));
-    if (f->nt >= SHARE_ROOT) {
-      int ntp = (f->nt + 7) / 8 * 8;
-      f->resr = calloc((size_t)n * ntp, sizeof(double)); /* padding stays 0 */
-      f->rootp = malloc(sizeof(double) * (size_t)D * f->nt);
-      f->rootk = malloc(sizeof(int) * (size_t)D * f->nt);
-      f->tot = calloc((size_t)ntp, sizeof(double));
-      if (!f->resr || !f->rootp || !f->rootk || !f->tot) {
-        free(map), free(cnt);
-        goto nomem;
-      }
-    }
-    if (!f->y || !f->yte || !f->raw || !f->rawte || !f->res || !f->imp_sum) {
-      free(map), free(cnt);
-      goto nomem;
-    }
-    for (int i = 0; i < n; i++) f->y[i] = map[ytr[(size_t)i * K + k]];
-    for (int i = 0; i < m; i++) f->yte[i] = map[yte[(size_t)i * K + k]];
-    double init[KN_MAX_CLASSES];
-    const double eps = FLT_EPSILON;
-    int c2 = 0;
-    for (int q = 0; q < nc; q++) {
-      if (!cnt[q]) continue;
-      double p = (double)cnt[q] / n;
-      p = p < eps ? eps : p > 1 - eps ? 1 - eps : p;
-      init[c2++] = p;
-    }
-    if (f->nt == 1) init[0] = log(init[1] / (1 - init[1]));
-    else
-      for (int c = 0; c < C; c++) init[c] = log(init[c]);
-    for (int c = 0; c < f->nt; c++)
-      for (int i = 0; i < n; i++) f->raw[(size_t)c * n + i] = init[c];
-    for (int i = 0; i < m; i++) memcpy(f->rawte + (size_t)i * f->nt, init, sizeof(double) * (size_t)f->nt);
-    T += f->nt;
-    free(map), free(cnt);
+    if (g->F) g->F[k] = f;
+    g->T += f.nt;
   }
-  g.T = T;
-  for (int k = 0; k < K; k++) g.RT += F[k].resr ? D : 0;
-  g.rtask_k = malloc(sizeof(int) * (size_t)(g.RT + 1));
-  g.rtask_f = malloc(sizeof(int) * (size_t)(g.RT + 1));
-  if (!g.rtask_k || !g.rtask_f) goto nomem;
-  for (int k = 0, t = 0; k < K; k++)
-    for (int ft = 0; F[k].resr && ft < D; ft++, t++) g.rtask_k[t] = k, g.rtask_f[t] = ft;
-  g.task_k = malloc(sizeof(int) * (size_t)T);
-  g.task_c = malloc(sizeof(int) * (size_t)T);
-  g.task_imp = malloc(sizeof(double) * (size_t)T * D);
-  g.task_split = malloc(sizeof(int) * (size_t)T);
-  if (!g.task_k || !g.task_c || !g.task_imp || !g.task_split) goto nomem;
-  for (int k = 0, t = 0; k < K; k++)
-    for (int c = 0; c < F[k].nt; c++, t++) g.task_k[t] = k, g.task_c[t] = c;
+  g->rtask_k = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
+  g->rtask_f = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
+  g->task_k = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
+  g->task_c = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
+  g->task_imp = kn_arena_take(ar, sizeof(double) * (size_t)g->T * D);
+  g->task_split = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
+}
 
-  for (int stage = 0; stage < o->stages; stage++) {
-    g.stage = stage;
-    kn_pool_run(pool, residual_task, &g);
-    if (g.RT) {
-      for (int k = 0; k < K; k++) /* the root sums, summed as build_tree sums them */
-        if (F[k].resr)
-          for (int c = 0; c < F[k].nt; c++) {
-            double sum = 0;
-            const double *rc = F[k].res + (size_t)c * n;
-            for (int i = 0; i < n; i++) sum += rc[i];
-            F[k].tot[c] = sum;
-          }
-      kn_pool_run(pool, root_task, &g);
-    }
-    kn_pool_run(pool, tree_task, &g);
-    for (int t = 0; t < T; t++) { /* scikit-learn's order: stage by stage, class by class */
-      if (!g.task_split[t]) continue;
-      factor_fit *f = &F[g.task_k[t]];
-      for (int ft = 0; ft < D; ft++) f->imp_sum[ft] += g.task_imp[(size_t)t * D + ft];
-      f->relevant++;
-    }
+/* Classes of factor k present in the train rows: map (ncls) to 0..C-1 or -1, counts. */
+static int train_classes(const kn_gbt_job *j, int k, int *map, int64_t *cnt) {
+  int nc = j->ncls[k], C = 0;
+  memset(cnt, 0, sizeof(int64_t) * (size_t)nc);
+  for (int i = 0; i < j->n; i++) cnt[j->ytr[(size_t)i * j->K + k]]++;
+  for (int q = 0; q < nc; q++) map[q] = cnt[q] ? C++ : -1;
+  KN_ASSERT(C >= 2); /* checked by the driver */
+  return C;
+}
+
+/* Factor k's labels, and its initial raw predictions: the class priors clipped to
+ * [eps32, 1 - eps32], log p_c (K > 2) or log(p1/p0). */
+static void init_factor(const kn_gbt_job *j, int k, factor_fit *f) {
+  int n = j->n, m = j->m, K = j->K, nc = j->ncls[k], map[KN_MAX_CLASSES];
+  int64_t cnt[KN_MAX_CLASSES];
+  f->C = train_classes(j, k, map, cnt);
+  for (int i = 0; i < n; i++) f->y[i] = map[j->ytr[(size_t)i * K + k]];
+  for (int i = 0; i < m; i++) f->yte[i] = map[j->yte[(size_t)i * K + k]];
+  double init[KN_MAX_CLASSES];
+  const double eps = FLT_EPSILON;
+  int c2 = 0;
+  for (int q = 0; q < nc; q++) {
+    if (!cnt[q]) continue;
+    double p = (double)cnt[q] / n;
+    p = p < eps ? eps : p > 1 - eps ? 1 - eps : p;
+    init[c2++] = p;
   }
+  if (f->nt == 1) init[0] = log(init[1] / (1 - init[1]));
+  else
+    for (int c = 0; c < f->C; c++) init[c] = log(init[c]);
+  for (int c = 0; c < f->nt; c++)
+    for (int i = 0; i < n; i++) f->raw[(size_t)c * n + i] = init[c];
+  for (int i = 0; i < m; i++) memcpy(f->rawte + (size_t)i * f->nt, init, sizeof(double) * (size_t)f->nt);
+}
+
+/* Features to float32, presorted per feature; factors initialised; the task lists. */
+static void fit_prepare(const kn_gbt_job *j, gbt_ctx *g, presort *P, float *X, vi_pair *pairs) {
+  int n = j->n, D = j->D, K = j->K;
+  for (size_t q = 0; q < (size_t)n * D; q++) X[q] = (float)j->Xtr[q];
+  for (size_t q = 0; q < (size_t)j->m * D; q++) ((float *)g->Xte)[q] = (float)j->Xte[q];
+  for (int ft = 0; ft < D; ft++) {
+    for (int i = 0; i < n; i++) pairs[i] = (vi_pair){P->Xc[(size_t)ft * n + i] = X[(size_t)i * D + ft], i};
+    qsort(pairs, (size_t)n, sizeof *pairs, cmp_vi);
+    for (int i = 0; i < n; i++) P->sorted[(size_t)ft * n + i] = pairs[i].i;
+  }
+  for (int k = 0; k < K; k++) init_factor(j, k, &g->F[k]);
+  for (int k = 0, t = 0; k < K; k++)
+    for (int ft = 0; g->F[k].resr && ft < D; ft++, t++) g->rtask_k[t] = k, g->rtask_f[t] = ft;
+  for (int k = 0, t = 0; k < K; k++)
+    for (int c = 0; c < g->F[k].nt; c++, t++) g->task_k[t] = k, g->task_c[t] = c;
+}
+
+/* One boosting stage: residuals, the shared root scans, every tree, the importances. */
+static void fit_stage(kn_pool *pool, gbt_ctx *g, int stage) {
+  int n = g->P->n, K = g->K, D = g->D;
+  factor_fit *F = g->F;
+  g->stage = stage;
+  kn_pool_run(pool, residual_task, g);
+  if (g->RT) {
+    for (int k = 0; k < K; k++) /* the root sums, summed as build_tree sums them */
+      if (F[k].resr)
+        for (int c = 0; c < F[k].nt; c++) {
+          double sum = 0;
+          const double *rc = F[k].res + (size_t)c * n;
+          for (int i = 0; i < n; i++) sum += rc[i];
+          F[k].tot[c] = sum;
+        }
+    kn_pool_run(pool, root_task, g);
+  }
+  kn_pool_run(pool, tree_task, g);
+  for (int t = 0; t < g->T; t++) { /* scikit-learn's order: stage by stage, class by class */
+    if (!g->task_split[t]) continue;
+    factor_fit *f = &F[g->task_k[t]];
+    for (int ft = 0; ft < D; ft++) f->imp_sum[ft] += g->task_imp[(size_t)t * D + ft];
+    f->relevant++;
+  }
+}
+
+/* Normalised importances and the train and test accuracies. */
+static void fit_finish(const kn_gbt_job *j, const gbt_ctx *g) {
+  int n = j->n, m = j->m, D = j->D, K = j->K;
   for (int k = 0; k < K; k++) {
-    factor_fit *f = &F[k];
+    const factor_fit *f = &g->F[k];
     double tot = 0;
     for (int ft = 0; ft < D; ft++) tot += f->relevant ? f->imp_sum[ft] / f->relevant : 0;
     for (int ft = 0; ft < D; ft++)
-      importance[(size_t)ft * K + k] = tot > 0 ? fabs(f->imp_sum[ft] / f->relevant / tot) : 0.0;
+      j->importance[(size_t)ft * K + k] = tot > 0 ? fabs(f->imp_sum[ft] / f->relevant / tot) : 0.0;
     int ok = 0;
     double row[KN_MAX_CLASSES];
     for (int i = 0; i < n; i++) {
       for (int c = 0; c < f->nt; c++) row[c] = f->raw[(size_t)c * n + i];
       ok += predict_row(row, f->nt) == f->y[i];
     }
-    acc_train[k] = (double)ok / n;
+    j->acc_train[k] = (double)ok / n;
     ok = 0;
     for (int i = 0; i < m; i++) ok += predict_row(f->rawte + (size_t)i * f->nt, f->nt) == f->yte[i];
-    acc_test[k] = m ? (double)ok / m : 0.0;
+    j->acc_test[k] = m ? (double)ok / m : 0.0;
   }
-  goto done;
-nomem:
-  st = kn_err(KNOBS_ERR_NOMEM, "gradient boosting: cannot allocate for %d rows x %d codes", n, D);
-done:
-  if (S)
-    for (int t = 0; t < nth; t++) {
-      free(S[t].node_of), free(S[t].goes_left), free(S[t].list[0]), free(S[t].list[1]), free(S[t].cum), free(S[t].vb), free(S[t].prep), free(S[t].prelo), free(S[t].prehi), free(S[t].bestp), free(S[t].bestlo), free(S[t].besthi);
-      free(S[t].num), free(S[t].den), free(S[t].perm), free(S[t].imp);
-    }
-  if (F)
-    for (int k = 0; k < K; k++) {
-      free(F[k].y), free(F[k].yte), free(F[k].raw), free(F[k].rawte), free(F[k].res), free(F[k].imp_sum);
-      free(F[k].resr), free(F[k].rootp), free(F[k].rootk), free(F[k].tot);
-    }
-  free(g.task_k), free(g.task_c), free(g.rtask_k), free(g.rtask_f), free(g.task_imp), free(g.task_split);
-  free(X), free(Xt), free(P.sorted), free(P.Xc), free(pairs), free(F), free(S);
-  return st;
+}
+
+knobs_status kn_gbt_fit(const kn_gbt_job *j) {
+  KN_ASSERT(j->o->depth >= 1 && j->o->depth <= MAX_DEPTH && j->n >= 1 && j->D >= 1 && j->K >= 1 && j->K <= KN_MAX_K);
+  int nth = kn_pool_size(j->pool), nt[KN_MAX_K], map[KN_MAX_CLASSES];
+  int64_t cnt[KN_MAX_CLASSES];
+  for (int k = 0; k < j->K; k++) {
+    int C = train_classes(j, k, map, cnt);
+    nt[k] = C == 2 ? 1 : C;
+  }
+  presort P = {.n = j->n, .D = j->D};
+  gbt_ctx g = {.o = j->o, .P = &P, .D = j->D, .K = j->K, .seed = j->seed, .stream = j->stream};
+  float *X;
+  vi_pair *pairs;
+  kn_arena ar = {0};
+  fit_layout(&ar, j, nt, nth, &g, &P, &X, &pairs); /* counting */
+  knobs_status s = kn_arena_reserve(&ar, "gradient boosting");
+  if (s) return kn_err_prefix(s, "%d rows x %d codes", j->n, j->D);
+  fit_layout(&ar, j, nt, nth, &g, &P, &X, &pairs);
+  fit_prepare(j, &g, &P, X, pairs);
+  for (int stage = 0; stage < j->o->stages && !s; stage++) {
+    fit_stage(j->pool, &g, stage);
+    if (j->progress) s = j->progress(j->progress_ctx, stage + 1, j->o->stages);
+  }
+  if (!s) fit_finish(j, &g);
+  kn_arena_free(&ar);
+  return s;
 }

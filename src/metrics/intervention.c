@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "data/data.h"
 #include "metrics/metrics.h"
 
@@ -70,146 +71,206 @@ static knobs_status cyclic_flags(const kn_mctx *c, int *cyc) {
   return KNOBS_OK;
 }
 
-knobs_status kn_intervention(const kn_mctx *c, cJSON *out) {
-  knobs_data *d = c->data;
-  int D = c->D, K = c->K, KD = d->info.K, NS = c->o->intervention_scale_n, NI = c->o->intervention_n;
-  size_t per = (size_t)d->info.C * d->info.H * d->info.W;
+/* The state of a run, carved from one arena: per-call buffers, code scales, and per factor
+ * the sums of both forms, the scored, skipped and unresponsive counts, argmax counts (K,D)
+ * and the summaries. */
+typedef struct {
+  int32_t *f;         /* (max(NS, 2 PER_CALL), KD) factor vectors */
+  float *z, *obs;     /* their codes, (2 PER_CALL) observations */
+  double *dl, *sd, *mean;
+  int *act, *kof;
+  uint8_t *same;
+  double *smax, *sent, *pf_max, *pf_ent, *pf_cons;
+  int *nscored, *nskip, *nunresp, *argmax, *pf_skip, *pf_dim;
+  int cyc[KN_MAX_K];
+  int na;             /* active dimensions */
+  long encoded;       /* observations encoded */
+} iv_state;
+
+static void iv_layout(kn_arena *a, const kn_mctx *c, iv_state *s) {
+  int D = c->D, K = c->K, KD = c->data->info.K, NS = c->o->intervention_scale_n;
+  size_t per = (size_t)c->data->info.C * c->data->info.H * c->data->info.W;
   int nf = NS > 2 * PER_CALL ? NS : 2 * PER_CALL;
-  int32_t *f = malloc(sizeof(int32_t) * (size_t)nf * KD);
-  float *z = malloc(sizeof(float) * (size_t)nf * D);
-  float *obs = malloc(sizeof(float) * per * 2 * PER_CALL);
-  double *dl = malloc(sizeof(double) * (size_t)D);
-  double *sd = calloc((size_t)D, sizeof(double)), *mean = calloc((size_t)D, sizeof(double));
-  int *act = malloc(sizeof(int) * (size_t)D), *kof = malloc(sizeof(int) * PER_CALL);
-  uint8_t *same = malloc(PER_CALL);
-  /* per factor: sums of both forms, scored, skipped, unresponsive, argmax counts (K,D) */
-  double *smax = calloc((size_t)K, sizeof(double)), *sent = calloc((size_t)K, sizeof(double));
-  int *nscored = calloc((size_t)K, sizeof(int)), *nskip = calloc((size_t)K, sizeof(int));
-  int *nunresp = calloc((size_t)K, sizeof(int)), *argc = calloc((size_t)K * D, sizeof(int));
-  double *pf_max = calloc((size_t)K, sizeof(double)), *pf_ent = calloc((size_t)K, sizeof(double));
-  double *pf_cons = calloc((size_t)K, sizeof(double));
-  int *pf_skip = calloc((size_t)K, sizeof(int)), *pf_dim = calloc((size_t)K, sizeof(int)), cyc[KN_MAX_K];
-  knobs_status s = KNOBS_OK;
-  if (!f || !z || !obs || !dl || !sd || !mean || !act || !kof || !same || !smax || !sent || !nscored || !nskip ||
-      !nunresp || !argc || !pf_max || !pf_ent || !pf_cons || !pf_skip || !pf_dim) {
-    s = kn_err(KNOBS_ERR_NOMEM, "intervention: cannot allocate");
-    goto done;
-  }
-  if ((s = cyclic_flags(c, cyc))) goto done;
-  kn_rng rng;
-  kn_rng_seed(&rng, c->o->seed, c->stream);
-  double t0 = kn_now();
-  /* code scales */
-  kn_data_sample_factors(d, &rng, NS, f);
-  if ((s = kn_encode_factors(c, f, NS, z))) goto done;
+  s->f = kn_arena_take(a, sizeof(int32_t) * (size_t)nf * KD);
+  s->z = kn_arena_take(a, sizeof(float) * (size_t)nf * D);
+  s->obs = kn_arena_take(a, sizeof(float) * per * 2 * PER_CALL);
+  s->dl = kn_arena_take(a, sizeof(double) * (size_t)D);
+  s->sd = kn_arena_take(a, sizeof(double) * (size_t)D);
+  s->mean = kn_arena_take(a, sizeof(double) * (size_t)D);
+  s->act = kn_arena_take(a, sizeof(int) * (size_t)D);
+  s->kof = kn_arena_take(a, sizeof(int) * PER_CALL);
+  s->same = kn_arena_take(a, PER_CALL);
+  s->smax = kn_arena_take(a, sizeof(double) * (size_t)K);
+  s->sent = kn_arena_take(a, sizeof(double) * (size_t)K);
+  s->pf_max = kn_arena_take(a, sizeof(double) * (size_t)K);
+  s->pf_ent = kn_arena_take(a, sizeof(double) * (size_t)K);
+  s->pf_cons = kn_arena_take(a, sizeof(double) * (size_t)K);
+  s->nscored = kn_arena_take(a, sizeof(int) * (size_t)K);
+  s->nskip = kn_arena_take(a, sizeof(int) * (size_t)K);
+  s->nunresp = kn_arena_take(a, sizeof(int) * (size_t)K);
+  s->argmax = kn_arena_take(a, sizeof(int) * (size_t)K * D);
+  s->pf_skip = kn_arena_take(a, sizeof(int) * (size_t)K);
+  s->pf_dim = kn_arena_take(a, sizeof(int) * (size_t)K);
+}
+
+/* s_j = std (ddof 1) of the codes of NS random observations; the active dimensions. */
+static knobs_status code_scales(const kn_mctx *c, kn_rng *rng, iv_state *s) {
+  int D = c->D, NS = c->o->intervention_scale_n;
+  kn_data_sample_factors(c->data, rng, NS, s->f);
+  knobs_status st = kn_encode_factors(c, s->f, NS, s->z);
+  if (st) return st;
+  const float *z = s->z;
   for (int i = 0; i < NS; i++)
-    for (int j = 0; j < D; j++) mean[j] += z[(size_t)i * D + j];
-  for (int j = 0; j < D; j++) mean[j] /= NS;
+    for (int j = 0; j < D; j++) s->mean[j] += z[(size_t)i * D + j];
+  for (int j = 0; j < D; j++) s->mean[j] /= NS;
   for (int i = 0; i < NS; i++)
-    for (int j = 0; j < D; j++) sd[j] += (z[(size_t)i * D + j] - mean[j]) * (z[(size_t)i * D + j] - mean[j]);
+    for (int j = 0; j < D; j++)
+      s->sd[j] += (z[(size_t)i * D + j] - s->mean[j]) * (z[(size_t)i * D + j] - s->mean[j]);
   double smx = 0;
   for (int j = 0; j < D; j++) {
-    sd[j] = NS > 1 ? sqrt(sd[j] / (NS - 1)) : 0;
-    if (sd[j] > smx) smx = sd[j];
+    s->sd[j] = NS > 1 ? sqrt(s->sd[j] / (NS - 1)) : 0;
+    if (s->sd[j] > smx) smx = s->sd[j];
   }
-  int na = 0;
-  for (int j = 0; j < D; j++) na += act[j] = smx > 0 && sd[j] >= c->o->intervention_active * smx;
-  long encoded = NS;
-  for (int i0 = 0; na && i0 < NI; i0 += PER_CALL) {
-    int b = NI - i0 < PER_CALL ? NI - i0 : PER_CALL;
-    for (int q = 0; q < b; q++) {
-      int k = (i0 + q) % K, kd = c->fmap[k], size = d->info.factor_sizes[kd];
-      kof[q] = k;
-      int32_t *v = f + (size_t)2 * q * KD, *v2 = v + KD;
-      kn_data_sample_factors(d, &rng, 1, v);
-      memcpy(v2, v, sizeof(int32_t) * (size_t)KD);
-      v2[kd] = v[kd] + 1 < size ? v[kd] + 1 : cyc[k] ? 0 : v[kd] - 1;
-    }
-    if ((s = knobs_data_render(d, f, 2 * b, obs))) goto done;
-    for (int q = 0; q < b; q++) /* skipped if the two renderings are pixel-identical */
-      same[q] = !memcmp(obs + 2 * q * per, obs + (2 * q + 1) * per, sizeof(float) * per);
-    if ((s = kn_encode_obs(c, obs, 2 * b, z))) goto done;
-    encoded += 2 * b;
-    for (int q = 0; q < b; q++) {
-      int k = kof[q];
-      if (same[q]) {
-        nskip[k]++;
-        continue;
-      }
-      double tot = 0, mx = 0;
-      int arg = -1;
-      for (int j = 0; j < D; j++) {
-        dl[j] = act[j] ? fabs(((double)z[(size_t)(2 * q + 1) * D + j] - z[(size_t)2 * q * D + j]) / sd[j]) : 0;
-        tot += dl[j];
-        if (act[j] && (arg < 0 || dl[j] > mx)) {
-          mx = dl[j];
-          arg = j;
-        }
-      }
-      nscored[k]++;
-      if (tot == 0) {
-        nunresp[k]++;
-        continue; /* concentration 0; no argmax */
-      }
-      argc[(size_t)k * D + arg]++;
-      if (na == 1) {
-        smax[k] += 1;
-        sent[k] += 1;
-        continue;
-      }
-      double h = 0;
-      for (int j = 0; j < D; j++)
-        if (dl[j] > 0) {
-          double p = dl[j] / tot;
-          h -= p * log(p);
-        }
-      smax[k] += (na * (mx / tot) - 1) / (na - 1);
-      sent[k] += 1 - h / log((double)na);
-    }
-    if ((s = kn_progress(c, "intervention", i0 + b, NI))) goto done;
+  s->na = 0;
+  for (int j = 0; j < D; j++) s->na += s->act[j] = smx > 0 && s->sd[j] >= c->o->intervention_active * smx;
+  s->encoded = NS;
+  return KNOBS_OK;
+}
+
+/* Interventions i0 .. i0+b-1 (round-robin over factors): base and moved vectors, rendered;
+ * same[q] if the two renderings are pixel-identical; then encoded. */
+static knobs_status draw_pairs(const kn_mctx *c, kn_rng *rng, iv_state *s, int i0, int b) {
+  knobs_data *d = c->data;
+  int K = c->K, KD = d->info.K;
+  size_t per = (size_t)d->info.C * d->info.H * d->info.W;
+  for (int q = 0; q < b; q++) {
+    int k = (i0 + q) % K, kd = c->fmap[k], size = d->info.factor_sizes[kd];
+    s->kof[q] = k;
+    int32_t *v = s->f + (size_t)2 * q * KD, *v2 = v + KD;
+    kn_data_sample_factors(d, rng, 1, v);
+    memcpy(v2, v, sizeof(int32_t) * (size_t)KD);
+    v2[kd] = v[kd] + 1 < size ? v[kd] + 1 : s->cyc[k] ? 0 : v[kd] - 1;
   }
-  double secs = kn_now() - t0, omax = 0, oent = 0, ocons = 0;
-  int nfs = 0;
+  knobs_status st = knobs_data_render(d, s->f, 2 * b, s->obs);
+  if (st) return st;
+  for (int q = 0; q < b; q++)
+    s->same[q] = !memcmp(s->obs + 2 * q * per, s->obs + (2 * q + 1) * per, sizeof(float) * per);
+  if ((st = kn_encode_obs(c, s->obs, 2 * b, s->z))) return st;
+  s->encoded += 2 * b;
+  return KNOBS_OK;
+}
+
+/* Score intervention q of the last pair drawn into its factor's sums. */
+static void score_pair(const kn_mctx *c, iv_state *s, int q) {
+  int D = c->D, k = s->kof[q], na = s->na;
+  if (s->same[q]) {
+    s->nskip[k]++;
+    return;
+  }
+  double tot = 0, mx = 0, *dl = s->dl;
+  const float *z = s->z;
+  int arg = -1;
+  for (int j = 0; j < D; j++) {
+    dl[j] = s->act[j] ? fabs(((double)z[(size_t)(2 * q + 1) * D + j] - z[(size_t)2 * q * D + j]) / s->sd[j]) : 0;
+    tot += dl[j];
+    if (s->act[j] && (arg < 0 || dl[j] > mx)) {
+      mx = dl[j];
+      arg = j;
+    }
+  }
+  s->nscored[k]++;
+  if (tot == 0) { /* concentration 0; no argmax */
+    s->nunresp[k]++;
+    return;
+  }
+  s->argmax[(size_t)k * D + arg]++;
+  if (na == 1) {
+    s->smax[k] += 1;
+    s->sent[k] += 1;
+    return;
+  }
+  double h = 0;
+  for (int j = 0; j < D; j++)
+    if (dl[j] > 0) {
+      double p = dl[j] / tot;
+      h -= p * log(p);
+    }
+  s->smax[k] += (na * (mx / tot) - 1) / (na - 1);
+  s->sent[k] += 1 - h / log((double)na);
+}
+
+/* Per factor summaries; the overall means over the scored factors (returns their count). */
+static int summarise(const kn_mctx *c, iv_state *s, double *omax, double *oent, double *ocons) {
+  int D = c->D, K = c->K, nfs = 0;
+  *omax = *oent = *ocons = 0;
   for (int k = 0; k < K; k++) {
-    int total = nscored[k] + nskip[k];
-    pf_skip[k] = !na || total == 0 || 2 * nskip[k] > total;
+    int total = s->nscored[k] + s->nskip[k];
+    s->pf_skip[k] = !s->na || total == 0 || 2 * s->nskip[k] > total;
     int best = 0;
     for (int j = 1; j < D; j++)
-      if (argc[(size_t)k * D + j] > argc[(size_t)k * D + best]) best = j;
-    pf_dim[k] = best;
-    if (pf_skip[k] || !nscored[k]) continue;
-    pf_max[k] = smax[k] / nscored[k];
-    pf_ent[k] = sent[k] / nscored[k];
-    pf_cons[k] = (double)argc[(size_t)k * D + best] / nscored[k];
-    omax += pf_max[k], oent += pf_ent[k], ocons += pf_cons[k];
+      if (s->argmax[(size_t)k * D + j] > s->argmax[(size_t)k * D + best]) best = j;
+    s->pf_dim[k] = best;
+    if (s->pf_skip[k] || !s->nscored[k]) continue;
+    s->pf_max[k] = s->smax[k] / s->nscored[k];
+    s->pf_ent[k] = s->sent[k] / s->nscored[k];
+    s->pf_cons[k] = (double)s->argmax[(size_t)k * D + best] / s->nscored[k];
+    *omax += s->pf_max[k], *oent += s->pf_ent[k], *ocons += s->pf_cons[k];
     nfs++;
   }
+  return nfs;
+}
+
+/* The scores, summaries and parameters into out. */
+static void put_json(const kn_mctx *c, iv_state *s, double secs, cJSON *out) {
+  int D = c->D, K = c->K, NI = c->o->intervention_n, NS = c->o->intervention_scale_n;
+  double omax, oent, ocons;
+  int nfs = summarise(c, s, &omax, &oent, &ocons);
   kn_json_num(out, "concentration_max", nfs ? omax / nfs : 0);
   kn_json_num(out, "concentration_entropy", nfs ? oent / nfs : 0);
   kn_json_num(out, "consistency", nfs ? ocons / nfs : 0);
-  kn_json_num(out, "num_active_dims", na);
+  kn_json_num(out, "num_active_dims", s->na);
   kn_json_num(out, "factors_scored", nfs);
-  kn_json_vec(out, "per_factor_max", pf_max, K);
-  kn_json_vec(out, "per_factor_entropy", pf_ent, K);
-  kn_json_vec(out, "per_factor_consistency", pf_cons, K);
-  kn_json_ivec(out, "per_factor_dim", pf_dim, K);
-  kn_json_ivec(out, "per_factor_skipped", pf_skip, K);
-  kn_json_ivec(out, "interventions_scored", nscored, K);
-  kn_json_ivec(out, "interventions_skipped", nskip, K);
-  kn_json_ivec(out, "interventions_unresponsive", nunresp, K);
-  kn_json_vec(out, "code_scale", sd, D);
-  kn_json_num(out, "images_encoded", (double)encoded);
-  kn_json_num(out, "images_per_second", secs > 0 ? encoded / secs : 0);
-  if (!na) kn_json_str(out, "note", "every code dimension is constant: nothing to score");
+  kn_json_vec(out, "per_factor_max", s->pf_max, K);
+  kn_json_vec(out, "per_factor_entropy", s->pf_ent, K);
+  kn_json_vec(out, "per_factor_consistency", s->pf_cons, K);
+  kn_json_ivec(out, "per_factor_dim", s->pf_dim, K);
+  kn_json_ivec(out, "per_factor_skipped", s->pf_skip, K);
+  kn_json_ivec(out, "interventions_scored", s->nscored, K);
+  kn_json_ivec(out, "interventions_skipped", s->nskip, K);
+  kn_json_ivec(out, "interventions_unresponsive", s->nunresp, K);
+  kn_json_vec(out, "code_scale", s->sd, D);
+  kn_json_num(out, "images_encoded", (double)s->encoded);
+  kn_json_num(out, "images_per_second", secs > 0 ? s->encoded / secs : 0);
+  if (!s->na) kn_json_str(out, "note", "every code dimension is constant: nothing to score");
   else if (!nfs) kn_json_str(out, "note", "every factor was skipped (its interventions change no pixel)");
   cJSON *p = kn_json_params(out);
   kn_json_num(p, "interventions", NI);
   kn_json_num(p, "scale_points", NS);
   kn_json_num(p, "active_threshold", c->o->intervention_active);
-  kn_json_ivec(p, "cyclic", cyc, K);
+  kn_json_ivec(p, "cyclic", s->cyc, K);
+}
+
+knobs_status kn_intervention(const kn_mctx *c, cJSON *out) {
+  int NI = c->o->intervention_n;
+  kn_arena a = {0};
+  iv_state s = {0};
+  iv_layout(&a, c, &s); /* counting */
+  knobs_status st = kn_arena_reserve(&a, "intervention");
+  if (st) return st;
+  iv_layout(&a, c, &s);
+  if ((st = cyclic_flags(c, s.cyc))) goto done;
+  kn_rng rng;
+  kn_rng_seed(&rng, c->o->seed, c->stream);
+  double t0 = kn_now();
+  if ((st = code_scales(c, &rng, &s))) goto done;
+  for (int i0 = 0; s.na && i0 < NI; i0 += PER_CALL) {
+    int b = NI - i0 < PER_CALL ? NI - i0 : PER_CALL;
+    if ((st = draw_pairs(c, &rng, &s, i0, b))) goto done;
+    for (int q = 0; q < b; q++) score_pair(c, &s, q);
+    if ((st = kn_progress(c, "intervention", i0 + b, NI))) goto done;
+  }
+  put_json(c, &s, kn_now() - t0, out);
 done:
-  free(f), free(z), free(obs), free(dl), free(sd), free(mean), free(act), free(kof), free(same), free(smax), free(sent);
-  free(nscored), free(nskip), free(nunresp), free(argc), free(pf_max), free(pf_ent), free(pf_cons), free(pf_skip),
-      free(pf_dim);
-  return s;
+  kn_arena_free(&a);
+  return st;
 }

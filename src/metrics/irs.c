@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/arena.h"
 #include "metrics/metrics.h"
 
 /* the k-th smallest of v[0..m) (v reordered), by quickselect with median-of-three pivots */
@@ -61,24 +62,36 @@ static double quantile(double *v, int m, double q) {
   return g >= 0.5 ? b - d * (1 - g) : a + d * g; /* numpy's _lerp */
 }
 
-knobs_status kn_irs(const kn_mctx *c, cJSON *out) {
-  const kn_rows *r = &c->all;
-  int D = c->D, K = c->K, n = r->n;
-  int *act = malloc(sizeof(int) * (size_t)D);
-  double *mean = calloc((size_t)D, sizeof(double)), *maxdev = calloc((size_t)D, sizeof(double));
-  double *cum = calloc((size_t)D * K, sizeof(double)), *irs = calloc((size_t)D * K, sizeof(double));
-  double *per = calloc((size_t)D, sizeof(double)), *e = malloc(sizeof(double) * (size_t)D);
-  double *buf = malloc(sizeof(double) * (size_t)n);
-  int32_t *disc = malloc(sizeof(int32_t) * (size_t)n * K), *idx = malloc(sizeof(int32_t) * (size_t)n);
-  int *parent = calloc((size_t)D, sizeof(int));
-  knobs_status s = KNOBS_OK;
-  if (!act || !mean || !maxdev || !cum || !irs || !per || !e || !buf || !disc || !idx || !parent) {
-    s = kn_err(KNOBS_ERR_NOMEM, "irs: cannot allocate");
-    goto done;
-  }
-  /* active codes: np.var > 0 */
-  int na = 0;
-  double ref_active_sum = 0;
+/* The work of one run, carved from one arena. */
+typedef struct {
+  int *act, *parent, *off;   /* (D) active codes, then (D) parent factors, (bins + 2) offsets */
+  double *mean, *maxdev, *cum, *irs, *per, *e, *buf; /* (D), (D), (D,K), (D,K), (D), (D), (n) */
+  int32_t *disc, *idx;       /* (n,K) discretised factors, (n) rows by bin */
+  int na;                    /* active codes */
+  double ref_active_sum;     /* the reference's "num_active_dims" (a sum of codes) */
+} irs_state;
+
+static void irs_layout(kn_arena *a, const kn_mctx *c, irs_state *s) {
+  size_t D = (size_t)c->D, K = (size_t)c->K, n = (size_t)c->all.n;
+  s->act = kn_arena_take(a, sizeof(int) * D);
+  s->parent = kn_arena_take(a, sizeof(int) * D);
+  s->off = kn_arena_take(a, sizeof(int) * ((size_t)c->o->num_bins + 2));
+  s->mean = kn_arena_take(a, sizeof(double) * D);
+  s->maxdev = kn_arena_take(a, sizeof(double) * D);
+  s->cum = kn_arena_take(a, sizeof(double) * D * K);
+  s->irs = kn_arena_take(a, sizeof(double) * D * K);
+  s->per = kn_arena_take(a, sizeof(double) * D);
+  s->e = kn_arena_take(a, sizeof(double) * D);
+  s->buf = kn_arena_take(a, sizeof(double) * n);
+  s->disc = kn_arena_take(a, sizeof(int32_t) * n * K);
+  s->idx = kn_arena_take(a, sizeof(int32_t) * n);
+}
+
+/* Active codes (np.var > 0), their means and largest deviations from the mean. */
+static void active_codes(const kn_rows *r, int D, irs_state *s) {
+  int n = r->n;
+  s->na = 0;
+  s->ref_active_sum = 0;
   for (int j = 0; j < D; j++) {
     double m = 0, v = 0;
     for (int i = 0; i < n; i++) m += r->z[(size_t)i * D + j];
@@ -87,83 +100,96 @@ knobs_status kn_irs(const kn_mctx *c, cJSON *out) {
       double d = r->z[(size_t)i * D + j] - m;
       v += d * d;
     }
-    mean[j] = m;
+    s->mean[j] = m;
     if (v > 0) {
-      act[na++] = j;
-      for (int i = 0; i < n; i++) ref_active_sum += r->z[(size_t)i * D + j];
+      s->act[s->na++] = j;
+      for (int i = 0; i < n; i++) s->ref_active_sum += r->z[(size_t)i * D + j];
     }
   }
-  double score = 0;
-  if (na > 0) {
-    for (int k = 0; k < K; k++) kn_histogram_discretize(r->yv + k, n, K, c->o->num_bins, 0, disc + k);
-    for (int a = 0; a < na; a++) {
-      int j = act[a];
-      for (int i = 0; i < n; i++) {
-        double d = fabs(r->z[(size_t)i * D + j] - mean[j]);
-        if (d > maxdev[j]) maxdev[j] = d;
-      }
+  for (int a = 0; a < s->na; a++) {
+    int j = s->act[a];
+    for (int i = 0; i < n; i++) {
+      double d = fabs(r->z[(size_t)i * D + j] - s->mean[j]);
+      if (d > s->maxdev[j]) s->maxdev[j] = d;
     }
-    int bins = c->o->num_bins, *off = calloc((size_t)bins + 2, sizeof(int));
-    if (!off) {
-      s = kn_err(KNOBS_ERR_NOMEM, "irs: cannot allocate");
-      goto done;
+  }
+}
+
+/* cum (j,k): the mean over the bins of factor k of the quantile of |z_j - E[z_j | bin]|. */
+static void bin_deviations(const kn_mctx *c, irs_state *s, int k) {
+  const kn_rows *r = &c->all;
+  int D = c->D, K = c->K, n = r->n, bins = c->o->num_bins, nvals = 0, *off = s->off;
+  memset(off, 0, sizeof(int) * (size_t)(bins + 2));
+  for (int i = 0; i < n; i++) off[s->disc[(size_t)i * K + k] + 1]++;
+  for (int v = 1; v <= bins; v++) off[v + 1] += off[v];
+  for (int i = 0; i < n; i++) s->idx[off[s->disc[(size_t)i * K + k]]++] = i; /* rows of bin v: idx[off0[v]..] */
+  for (int v = bins; v >= 1; v--) off[v] = off[v - 1];
+  off[0] = 0;
+  for (int v = 1; v <= bins; v++) {
+    int m = off[v + 1] - off[v];
+    const int32_t *rows = s->idx + off[v];
+    if (!m) continue;
+    nvals++;
+    for (int a = 0; a < s->na; a++) {
+      int j = s->act[a];
+      double s1 = 0;
+      for (int t = 0; t < m; t++) s1 += r->z[(size_t)rows[t] * D + j];
+      s->e[j] = s1 / m;
+      for (int t = 0; t < m; t++) s->buf[t] = fabs(r->z[(size_t)rows[t] * D + j] - s->e[j]);
+      s->cum[(size_t)j * K + k] += quantile(s->buf, m, c->o->irs_quantile);
     }
+  }
+  for (int a = 0; a < s->na; a++) s->cum[(size_t)s->act[a] * K + k] /= nvals;
+}
+
+/* irs (j,k) = 1 - cum / maxdev; each code's best factor; the maxdev-weighted mean. */
+static double irs_score(int D, int K, irs_state *s) {
+  double wsum = 0, ssum = 0, psum = 0;
+  for (int a = 0; a < s->na; a++) {
+    int j = s->act[a];
+    double best = -INFINITY;
     for (int k = 0; k < K; k++) {
-      int nvals = 0;
-      memset(off, 0, sizeof(int) * (size_t)(bins + 2));
-      for (int i = 0; i < n; i++) off[disc[(size_t)i * K + k] + 1]++;
-      for (int v = 1; v <= bins; v++) off[v + 1] += off[v];
-      for (int i = 0; i < n; i++) idx[off[disc[(size_t)i * K + k]]++] = i; /* rows of bin v: idx[off0[v]..] */
-      for (int v = bins; v >= 1; v--) off[v] = off[v - 1];
-      off[0] = 0;
-      for (int v = 1; v <= bins; v++) {
-        int m = off[v + 1] - off[v];
-        const int32_t *rows = idx + off[v];
-        if (!m) continue;
-        nvals++;
-        for (int a = 0; a < na; a++) {
-          int j = act[a];
-          double s1 = 0;
-          for (int t = 0; t < m; t++) s1 += r->z[(size_t)rows[t] * D + j];
-          e[j] = s1 / m;
-          for (int t = 0; t < m; t++) buf[t] = fabs(r->z[(size_t)rows[t] * D + j] - e[j]);
-          cum[(size_t)j * K + k] += quantile(buf, m, c->o->irs_quantile);
-        }
+      s->irs[(size_t)j * K + k] = 1.0 - s->cum[(size_t)j * K + k] / s->maxdev[j];
+      if (s->irs[(size_t)j * K + k] > best) {
+        best = s->irs[(size_t)j * K + k];
+        s->parent[j] = k;
       }
-      for (int a = 0; a < na; a++) cum[(size_t)act[a] * K + k] /= nvals;
     }
-    free(off);
-    double wsum = 0, ssum = 0, psum = 0;
-    for (int a = 0; a < na; a++) {
-      int j = act[a];
-      double best = -INFINITY;
-      for (int k = 0; k < K; k++) {
-        irs[(size_t)j * K + k] = 1.0 - cum[(size_t)j * K + k] / maxdev[j];
-        if (irs[(size_t)j * K + k] > best) {
-          best = irs[(size_t)j * K + k];
-          parent[j] = k;
-        }
-      }
-      per[j] = best;
-      wsum += maxdev[j];
-      ssum += best * maxdev[j];
-      psum += best;
-    }
-    score = wsum > 0 ? ssum / wsum : psum / na;
+    s->per[j] = best;
+    wsum += s->maxdev[j];
+    ssum += best * s->maxdev[j];
+    psum += best;
+  }
+  return wsum > 0 ? ssum / wsum : psum / s->na;
+}
+
+knobs_status kn_irs(const kn_mctx *c, cJSON *out) {
+  const kn_rows *r = &c->all;
+  int D = c->D, K = c->K, n = r->n;
+  kn_arena ar = {0};
+  irs_state s;
+  irs_layout(&ar, c, &s); /* counting */
+  knobs_status st = kn_arena_reserve(&ar, "irs");
+  if (st) return st;
+  irs_layout(&ar, c, &s);
+  active_codes(r, D, &s);
+  double score = 0;
+  if (s.na > 0) {
+    for (int k = 0; k < K; k++) kn_histogram_discretize(r->yv + k, n, K, c->o->num_bins, 0, s.disc + k);
+    for (int k = 0; k < K; k++) bin_deviations(c, &s, k);
+    score = irs_score(D, K, &s);
   }
   kn_json_num(out, "IRS", score);
-  kn_json_num(out, "num_active_dims", na);
-  kn_json_num(out, "num_active_dims_reference", ref_active_sum);
-  kn_json_vec(out, "per_code", per, D);
-  kn_json_ivec(out, "parents", parent, D);
-  kn_json_vec(out, "max_deviations", maxdev, D);
-  kn_json_mat(out, "irs_matrix", irs, D, K);
+  kn_json_num(out, "num_active_dims", s.na);
+  kn_json_num(out, "num_active_dims_reference", s.ref_active_sum);
+  kn_json_vec(out, "per_code", s.per, D);
+  kn_json_ivec(out, "parents", s.parent, D);
+  kn_json_vec(out, "max_deviations", s.maxdev, D);
+  kn_json_mat(out, "irs_matrix", s.irs, D, K);
   cJSON *p = kn_json_params(out);
   kn_json_num(p, "num_points", n);
   kn_json_num(p, "diff_quantile", c->o->irs_quantile);
   kn_json_num(p, "num_bins", c->o->num_bins);
-done:
-  free(act), free(mean), free(maxdev), free(cum), free(irs), free(per), free(e), free(buf);
-  free(disc), free(idx), free(parent);
-  return s;
+  kn_arena_free(&ar);
+  return KNOBS_OK;
 }

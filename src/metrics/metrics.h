@@ -115,17 +115,31 @@ typedef struct {
   int stages, depth;          /* 100, 3 */
   double learning_rate;       /* 0.1 */
 } kn_gbt_opts;
-/* One GradientBoostingClassifier per factor, as scikit-learn 1.2 fits it (log-loss, prior
- * init, friedman_mse trees on float32 features, Newton leaf values), on X_train (n,D) with
- * labels y_train (n,K) (classes 0..ncls[k]-1, those absent from train are never predicted),
- * evaluated on X_test (m,D). Ties between equally good splits are broken by a random feature
- * order per node drawn from (seed, stream), as scikit-learn draws one. Outputs:
- * importance (D,K) (each column the normalised impurity importances, all zero if no tree
- * split), acc_train (K) and acc_test (K). Deterministic for any thread count. */
-knobs_status kn_gbt_fit(kn_pool *pool, const kn_gbt_opts *o, const double *Xtr, int n,
-                        const int32_t *ytr, const double *Xte, int m, const int32_t *yte, int D,
-                        int K, const int *ncls, uint64_t seed, uint64_t stream, double *importance,
-                        double *acc_train, double *acc_test);
+/* A fit: one GradientBoostingClassifier per factor, as scikit-learn 1.2 fits it (log-loss,
+ * prior init, friedman_mse trees on float32 features, Newton leaf values), on Xtr (n,D) with
+ * labels ytr (n,K) (classes 0..ncls[k]-1, those absent from train are never predicted),
+ * evaluated on Xte (m,D). Ties between equally good splits are broken by a random feature
+ * order per node drawn from (seed, stream), as scikit-learn draws one. */
+typedef struct {
+  kn_pool *pool;
+  const kn_gbt_opts *o;
+  const double *Xtr;          /* (n,D) train features */
+  const int32_t *ytr;         /* (n,K) train labels */
+  const double *Xte;          /* (m,D) test features */
+  const int32_t *yte;         /* (m,K) test labels */
+  int n, m, D, K;
+  const int *ncls;            /* (K) classes of each factor */
+  uint64_t seed, stream;
+  double *importance;         /* out (D,K): each column the normalised impurity importances,
+                                 all zero if no tree split */
+  double *acc_train, *acc_test; /* out (K) each */
+  /* called after each stage (done stages of total) from the calling thread; may be NULL;
+   * a non-OK status stops the fit, which returns it (outputs unset) */
+  knobs_status (*progress)(void *ctx, double done, double total);
+  void *progress_ctx;
+} kn_gbt_job;
+/* Deterministic for any thread count. One scratch allocation (KNOBS_ERR_NOMEM if it fails). */
+knobs_status kn_gbt_fit(const kn_gbt_job *j);
 
 /* ---- linear SVM (svm.c) ------------------------------------------------------------------ */
 /* scikit-learn's LinearSVC (liblinear's dual coordinate descent for the L2-regularised
@@ -215,6 +229,10 @@ static inline double kn_exp(double x) {
   kn_exp1(&v);
   return v[0];
 }
+
+/* ---- options (options.c) ---------------------------------------------------------------- */
+/* Every number of `o` in the range of its knobs_metrics_field; KNOBS_ERR_ARG naming it. */
+knobs_status kn_metrics_check_opts(const knobs_metrics_opts *o);
 
 /* ---- encoding helpers (api.c) ------------------------------------------------------------ */
 /* Render n factor vectors (n,KD) of the context's dataset and encode them into codes (n,D)

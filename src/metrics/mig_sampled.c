@@ -300,11 +300,11 @@ knobs_status kn_mig_sampled_data(const kn_mctx *c, cJSON *out) {
   int D = c->D, K = c->K, KD = d->info.K;
   int whole = c->o->mig_sampled_points <= 0;
   if (whole && !d->grid)
-    return kn_err(KNOBS_ERR_ARG, "mig_sampled: %s is not a full factor grid; give a number of points "
-                  "(--mig-sampled-points)", d->info.name);
+    return kn_err(KNOBS_ERR_ARG, "mig_sampled: %s is not a full factor grid; set option "
+                  "'mig_sampled_points' to a number of points", d->info.name);
   if (whole && d->info.n > 4000000)
-    return kn_err(KNOBS_ERR_ARG, "mig_sampled: %s has %lld observations; give a number of points "
-                  "(--mig-sampled-points)", d->info.name, (long long)d->info.n);
+    return kn_err(KNOBS_ERR_ARG, "mig_sampled: %s has %lld observations; set option "
+                  "'mig_sampled_points' to a number of points", d->info.name, (long long)d->info.n);
   int n = whole ? (int)d->info.n : c->o->mig_sampled_points;
   int B = e->batch > 0 ? e->batch : 512;
   size_t per = (size_t)d->info.C * d->info.H * d->info.W;
