@@ -207,6 +207,7 @@ static knobs_status claim_fresh(knobs_run *r, int overwrite) {
 
 knobs_status knobs_run_create(const char *dir, const knobs_config *cfg, knobs_data *data, int overwrite,
                               knobs_run **out) {
+  *out = NULL;
   knobs_run *r;
   knobs_status s = new_run(dir, &r);
   if (s) {
@@ -306,6 +307,7 @@ static knobs_status open_data(knobs_run *r) {
 }
 
 knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int n, knobs_run **out) {
+  *out = NULL;
   knobs_run *r;
   knobs_status s = new_run(dir, &r);
   if (s) return s;
