@@ -190,9 +190,18 @@ static void test_resume_settings(void) {
   CHECK(strstr(knobs_last_error(), "'steps'"), "message: %s", knobs_last_error());
   knobs_setting junk[] = {{"log_every", "3x"}};
   CHECK(knobs_run_resume(dir, junk, 1, &r) == KNOBS_ERR_ARG && !r, "a bad value accepted");
+  /* what an interrupted save leaves goes on resume; other files stay */
+  const char *left[] = {"model.safetensors.new", "model.safetensors.new.tmp-99999", "log.csv.tmp-99999", "mine.txt.tmp-1"};
+  char lp[4][600];
+  for (int i = 0; i < 4; i++) {
+    snprintf(lp[i], sizeof lp[i], "%s/%s", dir, left[i]);
+    kn_write_file(lp[i], "x", 1);
+  }
   knobs_setting ch[] = {{"steps", "30"}, {"log_every", "2"}, {"ckpt_every", "4"}, {"threads", "2"}};
   CHECK(!knobs_run_resume(dir, ch, 4, &r), "resume: %s", knobs_last_error());
   if (!r) return;
+  for (int i = 0; i < 3; i++) CHECK(!kn_file_exists(lp[i]), "%s left after resume", left[i]);
+  CHECK(kn_file_exists(lp[3]), "resume removed a file not its own");
   const knobs_config *c = knobs_model_config(knobs_run_model(r));
   CHECK(knobs_config_number(c, "log_every") == 2 && knobs_config_number(c, "ckpt_every") == 4 &&
             knobs_config_number(c, "threads") == 2 && knobs_config_number(c, "steps") == 30,

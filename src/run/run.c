@@ -82,7 +82,8 @@ static knobs_status lock_dir(knobs_run *r) {
   return KNOBS_OK;
 }
 
-/* Remove what an interrupted writer left: "<run file>.new" and "<run file>.tmp-<pid>". Only
+/* Remove what an interrupted writer left: "<run file>.new", "<run file>.new.tmp-<pid>" and
+ * "<run file>.tmp-<pid>". Only
  * called under the lock, so no live writer owns them. */
 static void remove_leftovers(const char *dir) {
   DIR *dd = opendir(dir);
@@ -93,7 +94,7 @@ static void remove_leftovers(const char *dir) {
     for (int i = 0; i < N_RUN_FILES; i++) {
       size_t n = strlen(run_files[i]);
       const char *rest = e->d_name + n;
-      if (strncmp(e->d_name, run_files[i], n) || (strcmp(rest, ".new") && strncmp(rest, ".tmp-", 5))) continue;
+      if (strncmp(e->d_name, run_files[i], n) || (strncmp(rest, ".new", 4) && strncmp(rest, ".tmp-", 5))) continue;
       path_in(p, sizeof p, dir, e->d_name);
       remove(p);
     }
