@@ -36,7 +36,7 @@ CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -pthread -Iinclude 
 LDLIBS  += $(SANFLAGS) -pthread -lopenblas $(HDF5_LIBS) -lpng -lz -lcjson -lm
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/data/*.c \
-                              src/metrics/*.c src/io/*.c src/apps/*.c))
+                              src/metrics/*.c src/io/*.c src/apps/*.c src/run/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))

@@ -258,11 +258,45 @@ const char *knobs_model_loss(const char *name);
 /* Build a model with freshly initialised parameters (PyTorch's default initialisation, drawn
  * from cfg->seed). cfg->C/H/W must be set (knobs_config_from_data). */
 knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out);
-/* Load a checkpoint: a .safetensors file, or a run folder (its latest checkpoint). `threads`
- * overrides the stored thread count when > 0. */
+/* Load a checkpoint: a .safetensors file, or a run folder (its model.safetensors). `threads`
+ * overrides the stored thread count when > 0. The same as knobs_model_load_with with only
+ * .threads set: tensors holding NaN or Inf are refused (KNOBS_ERR_DATA naming the tensor).
+ * The optimizer state is not read (knobs_model_load_optimizer), except from a checkpoint
+ * written before knobs 0.1.1 kept it in the same file. */
 knobs_status knobs_model_load(const char *path, int threads, knobs_model **out);
-/* Save parameters, optimizer state and config as safetensors, atomically. */
+typedef struct {
+  int threads;            /* > 0: override the stored thread count */
+  int allow_nonfinite;    /* 1: accept tensors holding NaN or Inf, to inspect a diverged run;
+                             0: KNOBS_ERR_DATA naming the first such tensor and element */
+} knobs_load_opts;
+/* knobs_model_load with options (`o` may be NULL for the defaults). */
+knobs_status knobs_model_load_with(const char *path, const knobs_load_opts *o, knobs_model **out);
+/* Save the parameters and buffers, exactly the equivalent PyTorch module's state_dict (so a
+ * strict load_state_dict accepts the file), with the config and step in the metadata,
+ * atomically. The optimizer state goes to its own file: knobs_model_save_optimizer. */
 knobs_status knobs_model_save(const knobs_model *m, const char *path);
+/* Save the optimizer state (per optimizer the Adam moments and step count; metadata format,
+ * knobs_version, model and step = knobs_model_step(m)) atomically. `meta_json`, a JSON object
+ * of string values or NULL, adds keys to the metadata (not those four). */
+knobs_status knobs_model_save_optimizer(const knobs_model *m, const char *path, const char *meta_json);
+/* Both files of a checkpoint: each is written in full to "<path>.new" first, then the
+ * optimizer file is renamed into place, then the model file. An interruption leaves both old,
+ * both new, or (in the instant between the renames) a newer optimizer beside an older model,
+ * which knobs_model_load_optimizer refuses by step. */
+knobs_status knobs_model_save_checkpoint(const knobs_model *m, const char *model_path,
+                                         const char *optimizer_path, const char *meta_json);
+/* Read the optimizer state of `path` (an optimizer file, or an older checkpoint holding the
+ * optim.* tensors beside the weights) into m. KNOBS_ERR_FORMAT if the file holds none, is of
+ * another model, or of another step than knobs_model_step(m) (naming both steps);
+ * KNOBS_ERR_DATA for NaN/Inf. *meta_json, if meta_json is non-NULL, gets the file's metadata
+ * as JSON text (malloc'ed; free() it), NULL on failure. On failure m's optimizer state is
+ * undefined: free the model. */
+knobs_status knobs_model_load_optimizer(knobs_model *m, const char *path, char **meta_json);
+/* Change a setting of a built model that may change when a run resumes (knobs_field.resumable)
+ * and needs no rebuild: steps, log_every, ckpt_every, from text as knobs_config_set reads it.
+ * "threads" is KNOBS_ERR_UNSUPPORTED (it takes effect at load: knobs_load_opts.threads); any
+ * other setting KNOBS_ERR_ARG naming it. */
+knobs_status knobs_model_set(knobs_model *m, const char *name, const char *value);
 void knobs_model_free(knobs_model *m);
 const knobs_config *knobs_model_config(const knobs_model *m);
 long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
@@ -299,20 +333,74 @@ knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x)
 knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_t seed,
                                   knobs_terms *terms, double *kl_dim);
 
-/* ==== training runs (src/models/train.c) =================================================== */
+/* ==== training runs (src/run) ============================================================= */
+/* A run folder holds one training run: config.json (the resolved config), log.csv (a header,
+ * then one row per log_every steps: step, seconds of training so far, images/s and the loss
+ * terms of that step), model.safetensors (the latest weights: the PyTorch state_dict),
+ * optimizer.safetensors (the optimizer state of the same step, and the seconds trained),
+ * the pictures of the result for image data (reconstructions.png, samples.png, traversal.png),
+ * and run.lock. A process that writes a run holds an advisory lock (flock) on run.lock, which
+ * records its pid; a second writer is refused with that pid. After any interruption (Ctrl-C,
+ * a kill, a crash) and a resume, log.csv and the checkpoints read as if the run had never
+ * stopped: resuming truncates the log to the checkpoint's step and carries the seconds. */
+typedef struct knobs_run knobs_run;
+
+/* A setting to change, as text (knobs_config_set reads it). */
 typedef struct {
-  const char *out_dir;    /* run folder; created if missing */
-  long steps;             /* train until this many steps in total */
+  const char *name;       /* "steps", "log_every" ... (knobs_field.name) */
+  const char *value;
+} knobs_setting;
+
+typedef struct {
+  const char *out_dir;    /* knobs_train: the run folder; created if missing.
+                             knobs_run_train: NULL (or the run's folder) */
+  long steps;             /* train until this many steps in total; 0 (knobs_run_train only):
+                             the config's steps */
   /* progress: called every log_every steps and at the end; return non-zero to stop (the run is
    * checkpointed first). May be NULL. */
   int (*progress)(void *ctx, long step, long total, double images_per_s, const knobs_terms *t);
   void *ctx;
   volatile int *stop;     /* set to non-zero (e.g. from a signal handler) to stop cleanly */
+  int overwrite;          /* knobs_train: 1 lets a model at step 0 replace a run already in
+                             out_dir; 0 refuses such a folder (KNOBS_ERR_IO) */
 } knobs_train_opts;
 
-/* Train `m` on `d` to opts->steps, writing into the run folder: config.json, log.csv,
- * checkpoints (ckpt-<step>.safetensors and model.safetensors, the latest) and nothing
- * half-written. Returns KNOBS_ERR_INTERRUPTED if stopped by *stop or by progress(). */
+/* Start a new run of `cfg` in `dir` (created if missing). `data` is the dataset the config
+ * was resolved against (knobs_config_from_data), or NULL to open the config's own; the run
+ * takes it over in every case (freed by knobs_run_free, or here on failure). Builds the model
+ * (KNOBS_ERR_ARG for an invalid config), locks the folder (KNOBS_ERR_IO naming the pid of
+ * another writer), refuses a folder that holds a run (knobs_run_exists) with KNOBS_ERR_IO
+ * unless `overwrite` (then that run's files are removed; other files stay), and writes
+ * config.json. */
+knobs_status knobs_run_create(const char *dir, const knobs_config *cfg, knobs_data *data, int overwrite,
+                              knobs_run **out);
+/* Continue the run in `dir`: lock it, load its checkpoint (model and optimizer, which must be
+ * of one step), apply `changes` (n of them; only settings with knobs_field.resumable: steps,
+ * threads, log_every, ckpt_every; any other is KNOBS_ERR_ARG naming it, as is a bad value or
+ * steps fewer than the run has taken), reopen its data and cut log.csv back to the
+ * checkpoint's step. KNOBS_ERR_IO/FORMAT/DATA for a folder or checkpoint that cannot be
+ * resumed, with the file named. */
+knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int n, knobs_run **out);
+/* Train to o->steps (0 or o NULL: the config's steps), appending to log.csv, checkpointing
+ * every ckpt_every steps, on a stop request and at the end, then writing the pictures.
+ * KNOBS_ERR_INTERRUPTED if stopped by *stop or by progress() (the checkpoint is saved);
+ * KNOBS_ERR_ARG if o->steps is fewer than the steps taken. */
+knobs_status knobs_run_train(knobs_run *r, const knobs_train_opts *o);
+knobs_model *knobs_run_model(const knobs_run *r);  /* owned by the run */
+knobs_data *knobs_run_data(const knobs_run *r);    /* owned by the run */
+const char *knobs_run_dir(const knobs_run *r);
+/* Release the lock and free the run (with its model and data, unless knobs_train lent them). */
+void knobs_run_free(knobs_run *r);
+/* 1 if `dir` holds a run's files (config.json, log.csv, model.safetensors or
+ * optimizer.safetensors), else 0. */
+int knobs_run_exists(const char *dir);
+
+/* The embedder's entry: train the caller's `m` on `d` (both stay the caller's) into
+ * opts->out_dir to opts->steps, as knobs_run_train does. The folder is locked while it runs.
+ * A model at step 0 starts a new run (a folder holding a run is refused unless
+ * opts->overwrite); a model at step k > 0 continues the run in the folder: log.csv is cut back
+ * to step k and the seconds carried when optimizer.safetensors is of step k. (To resume from
+ * the folder's own checkpoint, knobs_run_resume loads both files.) */
 knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_train_opts *opts);
 
 /* ==== using a model (src/apps) ============================================================= */

@@ -147,17 +147,24 @@ static inline void mt_determinism(knobs_config c, knobs_data *d, const char *dir
   kn_read_file(p1, 1 << 28, &ba, &na);
   kn_read_file(p2, 1 << 28, &bb, &nb);
   CHECK(na == nb && na > 0 && !memcmp(ba, bb, na), "checkpoints of identical runs differ in bytes");
+  free(ba), free(bb);
+  /* the optimizer state has its own file (model.safetensors is the plain state_dict) */
+  char o2[600];
+  snprintf(o2, sizeof o2, "%s.optim", p2);
+  CHECK(!knobs_model_save_optimizer(a, o2, NULL), "save optimizer: %s", knobs_last_error());
+  kn_read_file(o2, 1 << 28, &ba, &na);
   for (int k = 0; k < a->nopt; k++) {
     char want[64];
     snprintf(want, sizeof want, "optim.%s.exp_avg_sq", a->opt_name[k]);
-    CHECK(ba && memmem(ba, na, want, strlen(want)), "checkpoint lacks %s", want);
+    CHECK(ba && memmem(ba, na, want, strlen(want)), "optimizer file lacks %s", want);
   }
-  free(ba), free(bb);
+  free(ba);
   CHECK(!knobs_model_create(&c, &h), "create: %s", knobs_last_error());
   for (int i = 0; i < 3; i++) knobs_model_train_step(h, d, NULL);
-  knobs_model_save(h, p2);
+  knobs_model_save_checkpoint(h, p2, o2, NULL);
   knobs_model_free(h);
   CHECK(!knobs_model_load(p2, 0, &r), "load: %s", knobs_last_error());
+  if (r) CHECK(!knobs_model_load_optimizer(r, o2, NULL), "load optimizer: %s", knobs_last_error());
   if (r) {
     CHECK(r->step == 3, "loaded step %ld", r->step);
     for (int i = 0; i < 3; i++) knobs_model_train_step(r, d, NULL);

@@ -24,6 +24,9 @@ expect 0 "usage: knobs traverse" "$K" help traverse
 expect 1 "unknown command 'frobnicate'" "$K" frobnicate
 expect 1 "" "$K"
 expect 1 "unknown option '--bogus'" "$K" train --bogus 3
+expect 1 "setting of tcvae, not of betavae" "$K" train --model betavae --tcvae-beta 3
+expect 1 "unknown model 'nosuch'" "$K" train --model nosuch
+expect 0 "tcvae-beta" "$K" help models
 expect 1 "latents" "$K" train --latents 0
 expect 1 "latents" "$K" train --latents 3x
 expect 1 "steps" "$K" train --steps
@@ -48,7 +51,7 @@ ls "$RUN" | grep -q tmp && bad "a temporary file was left in the run folder" || 
 expect 0 "40 of 40 steps" "$K" info "$RUN"
 expect 0 "encoder.fc1.weight  *(32, 4096)" "$K" info "$RUN"
 expect 1 "cannot change when resuming" "$K" train --resume "$RUN" --beta 2
-expect 1 "more than the 30 asked" "$K" train --resume "$RUN" --steps 30
+expect 1 "fewer than the 40 steps" "$K" train --resume "$RUN" --steps 30
 expect 0 "" "$K" train --resume "$RUN" --steps 60 --quiet
 expect 0 "60 of 60 steps" "$K" info "$RUN"
 [ "$(wc -l < "$RUN/log.csv")" = 7 ] && ok || bad "resumed log.csv has $(wc -l < "$RUN/log.csv") lines, want 7"

@@ -98,5 +98,5 @@ lacks "\-\-obs-dim 2"
 expect 2 "no-such.npy" "$K" data info "$T/no-such.npy"
 
 chmod -R 700 "$T"; rm -rf "$T"
-echo "$P passed, $F failed"
+echo "$P passed, $F failed, 0 skipped"
 [ "$F" = 0 ]

@@ -129,9 +129,12 @@ static void test_determinism_and_resume(const char *model, const char *arch, int
   knobs_model *h;
   knobs_model_create(&c, &h);
   for (int i = 0; i < 3; i++) knobs_model_train_step(h, d, NULL);
-  knobs_model_save(h, p2);
+  char o2[300];
+  snprintf(o2, sizeof o2, "%s.optim", p2);
+  knobs_model_save_checkpoint(h, p2, o2, NULL);
   knobs_model_free(h);
   CHECK(!knobs_model_load(p2, 0, &r), "load: %s", knobs_last_error());
+  CHECK(!knobs_model_load_optimizer(r, o2, NULL), "load optimizer: %s", knobs_last_error());
   CHECK(r->step == 3, "loaded step %ld", r->step);
   for (int i = 0; i < 3; i++) knobs_model_train_step(r, d, NULL);
   CHECK(same_state(a, r), "resumed run differs from the uninterrupted one");

@@ -1,5 +1,6 @@
 /* cmd_info.c: `knobs info RUN|CKPT`: the config, the step, the tensors and parameter count,
- * the last logged loss terms and any metrics JSON files in the run folder. */
+ * the last logged loss terms and any metrics JSON files in the run folder. A checkpoint whose
+ * tensors hold NaN or Inf is refused, as everywhere, unless --allow-nonfinite. */
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,12 +28,17 @@ static void last_log_line(const char *dir) {
 
 int cmd_info(int argc, char **argv) {
   const char *cmd = "info", *pos[1];
-  int np = 0;
-  int r = cli_parse(cmd, "RUN|CHECKPOINT", argc, argv, NULL, 0, pos, 1, &np);
+  int np = 0, allow_nonfinite = 0;
+  cli_opt o[] = {
+      {"--allow-nonfinite", OPT_FLAG, &allow_nonfinite, 0, 0, NULL,
+       "load a checkpoint whose tensors hold NaN or Inf (to inspect a diverged run)", 0},
+  };
+  int r = cli_parse(cmd, "RUN|CHECKPOINT [--allow-nonfinite]", argc, argv, o, (int)(sizeof o / sizeof o[0]), pos, 1, &np);
   if (r) return r < 0 ? 0 : r;
   if (np != 1) return cli_usage_error(cmd, "give one run folder or checkpoint");
   knobs_model *m;
-  if (knobs_model_load(pos[0], 1, &m)) return cli_lib_fail(cmd, "cannot load");
+  knobs_load_opts lo = {.threads = 1, .allow_nonfinite = allow_nonfinite};
+  if (knobs_model_load_with(pos[0], &lo, &m)) return cli_lib_fail(cmd, "cannot load");
   const knobs_config *c = knobs_model_config(m);
   const char *model = knobs_config_string(c, "model");
   printf("%s: %s, %ld of %.0f steps (%s)\n", pos[0], model, knobs_model_step(m), knobs_config_number(c, "steps"),

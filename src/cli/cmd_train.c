@@ -1,8 +1,11 @@
-/* cmd_train.c: `knobs train`. Its flags are the config table (knobs_config_fields: --name with
- * '_' as '-'), plus --out, --resume and --quiet. With no flags it trains the default model
- * (beta-VAE, beta 4) on the built-in dSprites into a new folder under runs/. On a terminal it
- * keeps one live progress line; to a file it prints a plain line every 10 seconds. Ctrl-C
- * saves a checkpoint and exits with status 130; `--resume RUN` continues exactly. */
+/* cmd_train.c: `knobs train`, a thin parser over the run API (knobs_run_*). Its flags are the
+ * model settings (--name with '_' as '-', built by config_flags), plus --out, --resume,
+ * --overwrite and --quiet. With no flags it trains the default model (beta-VAE, beta 4) on the
+ * built-in dSprites into a new folder under runs/. A folder that holds a run is refused unless
+ * --resume continues it or --overwrite replaces it. On a terminal it keeps one live progress
+ * line; to a file it prints a plain line every 10 seconds. Ctrl-C saves a checkpoint and exits
+ * with status 130; `--resume RUN` continues exactly, and only the settings that may change on
+ * resume (steps, threads, log_every, ckpt_every) may be given with it. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,75 +38,90 @@ static int progress(void *ctx, long step, long total, double ips, const knobs_te
   return 0;
 }
 
-/* Flags: one per setting of any model (the shared settings, then each family's, each name
- * once), values kept as text and applied with knobs_config_set once the model is known. */
-#define MAXF 128
-static char flag_names[MAXF][48];
-static char flag_help[MAXF][256];
-static const char *vals[MAXF];
-static const char *field_of[MAXF]; /* the setting each flag sets */
+/* ---- the setting flags -----------------------------------------------------------------------
+ * One flag per model setting (values kept as text, applied with knobs_config_set). Built by
+ * config_flags and applied by apply_flags / resume_changes: the only three functions that know
+ * how settings become flags. */
+#define MAXF 96
+typedef struct {
+  char flag[48];      /* "--capacity-steps" */
+  char name[48];      /* "capacity_steps" */
+  char deflt[64];     /* the default as text, shown in --help */
+  char help[160];
+  const char *val;    /* the value given (or the default) */
+  int resumable;      /* may be given with --resume */
+} setting_flag;
+static setting_flag sflags[MAXF];
 
-static int add_flag(cli_opt *opts, int n, const knobs_field *f, const knobs_config *dflt) {
-  for (int i = 0; i < n; i++)
-    if (!strcmp(field_of[i], f->name)) return n; /* a name several families share (beta) */
-  if (n >= MAXF) return n;
-  snprintf(flag_names[n], sizeof flag_names[n], "--%s", f->name);
-  for (char *q = flag_names[n]; *q; q++)
-    if (*q == '_') *q = '-';
-  char def[64] = "";
-  knobs_config_get(dflt, f->name, def, sizeof def);
-  if (f->kind == KNOBS_FIELD_DOUBLE) snprintf(def, sizeof def, "%g", knobs_config_number(dflt, f->name));
-  snprintf(flag_help[n], sizeof flag_help[n], "%s%s%s%s%s%s", f->owner ? "(" : "", f->owner ? f->owner : "",
-           f->owner ? ") " : "", f->help, def[0] ? " [" : "", def[0] ? def : "");
-  if (def[0]) strcat(flag_help[n], "]");
-  field_of[n] = f->name;
-  vals[n] = NULL;
-  opts[n] = (cli_opt){flag_names[n], OPT_STR, &vals[n], 0, 0, f->kind == KNOBS_FIELD_STR ? "S" : "X", flag_help[n], 0};
-  return n + 1;
-}
-
-/* The flags of every setting into opts; returns their count. */
-static int config_flags(cli_opt *opts) {
+/* Fill opts[0..n) with one flag per setting of any model (the union over knobs_model_names,
+ * first model's default shown) and return n, or -1 if they do not fit in `max`. */
+static int config_flags(cli_opt *opts, int max) {
   int n = 0;
-  knobs_config *c;
-  if (knobs_config_create(NULL, &c)) return 0;
-  for (int i = 0; knobs_config_field(c, i); i++) {
-    const knobs_field *f = knobs_config_field(c, i);
-    if (!f->owner && !f->derived) n = add_flag(opts, n, f, c);
+  for (const char *const *mn = knobs_model_names(); *mn; mn++) {
+    knobs_config *c;
+    if (knobs_config_create(*mn, &c)) return -1;
+    const knobs_field *f;
+    for (int i = 0; (f = knobs_config_field(c, i)); i++) {
+      if (f->derived) continue; /* set from the data, not by flags */
+      int dup = 0;
+      for (int j = 0; j < n && !dup; j++) dup = !strcmp(sflags[j].name, f->name);
+      if (dup) continue;
+      if (n == max || n == MAXF) {
+        knobs_config_free(c);
+        return -1;
+      }
+      setting_flag *s = &sflags[n];
+      snprintf(s->name, sizeof s->name, "%s", f->name);
+      snprintf(s->flag, sizeof s->flag, "--%s", f->name);
+      for (char *q = s->flag; *q; q++)
+        if (*q == '_') *q = '-';
+      if (f->kind == KNOBS_FIELD_DOUBLE) snprintf(s->deflt, sizeof s->deflt, "%g", knobs_config_number(c, f->name));
+      else if (knobs_config_get(c, f->name, s->deflt, sizeof s->deflt)) s->deflt[0] = 0;
+      if (f->owner) snprintf(s->help, sizeof s->help, "(%s) %s", f->owner, f->help);
+      else snprintf(s->help, sizeof s->help, "%s", f->help);
+      s->val = s->deflt[0] ? s->deflt : NULL;
+      s->resumable = f->resumable;
+      opts[n] = (cli_opt){.name = s->flag, .kind = OPT_STR, .ptr = &s->val,
+                          .meta = f->kind == KNOBS_FIELD_STR ? "S" : "X", .help = s->help};
+      n++;
+    }
+    knobs_config_free(c);
   }
-  for (const char *const *m = knobs_model_names(); *m; m++) {
-    if (knobs_config_set(c, "model", *m)) continue;
-    for (int i = 0; knobs_model_field(*m, i); i++) n = add_flag(opts, n, knobs_model_field(*m, i), c);
-  }
-  knobs_config_free(c);
   return n;
 }
 
-/* The value given for setting `name`, or NULL. */
-static const char *flag_value(const cli_opt *opts, int nfield, const char *name) {
-  for (int i = 0; i < nfield; i++)
-    if (opts[i].seen && !strcmp(field_of[i], name)) return vals[i];
-  return NULL;
+/* Set the flags given (opts[0..n) as config_flags built them) on c; 0, or 1 after reporting a
+ * bad value. */
+static int apply_flags(const cli_opt *opts, int n, knobs_config *c) {
+  /* the model first: it decides which settings exist (and resets the family's to its defaults) */
+  for (int pass = 0; pass < 2; pass++)
+    for (int i = 0; i < n; i++) {
+      if (!opts[i].seen || (pass == 0) != !strcmp(sflags[i].name, "model")) continue;
+      if (knobs_config_set(c, sflags[i].name, sflags[i].val))
+        return cli_usage_error("train", "%s: %s", opts[i].name, knobs_last_error());
+    }
+  return 0;
 }
 
-/* Apply every seen flag to c ("model" first: it decides which settings exist); a refused value
- * is a usage error naming the flag. Returns 0 or the exit status. */
-static int apply_flags(const char *cmd, const cli_opt *opts, int nfield, knobs_config *c) {
-  const char *model = flag_value(opts, nfield, "model");
-  if (model && knobs_config_set(c, "model", model))
-    return cli_usage_error(cmd, "--model: %s", knobs_last_error());
-  for (int i = 0; i < nfield; i++) {
-    if (!opts[i].seen || !strcmp(field_of[i], "model")) continue;
-    if (knobs_config_set(c, field_of[i], vals[i]))
-      return cli_usage_error(cmd, "%s: %s", opts[i].name, knobs_last_error());
+/* The flags given with --resume as settings to change; 0, or 1 after naming a flag that may
+ * not change. */
+static int resume_changes(const cli_opt *opts, int n, knobs_setting *ch, int *nch) {
+  *nch = 0;
+  for (int i = 0; i < n; i++) {
+    if (!opts[i].seen) continue;
+    if (!sflags[i].resumable)
+      return cli_usage_error("train", "%s cannot change when resuming (only --steps, --threads, --ckpt-every, "
+                             "--log-every)", opts[i].name);
+    ch[(*nch)++] = (knobs_setting){.name = sflags[i].name, .value = sflags[i].val};
   }
   return 0;
 }
 
+/* ---- the rest ------------------------------------------------------------------------------ */
+
 static int unique_dir(char *out, size_t n, const knobs_config *c) {
   char data[96], seed[32];
   const char *spec = knobs_config_string(c, "data"), *model = knobs_config_string(c, "model");
-  knobs_config_get(c, "seed", seed, sizeof seed);
   const char *base = strrchr(spec, '/');
   base = base ? base + 1 : spec;
   size_t k = strlen(base) < sizeof data - 1 ? strlen(base) : sizeof data - 1; /* a name: cut is fine */
@@ -111,6 +129,7 @@ static int unique_dir(char *out, size_t n, const knobs_config *c) {
   data[k] = 0;
   for (char *q = data; *q; q++)
     if (*q == ':' || *q == '.' || *q == ' ') *q = '-';
+  if (knobs_config_get(c, "seed", seed, sizeof seed)) return -1;
   struct stat st;
   for (int i = 1; i < 10000; i++) {
     if (i == 1) snprintf(out, n, "runs/%s-%s-s%s", model, data, seed);
@@ -120,103 +139,105 @@ static int unique_dir(char *out, size_t n, const knobs_config *c) {
   return -1;
 }
 
+/* A new run from the flags: the data opened (exit 2), the config checked (exit 1), the folder
+ * claimed (exit 2). 0 with *run set, else the exit status (reported). */
+static int start_run(const cli_opt *opts, int nfield, const char *out, int overwrite, knobs_run **run) {
+  const char *cmd = "train";
+  knobs_config *c;
+  if (knobs_config_create(NULL, &c)) return cli_lib_fail(cmd, "cannot create the config");
+  int rc = apply_flags(opts, nfield, c);
+  knobs_data *d = NULL;
+  knobs_data_opts dopt;
+  knobs_config_data_opts(c, &dopt);
+  if (!rc && knobs_data_open(knobs_config_string(c, "data"), &dopt, &d)) rc = cli_lib_fail(cmd, "cannot open the data");
+  if (!rc && (knobs_config_from_data(c, d) || knobs_config_validate(c))) {
+    fprintf(stderr, "knobs: train: %s (see 'knobs train --help')\n", knobs_last_error());
+    rc = 1;
+  }
+  char dir[600];
+  if (out) snprintf(dir, sizeof dir, "%s", out);
+  else if (!rc && unique_dir(dir, sizeof dir, c)) rc = cli_fail(cmd, "cannot find a free run folder name under runs/");
+  if (rc) {
+    knobs_data_free(d);
+    knobs_config_free(c);
+    return rc;
+  }
+  knobs_status s = knobs_run_create(dir, c, d, overwrite, run); /* takes d over */
+  knobs_config_free(c);
+  if (!s) return 0;
+  rc = cli_lib_fail(cmd, "cannot start the run");
+  if (!overwrite && knobs_run_exists(dir))
+    fprintf(stderr, "knobs: train: (continue that run with --resume %s, or replace it with --overwrite)\n", dir);
+  return rc;
+}
+
+static int train(knobs_run *run, int quiet) {
+  const char *cmd = "train";
+  const knobs_config *c = knobs_model_config(knobs_run_model(run));
+  knobs_data *d = knobs_run_data(run);
+  const char *dir = knobs_run_dir(run);
+  int batch = (int)knobs_config_number(c, "batch"), threads = (int)knobs_config_number(c, "threads");
+  prog_ctx pc = {.quiet = quiet, .batch = batch};
+  cli_progress_init(&pc.pr, stdout);
+  if (!quiet && knobs_data_info_get(d)->note[0]) printf("note: %s\n", knobs_data_info_get(d)->note);
+  if (!quiet)
+    printf("knobs train: %s (%s, %s, Z=%.0f) on %s, %.0f steps, batch %d, %d thread%s -> %s\n",
+           knobs_config_string(c, "model"), knobs_config_string(c, "arch"), knobs_config_string(c, "likelihood"),
+           knobs_config_number(c, "latents"), knobs_config_string(c, "data"), knobs_config_number(c, "steps"), batch,
+           threads, threads == 1 ? "" : "s", dir);
+  fflush(stdout);
+  struct sigaction sa = {0};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  knobs_train_opts to = {.progress = progress, .ctx = &pc, .stop = &stop_flag};
+  knobs_status s = knobs_run_train(run, &to);
+  if (s == KNOBS_ERR_INTERRUPTED) {
+    fprintf(stderr, "knobs: train: %s; continue with: knobs train --resume %s\n", knobs_last_error(), dir);
+    return 130;
+  }
+  if (s) return cli_lib_fail(cmd, "training failed");
+  if (!quiet) {
+    printf("done: %s (model.safetensors, optimizer.safetensors, log.csv, config.json", dir);
+    if (knobs_data_info_get(d)->is_image) printf(", traversal.png, reconstructions.png, samples.png");
+    printf(")\n");
+  }
+  return 0;
+}
+
 int cmd_train(int argc, char **argv) {
   const char *cmd = "train";
   cli_opt opts[MAXF + 4];
-  int n = config_flags(opts);
-  int nfield = n;
+  int nfield = config_flags(opts, MAXF);
+  if (nfield < 0) return cli_fail(cmd, "too many settings for the flag table");
+  int n = nfield;
   const char *out = NULL, *resume = NULL;
-  int quiet = 0;
+  int quiet = 0, overwrite = 0;
   opts[n++] = (cli_opt){"--out", OPT_STR, &out, 0, 0, "DIR", "run folder (default: a new folder under runs/)", 0};
-  opts[n++] = (cli_opt){"--resume", OPT_STR, &resume, 0, 0, "DIR", "continue the run in DIR (with --steps: the new total)", 0};
+  opts[n++] = (cli_opt){"--resume", OPT_STR, &resume, 0, 0, "DIR",
+                        "continue the run in DIR (with --steps: the new total; also --threads, --log-every, --ckpt-every)", 0};
+  opts[n++] = (cli_opt){"--overwrite", OPT_FLAG, &overwrite, 0, 0, NULL, "replace a run already in the --out folder", 0};
   opts[n++] = (cli_opt){"--quiet", OPT_FLAG, &quiet, 0, 0, NULL, "no progress output", 0};
-  int r = cli_parse(cmd, "[options]   (models and their settings: 'knobs help models')", argc, argv, opts, n, NULL, 0, NULL);
+  int r = cli_parse(cmd, "[options]   (models: see 'knobs help models')", argc, argv, opts, n, NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
 
-  knobs_model *m = NULL;
-  knobs_data *d = NULL;
-  knobs_config *c = NULL;
-  int rc = 0;
-  char dir[600];
+  knobs_run *run = NULL;
   if (resume) {
-    for (int i = 0; i < nfield; i++)
-      if (opts[i].seen && strcmp(opts[i].name, "--steps") && strcmp(opts[i].name, "--threads") &&
-          strcmp(opts[i].name, "--ckpt-every") && strcmp(opts[i].name, "--log-every"))
-        return cli_usage_error(cmd, "%s cannot change when resuming (only --steps, --threads, --ckpt-every, --log-every)", opts[i].name);
     if (out) return cli_usage_error(cmd, "--out and --resume exclude each other (a resumed run stays in its folder)");
-    const char *th = flag_value(opts, nfield, "threads");
-    if ((rc = cli_open_model(cmd, resume, th ? atoi(th) : 0, &m))) return rc;
-    if (knobs_config_copy(knobs_model_config(m), &c)) {
-      rc = cli_lib_fail(cmd, "cannot copy the config");
-      goto done;
+    if (overwrite) return cli_usage_error(cmd, "--overwrite and --resume exclude each other");
+    knobs_setting ch[MAXF];
+    int nch;
+    if ((r = resume_changes(opts, nfield, ch, &nch))) return r;
+    knobs_status s = knobs_run_resume(resume, ch, nch, &run);
+    if (s == KNOBS_ERR_ARG) { /* a setting given with --resume that cannot be used */
+      fprintf(stderr, "knobs: train: cannot resume %s: %s (see 'knobs train --help')\n", resume, knobs_last_error());
+      return 1;
     }
-    snprintf(dir, sizeof dir, "%s", resume);
-  } else if (knobs_config_create(NULL, &c)) {
-    rc = cli_lib_fail(cmd, "cannot create the config");
-    goto done;
+    if (s) return cli_lib_fail(cmd, "cannot resume the run");
+  } else if ((r = start_run(opts, nfield, out, overwrite, &run))) {
+    return r;
   }
-  if ((rc = apply_flags(cmd, opts, nfield, c))) goto done;
-  knobs_data_opts dopt;
-  knobs_config_data_opts(c, &dopt);
-  const char *spec = knobs_config_string(c, "data");
-  if (knobs_data_open(spec, &dopt, &d)) {
-    rc = cli_lib_fail(cmd, "cannot open the data");
-    goto done;
-  }
-  if (!resume) {
-    knobs_config_from_data(c, d);
-    if (knobs_config_validate(c)) {
-      rc = cli_usage_error(cmd, "%s", knobs_last_error());
-      goto done;
-    }
-    if (knobs_model_create(c, &m)) {
-      rc = cli_lib_fail(cmd, "cannot create the model");
-      goto done;
-    }
-    if (out) snprintf(dir, sizeof dir, "%s", out);
-    else if (unique_dir(dir, sizeof dir, c)) {
-      rc = cli_fail(cmd, "cannot find a free run folder name under runs/");
-      goto done;
-    }
-  } else {
-    const knobs_data_info *in = knobs_data_info_get(d);
-    int C = (int)knobs_config_number(c, "C"), H = (int)knobs_config_number(c, "H"), W = (int)knobs_config_number(c, "W");
-    if (in->C != C || in->H != H || in->W != W) {
-      rc = cli_fail(cmd, "%s has observations %dx%dx%d, the run was trained on %dx%dx%d", spec, in->C, in->H, in->W, C, H, W);
-      goto done;
-    }
-  }
-  {
-    long steps = (long)knobs_config_number(c, "steps");
-    int threads = (int)knobs_config_number(c, "threads");
-    prog_ctx pc = {.quiet = quiet, .batch = (int)knobs_config_number(c, "batch")};
-    cli_progress_init(&pc.pr, stdout);
-    if (!quiet && knobs_data_info_get(d)->note[0]) printf("note: %s\n", knobs_data_info_get(d)->note);
-    if (!quiet)
-      printf("knobs train: %s (%s, %s, Z=%d) on %s, %ld steps, batch %d, %d thread%s -> %s\n",
-             knobs_config_string(c, "model"), knobs_config_string(c, "arch"), knobs_config_string(c, "likelihood"),
-             (int)knobs_config_number(c, "latents"), spec, steps, pc.batch, threads, threads == 1 ? "" : "s", dir);
-    fflush(stdout);
-    struct sigaction sa = {0};
-    sa.sa_handler = on_sigint;
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    knobs_train_opts to = {dir, steps, progress, &pc, &stop_flag};
-    knobs_status s = knobs_train(m, d, &to);
-    if (s == KNOBS_ERR_INTERRUPTED) {
-      fprintf(stderr, "knobs: train: %s; continue with: knobs train --resume %s\n", knobs_last_error(), dir);
-      rc = 130;
-    } else if (s) {
-      rc = cli_lib_fail(cmd, "training failed");
-    } else if (!quiet) {
-      printf("done: %s (model.safetensors, log.csv, config.json", dir);
-      if (knobs_data_info_get(d)->is_image) printf(", traversal.png, reconstructions.png, samples.png");
-      printf(")\n");
-    }
-  }
-done:
-  knobs_config_free(c);
-  knobs_model_free(m);
-  knobs_data_free(d);
-  return rc;
+  r = train(run, quiet);
+  knobs_run_free(run);
+  return r;
 }
