@@ -24,6 +24,13 @@ mk() { env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL make --no-print-directory -s SAN=
 SO="$BUILD/libknobs.so"
 if [ -e "$SO" ]; then
   nm -D --defined-only "$SO" | awk 'NF >= 3 {print $3}' | sort -u > "$T/exported"
+  if [ "$SAN" = 1 ]; then
+    # ASan adds one one-definition-rule indicator per exported global: __odr_asan.NAME; NAME
+    # itself must be exported (it is checked below with the rest)
+    grep '^__odr_asan\.knobs_' "$T/exported" | sed 's/^__odr_asan\.//' > "$T/odr"
+    grep -v '^__odr_asan\.knobs_' "$T/exported" > "$T/exported.x"; mv "$T/exported.x" "$T/exported"
+    check "ASan indicators for globals that are not exported: $(comm -23 "$T/odr" "$T/exported" | tr '\n' ' ')" [ -z "$(comm -23 "$T/odr" "$T/exported")" ]
+  fi
   grep -v '^knobs_' "$T/exported" > "$T/foreign"
   check "libknobs.so exports symbols outside the API: $(head -c 300 "$T/foreign" | tr '\n' ' ')" [ ! -s "$T/foreign" ]
   # the header without its comments; functions are "knobs_x(", data "extern ... knobs_x[]" / ";"
