@@ -6,6 +6,9 @@
 #   make bench       speed benchmarks against PyTorch (never part of `make test`)
 #   make fuzz        libFuzzer targets for every parser (clang)
 #   make ref         regenerate tests/ref/*.safetensors with PyTorch/NumPy/scikit-learn
+#   make install     install knobs, libknobs.so/.a, knobs.h, knobs.pc, knobs.1 under PREFIX
+#                    [/usr/local] (and DESTDIR); make uninstall removes them
+#   make install-python  the python/knobs package (ctypes over libknobs.so) into PYTHONDIR
 #
 # Sources are found by wildcard: a new src/<module>/x.c or tests/test_x.c needs no edit here.
 
@@ -15,11 +18,12 @@ DEBUG   ?= 0
 BUILD   := build$(if $(filter 1,$(SAN)),-san,)
 PYTHON  ?= /usr/bin/python3
 
-# Packages a fresh Debian 12 needs to build, and to test (a real Fashion-MNIST to read). Python packages are only for `make ref`
-# and `make bench` (PyTorch comparison); the suite itself needs no Python.
+# Packages a fresh Debian 12 needs to build, and to test (a real Fashion-MNIST to read; NumPy for
+# the python/knobs tests; groff to check the man page). PyTorch and scikit-learn are only for
+# `make ref` and `make bench` (PyTorch comparison).
 DEB_BUILD := build-essential pkg-config libopenblas-dev zlib1g-dev libpng-dev libcjson-dev \
              libhdf5-dev
-DEB_TEST  := dataset-fashion-mnist
+DEB_TEST  := dataset-fashion-mnist python3-numpy groff-base
 DEB_REF   := python3-torch python3-numpy python3-sklearn
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
@@ -48,9 +52,31 @@ TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 LIB      := $(BUILD)/libknobs.a
 KNOBS    := $(BUILD)/knobs
+MAN      := $(BUILD)/knobs.1
 
-.PHONY: all deps test demo bench fuzz ref clean check-deps
-all: $(KNOBS) $(LIB)
+# The version is written once, in include/knobs.h; the shared library's soname carries the major.
+VERSION  := $(shell sed -n 's/^[#]define KNOBS_VERSION "\([0-9.]*\)".*/\1/p' include/knobs.h)
+SOMAJOR  := $(firstword $(subst ., ,$(VERSION)))
+SONAME   := libknobs.so.$(SOMAJOR)
+SO       := $(BUILD)/libknobs.so.$(VERSION)
+SOLINK   := $(BUILD)/libknobs.so
+# Library objects serve both libknobs.a and libknobs.so: position independent, and only the
+# declarations of knobs.h marked KNOBS_API are visible outside the shared library.
+LIB_CFLAGS := -fPIC -fvisibility=hidden
+
+# Where `make install` puts things (DESTDIR is prepended to all of them, for staged installs).
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR     ?= $(PREFIX)/share/man
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PYTHONDIR  ?= $(PREFIX)/lib/python3/dist-packages
+INSTALL    ?= install
+
+.PHONY: all deps test demo bench fuzz ref clean check-deps install uninstall install-python \
+        uninstall-python
+all: $(KNOBS) $(LIB) $(SOLINK) $(MAN)
 
 # Install whatever of $(DEB_BUILD) is missing (needs root; prints what it would do otherwise).
 deps:
@@ -58,7 +84,12 @@ deps:
 
 # Objects depend on the flags they were built with: a change of CFLAGS rebuilds them.
 FLAGS_STAMP := $(BUILD)/.flags
-$(shell mkdir -p $(BUILD) && echo '$(CC) $(CFLAGS)' | cmp -s - $(FLAGS_STAMP) || echo '$(CC) $(CFLAGS)' > $(FLAGS_STAMP))
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(LIB_CFLAGS) | $(LDLIBS)
+$(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
+
+$(LIB_OBJ): $(BUILD)/%.o: %.c $(FLAGS_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
@@ -67,6 +98,18 @@ $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+# libknobs.so.X.Y.Z with soname libknobs.so.X, and the libknobs.so link for -lknobs.
+$(SO): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,--no-undefined -o $@ $(LIB_OBJ) $(LDLIBS)
+
+$(SOLINK): $(SO)
+	ln -sf $(notdir $(SO)) $(BUILD)/$(SONAME)
+	ln -sf $(SONAME) $@
+
+# The man page is generated from the built binary's own help, so it never drifts from it.
+$(MAN): $(KNOBS) scripts/man.sh
+	sh scripts/man.sh $(KNOBS) > $@.tmp && mv $@.tmp $@
 
 $(KNOBS): $(CLI_OBJ) $(LIB)
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
@@ -98,6 +141,38 @@ fuzz: deps
 	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=clang \
 	  SANFLAGS="-fsanitize=address,undefined,fuzzer-no-link" $(FUZZ_BUILD)/libknobs.a
 	@sh tests/fuzz/build.sh $(FUZZ_BUILD)
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(INCLUDEDIR) \
+	  $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(MANDIR)/man1
+	$(INSTALL) -m 755 $(KNOBS) $(DESTDIR)$(BINDIR)/knobs
+	$(INSTALL) -m 755 $(SO) $(DESTDIR)$(LIBDIR)/$(notdir $(SO))
+	ln -sf $(notdir $(SO)) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libknobs.so
+	$(INSTALL) -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libknobs.a
+	$(INSTALL) -m 644 include/knobs.h $(DESTDIR)$(INCLUDEDIR)/knobs.h
+	$(INSTALL) -m 644 $(MAN) $(DESTDIR)$(MANDIR)/man1/knobs.1
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+	    -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g' knobs.pc.in > $(BUILD)/knobs.pc
+	$(INSTALL) -m 644 $(BUILD)/knobs.pc $(DESTDIR)$(PKGCONFIGDIR)/knobs.pc
+	@# refresh the loader's cache for a real install into a directory it searches
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ]; then \
+	  case "$(LIBDIR)" in /usr/local/lib|/usr/lib|/usr/lib/*) ldconfig ;; esac; fi
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/knobs $(DESTDIR)$(LIBDIR)/$(notdir $(SO)) \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libknobs.so $(DESTDIR)$(LIBDIR)/libknobs.a \
+	  $(DESTDIR)$(INCLUDEDIR)/knobs.h $(DESTDIR)$(PKGCONFIGDIR)/knobs.pc \
+	  $(DESTDIR)$(MANDIR)/man1/knobs.1
+
+# python/knobs is pure Python (ctypes): it finds libknobs.so via $$KNOBS_LIB, a build/ next to
+# the package, or the system's loader (after `make install`).
+install-python:
+	$(INSTALL) -d $(DESTDIR)$(PYTHONDIR)/knobs
+	$(INSTALL) -m 644 python/knobs/*.py $(DESTDIR)$(PYTHONDIR)/knobs/
+
+uninstall-python:
+	rm -rf $(DESTDIR)$(PYTHONDIR)/knobs
 
 ref:
 	@for f in tests/ref/make_*.py; do echo "$(PYTHON) $$f"; $(PYTHON) $$f || exit 1; done

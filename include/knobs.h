@@ -4,11 +4,53 @@
  * - Every fallible call returns a knobs_status; on failure knobs_last_error() holds a detail
  *   naming the file, the offset or value and what was expected. The library never exits.
  * - Objects are opaque handles with _open/_create/_load and _free; _free(NULL) is a no-op.
- *   Whoever creates frees. Buffers passed in are owned by the caller.
+ *   Whoever creates frees. Buffers passed in are owned by the caller. Every buffer or string
+ *   the library returns to the caller is freed with knobs_free().
+ * - Only the declarations marked KNOBS_API are exported from libknobs.so (built with
+ *   -fvisibility=hidden); every function and data declaration here carries it.
  * - Shapes are written outermost first as in PyTorch/NumPy: images (N,C,H,W) float32 in [0,1].
  * - Randomness comes only from explicit seeds; the same seed and thread count give the same
  *   bytes. Output files are written to a temporary name and renamed.
  * - Each section below is owned by one module; the CLI (src/cli) includes nothing else.
+ *
+ * Usage: train a few steps on the built-in dSprites, encode, score. A complete program;
+ * tests/test_install.sh compiles it from this comment against the installed library
+ * (cc example.c $(pkg-config --cflags --libs knobs)).
+ *
+ *   #include <stdio.h>
+ *   #include <stdlib.h>
+ *   #include <knobs.h>
+ *
+ *   int main(void) {
+ *     knobs_data *d = NULL; knobs_config *c = NULL; knobs_model *m = NULL; knobs_result *r = NULL;
+ *     knobs_array codes = {0}, factors = {0};
+ *     knobs_status s = knobs_data_open("dsprites", NULL, &d);
+ *     if (!s) s = knobs_config_create("betavae", &c);
+ *     if (!s) s = knobs_config_set(c, "arch", "mlp");
+ *     if (!s) s = knobs_config_set(c, "latents", "4");
+ *     if (!s) s = knobs_config_from_data(c, d);   // input shape from the data
+ *     if (!s) s = knobs_config_validate(c);
+ *     if (!s) s = knobs_model_create(c, &m);
+ *     for (int step = 0; !s && step < 20; step++) s = knobs_model_train_step(m, d, NULL);
+ *     const knobs_data_info *in = s ? NULL : knobs_data_info_get(d);
+ *     int n = 500;
+ *     float *x = in ? malloc(sizeof(float) * n * in->C * in->H * in->W) : NULL;
+ *     if (!s) s = x ? KNOBS_OK : KNOBS_ERR_NOMEM;
+ *     if (!s) s = knobs_array_alloc(&codes, KNOBS_F32, 2, (int64_t[]){n, knobs_model_code_dim(m)});
+ *     if (!s) s = knobs_array_alloc(&factors, KNOBS_I32, 2, (int64_t[]){n, in->K});
+ *     if (!s) s = knobs_data_draw(d, n, 1, 0, x, factors.data);   // seed 1, stream 0
+ *     if (!s) s = knobs_model_encode(m, x, n, codes.data, NULL);  // posterior means (n,Z)
+ *     if (!s) s = knobs_metrics_arrays(&codes, &factors, NULL, "mig,dci", NULL, &r);
+ *     char *json = s ? NULL : knobs_result_json(r);
+ *     if (json) printf("%s\n", json);
+ *     else fprintf(stderr, "knobs: %s\n", s ? knobs_last_error() : "out of memory");
+ *     int rc = json ? 0 : 1;
+ *     knobs_free(json); free(x); knobs_array_free(&codes); knobs_array_free(&factors);
+ *     knobs_result_free(r); knobs_model_free(m); knobs_config_free(c); knobs_data_free(d);
+ *     return rc;
+ *   }
+ *
+ * (end of usage example)
  */
 #ifndef KNOBS_H
 #define KNOBS_H
@@ -19,7 +61,22 @@
 extern "C" {
 #endif
 
-#define KNOBS_VERSION "0.1.0"
+/* Exported symbols of the shared library; everything else is hidden. */
+#ifndef KNOBS_API
+#if defined(__GNUC__) || defined(__clang__)
+#define KNOBS_API __attribute__((visibility("default")))
+#else
+#define KNOBS_API
+#endif
+#endif
+
+#define KNOBS_VERSION "0.2.0" /* knobs_version() returns the library's; compare them */
+#define KNOBS_VERSION_MAJOR 0
+#define KNOBS_VERSION_MINOR 2
+#define KNOBS_VERSION_PATCH 0
+/* One number for #if tests: MAJOR * 10000 + MINOR * 100 + PATCH (0.2.0 is 200). */
+#define KNOBS_VERSION_NUMBER \
+  (KNOBS_VERSION_MAJOR * 10000 + KNOBS_VERSION_MINOR * 100 + KNOBS_VERSION_PATCH)
 
 /* ==== status (src/core) =================================================================== */
 typedef enum {
@@ -34,11 +91,17 @@ typedef enum {
 } knobs_status;
 
 /* The detail of the last failure on this thread ("no error detail" if none). */
-const char *knobs_last_error(void);
-knobs_status knobs_last_status(void);
-void knobs_clear_error(void);
-const char *knobs_status_name(knobs_status s);
-const char *knobs_version(void);
+KNOBS_API const char *knobs_last_error(void);
+KNOBS_API knobs_status knobs_last_status(void);
+KNOBS_API void knobs_clear_error(void);
+KNOBS_API const char *knobs_status_name(knobs_status s);
+KNOBS_API const char *knobs_version(void);
+/* Free a buffer or string the library returned (knobs_config_to_json, knobs_result_json,
+ * knobs_result_table, knobs_png_read's pixels, knobs_image_grid's output). NULL is a no-op.
+ * Handles have their own _free functions (knobs_model_free, knobs_data_free, ...), arrays
+ * knobs_array_free. Use it rather than free(): the library and the caller may not share one
+ * C runtime's heap. */
+KNOBS_API void knobs_free(void *p);
 
 /* ==== arrays: .npy / .npz (src/io/npy.c) =================================================== */
 typedef enum {
@@ -63,52 +126,52 @@ typedef struct {
   void *data; /* C order, native (little-endian) bytes; owned by the array */
 } knobs_array;
 
-size_t knobs_dtype_size(knobs_dtype t);
-const char *knobs_dtype_name(knobs_dtype t);    /* "float32", "int64", ... */
-int64_t knobs_array_count(const knobs_array *a); /* product of the shape */
+KNOBS_API size_t knobs_dtype_size(knobs_dtype t);
+KNOBS_API const char *knobs_dtype_name(knobs_dtype t);    /* "float32", "int64", ... */
+KNOBS_API int64_t knobs_array_count(const knobs_array *a); /* product of the shape */
 /* Allocate a zeroed array; on failure returns KNOBS_ERR_NOMEM and leaves `a` empty. */
-knobs_status knobs_array_alloc(knobs_array *a, knobs_dtype t, int ndim, const int64_t *shape);
-void knobs_array_free(knobs_array *a); /* frees data and zeroes the struct */
+KNOBS_API knobs_status knobs_array_alloc(knobs_array *a, knobs_dtype t, int ndim, const int64_t *shape);
+KNOBS_API void knobs_array_free(knobs_array *a); /* frees data and zeroes the struct */
 /* Element i (flat, C order) as double, whatever the dtype. */
-double knobs_array_get(const knobs_array *a, int64_t i);
+KNOBS_API double knobs_array_get(const knobs_array *a, int64_t i);
 /* Convert to a newly allocated array of dtype `t` (values cast as NumPy's astype would). */
-knobs_status knobs_array_convert(const knobs_array *a, knobs_dtype t, knobs_array *out);
+KNOBS_API knobs_status knobs_array_convert(const knobs_array *a, knobs_dtype t, knobs_array *out);
 
 /* Read a .npy file (format 1.0-3.0; any byte order; C or Fortran order, returned in C order).
  * Refuses truncated files, headers that lie about the size, object dtypes. */
-knobs_status knobs_npy_read(const char *path, knobs_array *out);
+KNOBS_API knobs_status knobs_npy_read(const char *path, knobs_array *out);
 /* Write a .npy file (format 1.0, little-endian, C order) atomically. */
-knobs_status knobs_npy_write(const char *path, const knobs_array *a);
+KNOBS_API knobs_status knobs_npy_write(const char *path, const knobs_array *a);
 /* Read member `name` (with or without ".npy") of a .npz (zip; stored or deflate). */
-knobs_status knobs_npz_read(const char *path, const char *name, knobs_array *out);
+KNOBS_API knobs_status knobs_npz_read(const char *path, const char *name, knobs_array *out);
 /* List the members of a .npz: *names is an array of *n strings; free with knobs_npz_names_free. */
-knobs_status knobs_npz_list(const char *path, char ***names, int *n);
-void knobs_npz_names_free(char **names, int n);
+KNOBS_API knobs_status knobs_npz_list(const char *path, char ***names, int *n);
+KNOBS_API void knobs_npz_names_free(char **names, int n);
 /* Write n arrays to a .npz atomically; deflate-compressed if `compress`. */
-knobs_status knobs_npz_write(const char *path, const char *const *names, const knobs_array *arrays,
+KNOBS_API knobs_status knobs_npz_write(const char *path, const char *const *names, const knobs_array *arrays,
                              int n, int compress);
 
 /* ==== images: PNG, GIF, grids (src/io/image.c) ============================================= */
 /* 8-bit PNG of h rows of w pixels with `channels` 1 (gray), 3 (RGB) or 4 (RGBA), written
  * atomically. */
-knobs_status knobs_png_write(const char *path, const uint8_t *pixels, int w, int h, int channels);
+KNOBS_API knobs_status knobs_png_write(const char *path, const uint8_t *pixels, int w, int h, int channels);
 /* The same into a caller-supplied sink (for tests that check bytes in memory). */
 typedef int (*knobs_write_fn)(void *ctx, const void *data, size_t n); /* returns 0 on success */
-knobs_status knobs_png_write_to(knobs_write_fn fn, void *ctx, const uint8_t *pixels, int w, int h,
+KNOBS_API knobs_status knobs_png_write_to(knobs_write_fn fn, void *ctx, const uint8_t *pixels, int w, int h,
                                 int channels);
 /* Read an 8-bit or 16-bit PNG as 8-bit pixels; *channels is 1, 2, 3 or 4 as stored (palette
- * expanded to RGB(A)). *pixels is malloc'ed; free with free(). */
-knobs_status knobs_png_read(const char *path, uint8_t **pixels, int *w, int *h, int *channels);
+ * expanded to RGB(A)). Free *pixels with knobs_free. */
+KNOBS_API knobs_status knobs_png_read(const char *path, uint8_t **pixels, int *w, int *h, int *channels);
 
 /* Tile n images (n,C,H,W) float in [0,1] (C = 1 or 3) into a grid of `cols` columns with
- * `pad` pixels of `pad_value` between tiles; *out is malloc'ed, (*gh, *gw, C) interleaved
- * uint8. Values outside [0,1] are clamped; NaN becomes 0. */
-knobs_status knobs_image_grid(const float *imgs, int n, int C, int H, int W, int cols, int pad,
+ * `pad` pixels of `pad_value` between tiles; *out is (*gh, *gw, C) interleaved uint8, freed
+ * with knobs_free. Values outside [0,1] are clamped; NaN becomes 0. */
+KNOBS_API knobs_status knobs_image_grid(const float *imgs, int n, int C, int H, int W, int cols, int pad,
                               float pad_value, uint8_t **out, int *gw, int *gh);
 /* Animated GIF of `frames` frames, each (C,H,W) float in [0,1], C = 1 or 3, looping forever,
  * `delay_cs` hundredths of a second per frame, written atomically. Colour frames are reduced to
  * a fixed 6x7x6 palette. */
-knobs_status knobs_gif_write(const char *path, const float *frames, int n_frames, int C, int H,
+KNOBS_API knobs_status knobs_gif_write(const char *path, const float *frames, int n_frames, int C, int H,
                              int W, int delay_cs);
 
 /* ==== datasets (src/data) ================================================================== */
@@ -139,53 +202,53 @@ typedef struct {
   double noise;           /* physics: relative observation noise (< 0 = default 0.05) */
   const char *factor_dist;/* physics: "uniform" (default), "laplace" or "gauss" */
 } knobs_data_opts;
-void knobs_data_opts_default(knobs_data_opts *o);
+KNOBS_API void knobs_data_opts_default(knobs_data_opts *o);
 
 /* Open a dataset by name ("dsprites", see knobs_data_names) or by path to a supported file.
  * `opts` may be NULL for the defaults. */
-knobs_status knobs_data_open(const char *spec, const knobs_data_opts *opts, knobs_data **out);
-void knobs_data_free(knobs_data *d);
-const knobs_data_info *knobs_data_info_get(const knobs_data *d);
+KNOBS_API knobs_status knobs_data_open(const char *spec, const knobs_data_opts *opts, knobs_data **out);
+KNOBS_API void knobs_data_free(knobs_data *d);
+KNOBS_API const knobs_data_info *knobs_data_info_get(const knobs_data *d);
 /* The built-in dataset names, NULL-terminated, and a one-line description of each. */
-const char *const *knobs_data_names(void);
-const char *knobs_data_describe(const char *name);
+KNOBS_API const char *const *knobs_data_names(void);
+KNOBS_API const char *knobs_data_describe(const char *name);
 /* The files knobs_data_open reads, NULL-terminated, one line each ("pattern: what it is"). */
-const char *const *knobs_data_file_types(void);
+KNOBS_API const char *const *knobs_data_file_types(void);
 /* n factor vectors (n,K) of class indices drawn as the dataset's generative process does
  * (independent uniform over each factor's classes unless the dataset says otherwise). */
-knobs_status knobs_data_sample_factors(knobs_data *d, int n, uint64_t seed, uint64_t stream,
+KNOBS_API knobs_status knobs_data_sample_factors(knobs_data *d, int n, uint64_t seed, uint64_t stream,
                                        int32_t *factors);
 /* Observations (n,C,H,W) for n factor vectors (n,K). KNOBS_ERR_ARG for a class out of range. */
-knobs_status knobs_data_render(knobs_data *d, const int32_t *factors, int n, float *obs);
+KNOBS_API knobs_status knobs_data_render(knobs_data *d, const int32_t *factors, int n, float *obs);
 /* Observations by index in [0, info.n); factors (n,K) too if non-NULL and K > 0. */
-knobs_status knobs_data_get(knobs_data *d, const int64_t *idx, int n, float *obs,
+KNOBS_API knobs_status knobs_data_get(knobs_data *d, const int64_t *idx, int n, float *obs,
                             int32_t *factors);
 /* n observations drawn as training draws them, with the rng of (seed, stream): factors
  * sampled then rendered for ground-truth data, uniform indices otherwise; their factors
  * (n,K) to `factors` if non-NULL and K > 0. */
-knobs_status knobs_data_draw(knobs_data *d, int n, uint64_t seed, uint64_t stream, float *obs,
+KNOBS_API knobs_status knobs_data_draw(knobs_data *d, int n, uint64_t seed, uint64_t stream, float *obs,
                              int32_t *factors);
 /* As knobs_data_draw (same observations and factors for the same seed and stream), plus the
  * factor values (n,K) to `values` if non-NULL: the exact continuous draws for datasets with
  * continuous factors (info.factor_continuous), knobs_data_factor_value of the class otherwise. */
-knobs_status knobs_data_draw_values(knobs_data *d, int n, uint64_t seed, uint64_t stream,
+KNOBS_API knobs_status knobs_data_draw_values(knobs_data *d, int n, uint64_t seed, uint64_t stream,
                                     float *obs, int32_t *factors, double *values);
 /* The mixing matrix A (C,K), row-major, of a dataset generated as x = A f + noise (physics), into
  * a caller buffer of C*K doubles; KNOBS_ERR_UNSUPPORTED for datasets without one. */
-knobs_status knobs_data_mixing(const knobs_data *d, double *A);
+KNOBS_API knobs_status knobs_data_mixing(const knobs_data *d, double *A);
 /* Write observations to `obs_path` (.npy): every observation in index order if n <= 0, else n
  * drawn as knobs_data_draw(d, n, seed, 0) draws them. Images are (N,C,H,W), vectors (N,F);
  * dtype KNOBS_F32, or KNOBS_U8 for images (round(255 v)). Factors (N,K) int64 to
  * `factors_path` and factor values (N,K) float64 to `values_path` if non-NULL. Streams in
  * chunks (memory does not grow with n); files are written atomically. */
-knobs_status knobs_data_export(knobs_data *d, int64_t n, uint64_t seed, knobs_dtype dtype,
+KNOBS_API knobs_status knobs_data_export(knobs_data *d, int64_t n, uint64_t seed, knobs_dtype dtype,
                                const char *obs_path, const char *factors_path,
                                const char *values_path);
 /* Flat index of a factor vector in the row-major factor grid, and back. */
-int64_t knobs_data_index(const knobs_data *d, const int32_t *factors);
-void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *factors);
+KNOBS_API int64_t knobs_data_index(const knobs_data *d, const int32_t *factors);
+KNOBS_API void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *factors);
 /* The continuous value of class c of factor k (e.g. scale 0.5..1); the class index if none. */
-double knobs_data_factor_value(const knobs_data *d, int k, int c);
+KNOBS_API double knobs_data_factor_value(const knobs_data *d, int k, int c);
 
 /* ==== model configuration (src/models/config.c) ============================================ */
 /* A config holds every setting of one model: the settings every model shares (data, latents,
@@ -210,80 +273,80 @@ typedef struct knobs_field_s {
 
 /* A new config with every default of `model` (NULL: "betavae"); free with knobs_config_free.
  * KNOBS_ERR_ARG for an unknown model, KNOBS_ERR_NOMEM. */
-knobs_status knobs_config_create(const char *model, knobs_config **out);
-void knobs_config_free(knobs_config *c);
-knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out);
+KNOBS_API knobs_status knobs_config_create(const char *model, knobs_config **out);
+KNOBS_API void knobs_config_free(knobs_config *c);
+KNOBS_API knobs_status knobs_config_copy(const knobs_config *c, knobs_config **out);
 /* Set a setting from text with full checks (numbers by strtod/strtoll with an end pointer, the
  * range, finite); KNOBS_ERR_ARG naming the setting and the value otherwise, or a setting that
  * belongs to another model's family (the message names the family). Setting "model" to another
  * model resets the family settings to that model's defaults (set it first). */
-knobs_status knobs_config_set(knobs_config *c, const char *name, const char *value);
+KNOBS_API knobs_status knobs_config_set(knobs_config *c, const char *name, const char *value);
 /* A setting as text (numbers exactly as knobs_config_set reads them back); KNOBS_ERR_ARG for a
  * name that is not a setting of this config's model, or a buffer too small. */
-knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n);
+KNOBS_API knobs_status knobs_config_get(const knobs_config *c, const char *name, char *buf, size_t n);
 /* A numeric setting as double (NAN for an unknown name or a string setting), a string setting
  * (NULL for an unknown name or a number; the pointer lives until c is changed or freed). */
-double knobs_config_number(const knobs_config *c, const char *name);
-const char *knobs_config_string(const knobs_config *c, const char *name);
+KNOBS_API double knobs_config_number(const knobs_config *c, const char *name);
+KNOBS_API const char *knobs_config_string(const knobs_config *c, const char *name);
 /* The i-th setting of this config's model (0 <= i): the shared settings first, then the
  * family's; NULL past the end. */
-const knobs_field *knobs_config_field(const knobs_config *c, int i);
+KNOBS_API const knobs_field *knobs_config_field(const knobs_config *c, int i);
 /* The i-th setting that `model`'s family adds to the shared ones; NULL past the end or for an
  * unknown model. */
-const knobs_field *knobs_model_field(const char *model, int i);
+KNOBS_API const knobs_field *knobs_model_field(const char *model, int i);
 /* Check a whole config for consistency (known arch/likelihood, ranges, the input shape set,
  * the family's own rules). */
-knobs_status knobs_config_validate(const knobs_config *c);
-/* The config as a JSON object text (free with free()), and back: "model" is applied first;
+KNOBS_API knobs_status knobs_config_validate(const knobs_config *c);
+/* The config as a JSON object text (free with knobs_free), and back: "model" is applied first;
  * settings of another model's family are ignored (files of knobs 0.1 carry every setting);
  * unknown keys are KNOBS_ERR_FORMAT. */
-char *knobs_config_to_json(const knobs_config *c);
-knobs_status knobs_config_from_json(knobs_config *c, const char *json);
+KNOBS_API char *knobs_config_to_json(const knobs_config *c);
+KNOBS_API knobs_status knobs_config_from_json(knobs_config *c, const char *json);
 /* Set the input shape from a dataset, and arch/likelihood when they are empty ("" = choose):
  * images get conv + bernoulli (as the reference study does for every image dataset, values in
  * [0,1] read as probabilities), vectors mlp + gaussian. */
-knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
+KNOBS_API knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
 /* The dataset options stored in a config. */
-void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o);
+KNOBS_API void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o);
 
 /* ==== models (src/models) ================================================================== */
 typedef struct knobs_model knobs_model;
 
 /* The model names, NULL-terminated, and a one-line description of each. */
-const char *const *knobs_model_names(void);
-const char *knobs_model_describe(const char *name);
+KNOBS_API const char *const *knobs_model_names(void);
+KNOBS_API const char *knobs_model_describe(const char *name);
 /* The model's loss in one line ("recon + beta * KL"), NULL for an unknown name. */
-const char *knobs_model_loss(const char *name);
+KNOBS_API const char *knobs_model_loss(const char *name);
 
 /* Build a model with freshly initialised parameters (PyTorch's default initialisation, drawn
  * from cfg->seed). cfg->C/H/W must be set (knobs_config_from_data). */
-knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out);
+KNOBS_API knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out);
 /* Load a checkpoint: a .safetensors file, or a run folder (its model.safetensors). `threads`
  * overrides the stored thread count when > 0. The same as knobs_model_load_with with only
  * .threads set: tensors holding NaN or Inf are refused (KNOBS_ERR_DATA naming the tensor).
  * The optimizer state is not read (knobs_model_load_optimizer), except from a checkpoint
  * written before knobs 0.1.1 kept it in the same file. */
-knobs_status knobs_model_load(const char *path, int threads, knobs_model **out);
+KNOBS_API knobs_status knobs_model_load(const char *path, int threads, knobs_model **out);
 typedef struct {
   int threads;            /* > 0: override the stored thread count */
   int allow_nonfinite;    /* 1: accept tensors holding NaN or Inf, to inspect a diverged run;
                              0: KNOBS_ERR_DATA naming the first such tensor and element */
 } knobs_load_opts;
 /* knobs_model_load with options (`o` may be NULL for the defaults). */
-knobs_status knobs_model_load_with(const char *path, const knobs_load_opts *o, knobs_model **out);
+KNOBS_API knobs_status knobs_model_load_with(const char *path, const knobs_load_opts *o, knobs_model **out);
 /* Save the parameters and buffers, exactly the equivalent PyTorch module's state_dict (so a
  * strict load_state_dict accepts the file), with the config and step in the metadata,
  * atomically. The optimizer state goes to its own file: knobs_model_save_optimizer. */
-knobs_status knobs_model_save(const knobs_model *m, const char *path);
+KNOBS_API knobs_status knobs_model_save(const knobs_model *m, const char *path);
 /* Save the optimizer state (per optimizer the Adam moments and step count; metadata format,
  * knobs_version, model and step = knobs_model_step(m)) atomically. `meta_json`, a JSON object
  * of string values or NULL, adds keys to the metadata (not those four). */
-knobs_status knobs_model_save_optimizer(const knobs_model *m, const char *path, const char *meta_json);
+KNOBS_API knobs_status knobs_model_save_optimizer(const knobs_model *m, const char *path, const char *meta_json);
 /* Both files of a checkpoint: each is written in full to "<path>.new" first, then the
  * optimizer file is renamed into place, then the model file. An interruption leaves both old,
  * both new, or (in the instant between the renames) a newer optimizer beside an older model,
  * which knobs_model_load_optimizer refuses by step. */
-knobs_status knobs_model_save_checkpoint(const knobs_model *m, const char *model_path,
+KNOBS_API knobs_status knobs_model_save_checkpoint(const knobs_model *m, const char *model_path,
                                          const char *optimizer_path, const char *meta_json);
 /* Read the optimizer state of `path` (an optimizer file, or an older checkpoint holding the
  * optim.* tensors beside the weights) into m. KNOBS_ERR_FORMAT if the file holds none, is of
@@ -291,22 +354,22 @@ knobs_status knobs_model_save_checkpoint(const knobs_model *m, const char *model
  * KNOBS_ERR_DATA for NaN/Inf. *meta_json, if meta_json is non-NULL, gets the file's metadata
  * as JSON text (malloc'ed; free() it), NULL on failure. On failure m's optimizer state is
  * undefined: free the model. */
-knobs_status knobs_model_load_optimizer(knobs_model *m, const char *path, char **meta_json);
+KNOBS_API knobs_status knobs_model_load_optimizer(knobs_model *m, const char *path, char **meta_json);
 /* Change a setting of a built model that may change when a run resumes (knobs_field.resumable)
  * and needs no rebuild: steps, log_every, ckpt_every, from text as knobs_config_set reads it.
  * "threads" is KNOBS_ERR_UNSUPPORTED (it takes effect at load: knobs_load_opts.threads); any
  * other setting KNOBS_ERR_ARG naming it. */
-knobs_status knobs_model_set(knobs_model *m, const char *name, const char *value);
-void knobs_model_free(knobs_model *m);
-const knobs_config *knobs_model_config(const knobs_model *m);
-long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
-int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the representation */
+KNOBS_API knobs_status knobs_model_set(knobs_model *m, const char *name, const char *value);
+KNOBS_API void knobs_model_free(knobs_model *m);
+KNOBS_API const knobs_config *knobs_model_config(const knobs_model *m);
+KNOBS_API long knobs_model_step(const knobs_model *m);       /* optimizer steps taken */
+KNOBS_API int knobs_model_code_dim(const knobs_model *m);    /* dimensions of the representation */
 /* 1 if the model has a Gaussian posterior q(z|x) (the VAEs: encode gives a log-variance and
  * evaluate works), 0 for a model whose representation is a plain encoder (InfoGAN's Q head). */
-int knobs_model_has_posterior(const knobs_model *m);
+KNOBS_API int knobs_model_has_posterior(const knobs_model *m);
 /* The model's tensors (parameters and buffers, in checkpoint order): returns their count; when
  * 0 <= i < count, fills the i-th one's name, rank and shape (up to 4 dimensions). */
-int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]);
+KNOBS_API int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]);
 #define KNOBS_MAX_TERMS 12
 typedef struct {
   int n;
@@ -316,21 +379,21 @@ typedef struct {
 
 /* One optimisation step on a batch the model draws from `d` with the rng of (seed, step).
  * Allocates nothing. Loss terms of the step go to `terms` if non-NULL. */
-knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *terms);
+KNOBS_API knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *terms);
 /* Posterior of n observations (n,C,H,W): mean (n,Z) and, if non-NULL, log-variance (n,Z).
  * For models without a posterior (InfoGAN) this is the model's representation. */
-knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar);
+KNOBS_API knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar);
 /* Posterior samples z = mean + exp(logvar/2) eps of n observations, eps ~ N(0,I) drawn from
  * (seed, stream); logvar (n,Z) also written if non-NULL. For models without a posterior, the
  * representation itself. */
-knobs_status knobs_model_encode_sampled(knobs_model *m, const float *x, int n, uint64_t seed,
+KNOBS_API knobs_status knobs_model_encode_sampled(knobs_model *m, const float *x, int n, uint64_t seed,
                                         uint64_t stream, float *z, float *logvar);
 /* Decode n codes (n,Z) to observations (n,C,H,W): Bernoulli means (probabilities) or Gaussian
  * means. */
-knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x);
+KNOBS_API knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x);
 /* Loss terms (without updating anything) of n observations, with the posterior sampled with
  * `seed`; per-dimension KL (Z) to `kl_dim` if non-NULL. */
-knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_t seed,
+KNOBS_API knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_t seed,
                                   knobs_terms *terms, double *kl_dim);
 
 /* ==== training runs (src/run) ============================================================= */
@@ -372,7 +435,7 @@ typedef struct {
  * another writer), refuses a folder that holds a run (knobs_run_exists) with KNOBS_ERR_IO
  * unless `overwrite` (then that run's files are removed; other files stay), and writes
  * config.json. */
-knobs_status knobs_run_create(const char *dir, const knobs_config *cfg, knobs_data *data, int overwrite,
+KNOBS_API knobs_status knobs_run_create(const char *dir, const knobs_config *cfg, knobs_data *data, int overwrite,
                               knobs_run **out);
 /* Continue the run in `dir`: lock it, load its checkpoint (model and optimizer, which must be
  * of one step), apply `changes` (n of them; only settings with knobs_field.resumable: steps,
@@ -380,20 +443,20 @@ knobs_status knobs_run_create(const char *dir, const knobs_config *cfg, knobs_da
  * steps fewer than the run has taken), reopen its data and cut log.csv back to the
  * checkpoint's step. KNOBS_ERR_IO/FORMAT/DATA for a folder or checkpoint that cannot be
  * resumed, with the file named. */
-knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int n, knobs_run **out);
+KNOBS_API knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int n, knobs_run **out);
 /* Train to o->steps (0 or o NULL: the config's steps), appending to log.csv, checkpointing
  * every ckpt_every steps, on a stop request and at the end, then writing the pictures.
  * KNOBS_ERR_INTERRUPTED if stopped by *stop or by progress() (the checkpoint is saved);
  * KNOBS_ERR_ARG if o->steps is fewer than the steps taken. */
-knobs_status knobs_run_train(knobs_run *r, const knobs_train_opts *o);
-knobs_model *knobs_run_model(const knobs_run *r);  /* owned by the run */
-knobs_data *knobs_run_data(const knobs_run *r);    /* owned by the run */
-const char *knobs_run_dir(const knobs_run *r);
+KNOBS_API knobs_status knobs_run_train(knobs_run *r, const knobs_train_opts *o);
+KNOBS_API knobs_model *knobs_run_model(const knobs_run *r);  /* owned by the run */
+KNOBS_API knobs_data *knobs_run_data(const knobs_run *r);    /* owned by the run */
+KNOBS_API const char *knobs_run_dir(const knobs_run *r);
 /* Release the lock and free the run (with its model and data, unless knobs_train lent them). */
-void knobs_run_free(knobs_run *r);
+KNOBS_API void knobs_run_free(knobs_run *r);
 /* 1 if `dir` holds a run's files (config.json, log.csv, model.safetensors or
  * optimizer.safetensors), else 0. */
-int knobs_run_exists(const char *dir);
+KNOBS_API int knobs_run_exists(const char *dir);
 
 /* The embedder's entry: train the caller's `m` on `d` (both stay the caller's) into
  * opts->out_dir to opts->steps, as knobs_run_train does. The folder is locked while it runs.
@@ -401,7 +464,7 @@ int knobs_run_exists(const char *dir);
  * opts->overwrite); a model at step k > 0 continues the run in the folder: log.csv is cut back
  * to step k and the seconds carried when optimizer.safetensors is of step k. (To resume from
  * the folder's own checkpoint, knobs_run_resume loads both files.) */
-knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_train_opts *opts);
+KNOBS_API knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_train_opts *opts);
 
 /* ==== using a model (src/apps) ============================================================= */
 /* The functions below write one picture each, atomically. A path must end in .png (or .gif
@@ -413,14 +476,14 @@ knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_train_opts *
  * KLs to `order`/`kl` (Z each) if non-NULL), `steps` (2..101, else KNOBS_ERR_ARG) columns from
  * lo to hi replacing the posterior mean of that dimension. Writes a PNG grid, or an animated
  * GIF if `path` ends in .gif. */
-knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double lo, double hi,
+KNOBS_API knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double lo, double hi,
                             int steps, const char *path, int *order, double *kl);
 /* n (1..4096) observations drawn with `seed` (rows of up to 16), each row followed by the row
  * of their reconstructions, as a PNG. */
-knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t seed,
+KNOBS_API knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t seed,
                                const char *path);
 /* n (1..4096) decodes of prior samples z ~ N(0, I) drawn with `seed`, as a PNG grid. */
-knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path);
+KNOBS_API knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path);
 /* A picture of a dataset without a model, as a PNG grid of `cols` columns (2..64) at `path`:
  * - ground-truth data that renders any factor vector: row k varies factor k over `cols` evenly
  *   spaced classes (all of them if it has fewer; the rest of the row blank), the other factors
@@ -433,7 +496,7 @@ knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path
  * Errors, with nothing written: KNOBS_ERR_ARG for a path not ending in .png, cols out of range
  * or index outside -1..n-1; KNOBS_ERR_UNSUPPORTED for images with neither 1 nor 3 channels;
  * the status of a failed read or write (the PNG is written atomically). */
-knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t seed, const char *path,
+KNOBS_API knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t seed, const char *path,
                              const char **layout);
 
 /* ==== metrics (src/metrics) ================================================================ */
@@ -446,8 +509,8 @@ knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t se
 /* The metric names, NULL-terminated: beta_vae, factor_vae, mig, mig_sampled, dci, sap,
  * modularity, explicitness, irs, unsupervised, intervention, elbo; and a line on each (NULL
  * for an unknown name). */
-const char *const *knobs_metric_names(void);
-const char *knobs_metric_describe(const char *name);
+KNOBS_API const char *const *knobs_metric_names(void);
+KNOBS_API const char *knobs_metric_describe(const char *name);
 
 typedef struct knobs_result knobs_result;
 
@@ -499,7 +562,7 @@ typedef struct {
   knobs_status (*on_metric)(void *ctx, const char *name, knobs_result *so_far);
   void *on_metric_ctx;
 } knobs_metrics_opts;
-void knobs_metrics_opts_default(knobs_metrics_opts *o);
+KNOBS_API void knobs_metrics_opts_default(knobs_metrics_opts *o);
 
 /* The options as a table, for front ends and bindings (as knobs_config_fields is for the
  * config): flags, ranges and help come from here, so they never drift from the checks. */
@@ -522,12 +585,12 @@ typedef struct {
   int inputs;            /* KNOBS_MOPT_ARRAYS | KNOBS_MOPT_DATASET */
 } knobs_metrics_field;
 /* The i-th option (0, 1, ...), NULL past the end. */
-const knobs_metrics_field *knobs_metrics_opt_field(int i);
+KNOBS_API const knobs_metrics_field *knobs_metrics_opt_field(int i);
 /* Set option `name` (a knobs_metrics_field name) from text with full checks: numbers by
  * strtoll/strtoull/strtod with an end pointer, in range, NaN and Inf refused; flags take
  * 0, 1, true or false; strings are kept as given (not copied: `value` must outlive `o`).
  * KNOBS_ERR_ARG naming the option and the value otherwise; `o` is unchanged on failure. */
-knobs_status knobs_metrics_opts_set(knobs_metrics_opts *o, const char *name, const char *value);
+KNOBS_API knobs_status knobs_metrics_opts_set(knobs_metrics_opts *o, const char *name, const char *value);
 
 /* Metrics on arrays. codes (N,D): any numeric dtype (float32 keeps NumPy's float32 histogram
  * edges, as the reference sees float32 codes); factors (N,K) or (N,): integer class labels
@@ -541,7 +604,7 @@ knobs_status knobs_metrics_opts_set(knobs_metrics_opts *o, const char *name, con
  * the call returns KNOBS_ERR_INTERRUPTED and *out is still a result: the metrics finished
  * before the stop, "interrupted": true, and not the metric that was running. On any other
  * failure *out is NULL. The same holds for knobs_metrics_dataset. */
-knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
+KNOBS_API knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
                                   const knobs_array *logvar, const char *metrics,
                                   const knobs_metrics_opts *o, knobs_result **out);
 
@@ -561,7 +624,7 @@ typedef struct {
   void (*release)(void *ctx); /* frees ctx (may be NULL); called by knobs_encoder_release */
 } knobs_encoder;
 /* Release what an encoder holds (its ctx, through `release`) and zero it; NULL is a no-op. */
-void knobs_encoder_release(knobs_encoder *e);
+KNOBS_API void knobs_encoder_release(knobs_encoder *e);
 
 /* A trained model as an encoder (src/models/encoder.c, built on the knobs_model_* calls
  * only): encode gives posterior means (sampled = 0) or posterior samples (sampled = 1: eps
@@ -570,29 +633,31 @@ void knobs_encoder_release(knobs_encoder *e);
  * VAE; found by evaluating one blank observation), NULL otherwise (InfoGAN). batch is 0 (the
  * metrics' default): set it after the call to change it. `m` must outlive the encoder; free
  * with knobs_encoder_release. KNOBS_ERR_NOMEM, or the model's failure, with *out zeroed. */
-knobs_status knobs_model_encoder(knobs_model *m, int sampled, uint64_t seed, knobs_encoder *out);
+KNOBS_API knobs_status knobs_model_encoder(knobs_model *m, int sampled, uint64_t seed, knobs_encoder *out);
 
 /* Metrics on a ground-truth dataset (K > 0, with render) and an encoder: the array metrics on
  * num_train + num_test points drawn with the seed, and those that intervene on factors
  * (beta_vae, factor_vae, intervention) or need the model (elbo, mig_sampled). "all" is every
  * metric the encoder allows. */
-knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, const char *metrics,
+KNOBS_API knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, const char *metrics,
                                    const knobs_metrics_opts *o, knobs_result **out);
 
-void knobs_result_free(knobs_result *r);
+KNOBS_API void knobs_result_free(knobs_result *r);
 /* A number by path: "metric.key" or "metric.key.i" (element i of a vector), e.g.
  * "dci.disentanglement", "mig.per_factor.2"; every metric has its headline as "score".
  * KNOBS_ERR_ARG if there is no such number. */
-knobs_status knobs_result_get(const knobs_result *r, const char *path, double *value);
+KNOBS_API knobs_status knobs_result_get(const knobs_result *r, const char *path, double *value);
 /* Add a top-level string (e.g. "model": path) to the result. */
-knobs_status knobs_result_set_string(knobs_result *r, const char *key, const char *value);
-/* The result as JSON text, and as a table of every scalar score (both malloc'ed; free()). */
-char *knobs_result_json(const knobs_result *r);
-char *knobs_result_table(const knobs_result *r);
+KNOBS_API knobs_status knobs_result_set_string(knobs_result *r, const char *key, const char *value);
+/* The result as JSON text, and as a table of every scalar score (free both with knobs_free;
+ * NULL if out of memory). */
+KNOBS_API char *knobs_result_json(const knobs_result *r);
+KNOBS_API char *knobs_result_table(const knobs_result *r);
 /* Write the JSON atomically. */
-knobs_status knobs_result_write(const knobs_result *r, const char *path);
+KNOBS_API knobs_status knobs_result_write(const knobs_result *r, const char *path);
 
 #ifdef __cplusplus
 }
 #endif
 #endif
+

@@ -1,0 +1,162 @@
+"""_lib.py: loading libknobs.so and the ctypes mirror of the few knobs.h structs Python fills.
+
+The library is found via $KNOBS_LIB (a path to the .so), then a build/ folder next to the
+package (python/../build/libknobs.so in a source tree), then the system loader
+(ctypes.util.find_library, after `make install`). No compiled extension: everything goes
+through ctypes, so any libknobs of the same major version works.
+
+The option structs (knobs_metrics_opts, knobs_data_opts, knobs_train_opts) are mirrored here
+with spare room after them, filled by the library's own _default functions, and the metrics
+defaults are read back and checked, so a layout change in knobs.h is an error, not corruption.
+"""
+import ctypes
+import ctypes.util
+import os
+
+c_int, c_int64, c_uint64, c_double, c_char_p, c_void_p, c_long, c_size_t = (
+    ctypes.c_int, ctypes.c_int64, ctypes.c_uint64, ctypes.c_double, ctypes.c_char_p,
+    ctypes.c_void_p, ctypes.c_long, ctypes.c_size_t)
+
+MAX_DIMS = 8
+SPARE = 1024  # bytes after each mirrored option struct, in case the C one grew
+
+
+class KnobsError(Exception):
+    """A libknobs call failed: .status is the status name (KNOBS_ERR_ARG, ...), the message is
+    knobs_last_error()."""
+
+    def __init__(self, message, status="KNOBS_ERR_ARG"):
+        super().__init__(message)
+        self.status = status
+
+
+class Array(ctypes.Structure):  # knobs_array
+    _fields_ = [("dtype", c_int), ("ndim", c_int), ("shape", c_int64 * MAX_DIMS),
+                ("data", c_void_p)]
+
+
+class MetricsOpts(ctypes.Structure):  # knobs_metrics_opts, in declaration order
+    _fields_ = [
+        ("seed", c_uint64), ("threads", c_int), ("train_frac", c_double),
+        ("num_train", c_int), ("num_test", c_int), ("num_bins", c_int), ("batch_size", c_int),
+        ("num_eval", c_int), ("num_variance", c_int), ("prune_threshold", c_double),
+        ("gbt_stages", c_int), ("gbt_depth", c_int), ("gbt_learning_rate", c_double),
+        ("sap_C", c_double), ("sap_continuous", c_int), ("logreg_C", c_double),
+        ("irs_quantile", c_double), ("intervention_n", c_int), ("intervention_scale_n", c_int),
+        ("intervention_active", c_double), ("intervention_cyclic", c_char_p),
+        ("mig_sampled_points", c_int), ("mig_sampled_samples", c_int),
+        ("mig_sampled_factors", c_char_p), ("elbo_points", c_int),
+        ("codes_name", c_char_p), ("factors_name", c_char_p), ("logvar_name", c_char_p),
+        ("progress", c_void_p), ("progress_ctx", c_void_p)]
+
+
+class DataOpts(ctypes.Structure):  # knobs_data_opts
+    _fields_ = [("threads", c_int), ("seed", c_uint64), ("factors", c_char_p),
+                ("obs_dim", c_int), ("noise", c_double), ("factor_dist", c_char_p)]
+
+
+class TrainOpts(ctypes.Structure):  # knobs_train_opts (zero-initialised: it may gain fields)
+    _fields_ = [("out_dir", c_char_p), ("steps", c_long), ("progress", c_void_p),
+                ("ctx", c_void_p), ("stop", c_void_p)]
+
+
+def padded(struct):
+    """A zeroed buffer holding `struct` with SPARE bytes after it."""
+    class Padded(ctypes.Structure):
+        _fields_ = [("s", struct), ("_spare", ctypes.c_char * SPARE)]
+    return Padded()
+
+
+# the documented defaults of knobs_metrics_opts_default (knobs.h); checked on every call
+METRICS_DEFAULTS = {"seed": 0, "threads": 1, "train_frac": 0.9, "num_train": 10000,
+                    "num_test": 5000, "num_bins": 20, "batch_size": 64, "num_eval": 5000,
+                    "num_variance": 10000, "gbt_stages": 100, "gbt_depth": 3,
+                    "sap_C": 0.01, "irs_quantile": 0.99, "intervention_n": 5000,
+                    "mig_sampled_samples": 10000, "elbo_points": 10000}
+
+
+def _candidates():
+    env = os.environ.get("KNOBS_LIB")
+    if env:
+        return [env], True
+    here = os.path.dirname(os.path.abspath(__file__))
+    paths = [os.path.join(here, "..", "..", "build", "libknobs.so")]
+    sysname = ctypes.util.find_library("knobs")
+    if sysname:
+        paths.append(sysname)
+    return paths, False
+
+
+def _load():
+    paths, forced = _candidates()
+    errors = []
+    for p in paths:
+        if forced or os.path.sep not in p or os.path.exists(p):
+            try:
+                return ctypes.CDLL(p)
+            except OSError as e:
+                errors.append("%s: %s" % (p, e))
+    raise ImportError("knobs: cannot load libknobs.so (set KNOBS_LIB to its path, build it with "
+                      "`make`, or `make install`): " + ("; ".join(errors) or "not found"))
+
+
+lib = _load()
+
+_P = ctypes.POINTER
+_S = c_int  # knobs_status
+_sigs = {
+    "knobs_last_error": (c_char_p, []),
+    "knobs_status_name": (c_char_p, [c_int]),
+    "knobs_version": (c_char_p, []),
+    "knobs_free": (None, [c_void_p]),
+    "knobs_data_open": (_S, [c_char_p, c_void_p, _P(c_void_p)]),
+    "knobs_data_free": (None, [c_void_p]),
+    "knobs_data_get": (_S, [c_void_p, _P(c_int64), c_int, c_void_p, c_void_p]),
+    "knobs_config_create": (_S, [c_char_p, _P(c_void_p)]),
+    "knobs_config_free": (None, [c_void_p]),
+    "knobs_config_set": (_S, [c_void_p, c_char_p, c_char_p]),
+    "knobs_config_from_json": (_S, [c_void_p, c_char_p]),
+    "knobs_config_to_json": (c_void_p, [c_void_p]),
+    "knobs_config_validate": (_S, [c_void_p]),
+    "knobs_config_from_data": (_S, [c_void_p, c_void_p]),
+    "knobs_config_data_opts": (None, [c_void_p, c_void_p]),
+    "knobs_config_number": (c_double, [c_void_p, c_char_p]),
+    "knobs_config_string": (c_char_p, [c_void_p, c_char_p]),
+    "knobs_model_create": (_S, [c_void_p, _P(c_void_p)]),
+    "knobs_model_load": (_S, [c_char_p, c_int, _P(c_void_p)]),
+    "knobs_model_save": (_S, [c_void_p, c_char_p]),
+    "knobs_model_free": (None, [c_void_p]),
+    "knobs_model_config": (c_void_p, [c_void_p]),
+    "knobs_model_step": (c_long, [c_void_p]),
+    "knobs_model_code_dim": (c_int, [c_void_p]),
+    "knobs_model_encode": (_S, [c_void_p, c_void_p, c_int, c_void_p, c_void_p]),
+    "knobs_model_encode_sampled": (_S, [c_void_p, c_void_p, c_int, c_uint64, c_uint64,
+                                        c_void_p, c_void_p]),
+    "knobs_model_decode": (_S, [c_void_p, c_void_p, c_int, c_void_p]),
+    "knobs_train": (_S, [c_void_p, c_void_p, c_void_p]),
+    "knobs_metrics_opts_default": (None, [c_void_p]),
+    "knobs_metrics_arrays": (_S, [_P(Array), _P(Array), _P(Array), c_char_p, c_void_p,
+                                  _P(c_void_p)]),
+    "knobs_result_json": (c_void_p, [c_void_p]),
+    "knobs_result_free": (None, [c_void_p]),
+}
+for _name, (_res, _args) in _sigs.items():
+    _f = getattr(lib, _name)
+    _f.restype, _f.argtypes = _res, _args
+
+
+def check(status):
+    """Raise KnobsError with knobs_last_error() for a non-zero status."""
+    if status:
+        name = lib.knobs_status_name(status).decode()
+        raise KnobsError(lib.knobs_last_error().decode("utf-8", "replace"), name)
+
+
+def take_string(ptr):
+    """A library-returned string as str, freed with knobs_free."""
+    if not ptr:
+        raise KnobsError("out of memory formatting a result", "KNOBS_ERR_NOMEM")
+    try:
+        return ctypes.string_at(ptr).decode("utf-8")
+    finally:
+        lib.knobs_free(ptr)
