@@ -564,7 +564,7 @@ typedef struct {
 } knobs_metrics_opts;
 KNOBS_API void knobs_metrics_opts_default(knobs_metrics_opts *o);
 
-/* The options as a table, for front ends and bindings (as knobs_config_fields is for the
+/* The options as a table, for front ends and bindings (as knobs_config_field is for the
  * config): flags, ranges and help come from here, so they never drift from the checks. */
 typedef enum {
   KNOBS_MOPT_INT,    /* int */
