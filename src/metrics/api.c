@@ -431,16 +431,21 @@ static void arrays_input_json(cJSON *in, const arr_in *a, const kn_mctx *c) {
   if (a->factors) kn_json_ivec(in, "factor_classes", c->ncls, a->K);
 }
 
+/* The caller's options checked, or the defaults (into *def) when it gave none. */
+static knobs_status opts_or_default(const knobs_metrics_opts **o, knobs_metrics_opts *def) {
+  if (!*o) {
+    knobs_metrics_opts_default(def);
+    *o = def;
+  }
+  return kn_metrics_check_opts(*o);
+}
+
 knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *factors,
                                   const knobs_array *logvar, const char *metrics,
                                   const knobs_metrics_opts *opts, knobs_result **out) {
   *out = NULL;
   knobs_metrics_opts def;
-  if (!opts) {
-    knobs_metrics_opts_default(&def);
-    opts = &def;
-  }
-  knobs_status s = kn_metrics_check_opts(opts);
+  knobs_status s = opts_or_default(&opts, &def);
   if (s) return s;
   arr_in a = {.codes = codes, .factors = factors, .logvar = logvar,
               .cn = opts->codes_name ? opts->codes_name : "codes",
@@ -542,11 +547,7 @@ knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, cons
                                    const knobs_metrics_opts *opts, knobs_result **out) {
   *out = NULL;
   knobs_metrics_opts def;
-  if (!opts) {
-    knobs_metrics_opts_default(&def);
-    opts = &def;
-  }
-  knobs_status s = kn_metrics_check_opts(opts);
+  knobs_status s = opts_or_default(&opts, &def);
   if (s) return s;
   if (!d || !enc || !enc->encode) return kn_err(KNOBS_ERR_ARG, "metrics: no dataset or encoder");
   if (enc->code_dim < 2)

@@ -25,6 +25,20 @@
 
 /* ---- saving ------------------------------------------------------------------------------- */
 
+
+/* The metadata both checkpoint files start with (all strings, as safetensors requires):
+ * format, knobs_version, model, step. NULL if out of memory (cJSON then adds nothing). */
+static cJSON *base_meta(const knobs_model *m) {
+  cJSON *meta = cJSON_CreateObject();
+  char step[32];
+  snprintf(step, sizeof step, "%ld", m->step);
+  cJSON_AddStringToObject(meta, "format", "pt");
+  cJSON_AddStringToObject(meta, "knobs_version", KNOBS_VERSION);
+  cJSON_AddStringToObject(meta, "model", knobs_config_string(&m->cfg, "model"));
+  cJSON_AddStringToObject(meta, "step", step);
+  return meta;
+}
+
 static knobs_status save_model_to(const knobs_model *m, const char *path) {
   const kn_net *net = &m->net;
   kn_st_entry *e = calloc((size_t)net->np + 1, sizeof *e);
@@ -49,13 +63,7 @@ static knobs_status save_model_to(const knobs_model *m, const char *path) {
     }
   }
   char *cfg = knobs_config_to_json(&m->cfg);
-  cJSON *meta = cJSON_CreateObject();
-  char step[32];
-  snprintf(step, sizeof step, "%ld", m->step);
-  cJSON_AddStringToObject(meta, "format", "pt");
-  cJSON_AddStringToObject(meta, "knobs_version", KNOBS_VERSION);
-  cJSON_AddStringToObject(meta, "model", knobs_config_string(&m->cfg, "model"));
-  cJSON_AddStringToObject(meta, "step", step);
+  cJSON *meta = base_meta(m);
   if (cfg) cJSON_AddStringToObject(meta, "config", cfg);
   char *mj = cJSON_PrintUnformatted(meta);
   knobs_status s = (!cfg || !mj) ? kn_err(KNOBS_ERR_NOMEM, "%s: cannot build the header", path)
@@ -81,13 +89,7 @@ static knobs_status save_optimizer_to(const knobs_model *m, const char *path, co
     e[k + 2] = (kn_st_entry){.name = names[k + 2], .dtype = KNOBS_I64, .ndim = 0, .data = &steps[o]};
     k += 3;
   }
-  cJSON *meta = cJSON_CreateObject();
-  char step[32];
-  snprintf(step, sizeof step, "%ld", m->step);
-  cJSON_AddStringToObject(meta, "format", "pt");
-  cJSON_AddStringToObject(meta, "knobs_version", KNOBS_VERSION);
-  cJSON_AddStringToObject(meta, "model", knobs_config_string(&m->cfg, "model"));
-  cJSON_AddStringToObject(meta, "step", step);
+  cJSON *meta = base_meta(m);
   knobs_status s = KNOBS_OK;
   if (extra) {
     cJSON *x = cJSON_Parse(extra);
