@@ -142,7 +142,8 @@ KNOBS_API knobs_status knobs_array_convert(const knobs_array *a, knobs_dtype t, 
 KNOBS_API knobs_status knobs_npy_read(const char *path, knobs_array *out);
 /* Write a .npy file (format 1.0, little-endian, C order) atomically. */
 KNOBS_API knobs_status knobs_npy_write(const char *path, const knobs_array *a);
-/* Read member `name` (with or without ".npy") of a .npz (zip; stored or deflate). */
+/* Read member `name` of a .npz (zip; stored or deflate) as NumPy finds it: the member named
+ * exactly `name`, else `name`.npy. */
 KNOBS_API knobs_status knobs_npz_read(const char *path, const char *name, knobs_array *out);
 /* List the members of a .npz: *names is an array of *n strings; free with knobs_npz_names_free. */
 KNOBS_API knobs_status knobs_npz_list(const char *path, char ***names, int *n);

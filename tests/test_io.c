@@ -147,6 +147,13 @@ static void test_npz(void) {
     knobs_array_free(&b);
     s = knobs_npz_read(file, "nosuch", &b);
     CHECK(s != KNOBS_OK && strstr(knobs_last_error(), "nosuch"), "absent member: '%s'", knobs_last_error());
+    /* a key that itself ends in .npy is stored as x.npy.npy (as np.savez does) and found by
+     * the same key, as NumPy's NpzFile finds it */
+    const char *odd[1] = {"x.npy"};
+    CHECK(!knobs_npz_write(P("odd.npz"), odd, &arr[1], 1, compress), "write x.npy: %s", knobs_last_error());
+    s = knobs_npz_read(P("odd.npz"), "x.npy", &b);
+    CHECK(!s && same_array(&arr[1], &b), "member keyed x.npy: %s", knobs_last_error());
+    knobs_array_free(&b);
   }
   T_CASE("npz truncated");
   struct stat st;

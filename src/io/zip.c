@@ -294,8 +294,17 @@ knobs_status kn_reader_zip(const char *path, const char *member, kn_reader **out
 
 knobs_status knobs_npz_read(const char *path, const char *name, knobs_array *out) {
   memset(out, 0, sizeof *out);
+  /* NumPy's lookup (NpzFile.__getitem__): a member named exactly `name`, else `name`.npy, so
+   * "x" finds x.npy and "x.npy" finds x.npy, or x.npy.npy as np.savez(x.npy=...) names it */
   char member[300];
-  snprintf(member, sizeof member, "%s%s", name, kn_ends_with(name, ".npy") ? "" : ".npy");
+  snprintf(member, sizeof member, "%s.npy", name);
+  char **names = NULL;
+  int nn = 0;
+  knobs_status ls = kn_zip_list(path, &names, &nn);
+  if (ls) return ls;
+  for (int i = 0; i < nn; i++)
+    if (!strcmp(names[i], name)) snprintf(member, sizeof member, "%s", name);
+  knobs_npz_names_free(names, nn);
   kn_reader *r;
   knobs_status s = kn_reader_zip(path, member, &r);
   if (s) return s;
