@@ -546,7 +546,13 @@ int main(void) {
     double sec = (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
     printf("load: %d requests in %.2fs (%.0f/s), RSS %ld -> %ld kB\n", NT * PER, sec, NT * PER / sec, before, after);
     CHECK(ok == NT * PER, "%d of %d requests failed", NT * PER - ok, NT * PER);
+#ifdef __SANITIZE_ADDRESS__
+    /* ASan keeps freed blocks in a quarantine of up to 256 MB, so RSS grows without a leak;
+     * LeakSanitizer checks for leaks at exit instead. */
+    printf("skip: RSS bound under AddressSanitizer (grew %ld kB)\n", after - before);
+#else
     CHECK(after - before < 4096, "RSS grew %ld kB", after - before);
+#endif
   }
 
   CASE("follow a training run");
