@@ -29,7 +29,7 @@ int cmd_serve(int argc, char **argv) {
   for (int i = 0; i < npos; i++) so.runs[i] = pos[i];
   so.host = host, so.port = port, so.threads = threads, so.max_connections = max_conn, so.model_threads = mthreads;
   if (strcmp(host, "127.0.0.1") && strncmp(host, "127.", 4))
-    fprintf(stderr, "knobs serve: warning: listening on %s: the panel has no authentication; anyone who can reach this "
+    fprintf(stderr, "knobs: serve: warning: listening on %s: the panel has no authentication; anyone who can reach this "
                     "address can use it\n", host);
   /* Block the stop signals in every thread (the server's threads inherit the mask) and wait for
    * them here, so Ctrl-C always reaches this thread. */
