@@ -22,8 +22,8 @@ PYTHON  ?= /usr/bin/python3
 # the python/knobs tests; groff to check the man page). PyTorch and scikit-learn are only for
 # `make ref` and `make bench` (PyTorch comparison).
 DEB_BUILD := build-essential pkg-config libopenblas-dev zlib1g-dev libpng-dev libcjson-dev \
-             libhdf5-dev
-DEB_TEST  := dataset-fashion-mnist python3-numpy groff-base
+             libhdf5-dev libmicrohttpd-dev
+DEB_TEST  := dataset-fashion-mnist python3-numpy groff-base chromium
 DEB_REF   := python3-torch python3-numpy python3-sklearn
 
 WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wvla \
@@ -37,16 +37,18 @@ HDF5_CFLAGS := -I/usr/include/hdf5/serial
 HDF5_LIBS   := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -pthread -Iinclude -Isrc \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread $(HDF5_CFLAGS) -MMD -MP
-LDLIBS  += $(SANFLAGS) -pthread -lopenblas $(HDF5_LIBS) -lpng -lz -lcjson -lm
+LDLIBS  += $(SANFLAGS) -pthread -lopenblas $(HDF5_LIBS) -lpng -lz -lcjson -lmicrohttpd -lm
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/data/*.c \
-                              src/metrics/*.c src/io/*.c src/apps/*.c src/run/*.c))
+                              src/metrics/*.c src/io/*.c src/apps/*.c src/run/*.c \
+                              src/serve/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/test_*.c))
 BENCH_SRC:= $(sort $(wildcard bench/bench_*.c))
 FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+SRC_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+LIB_OBJ  := $(SRC_OBJ) $(BUILD)/gen/panel.o
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_BIN := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 BENCH_BIN:= $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
@@ -87,13 +89,23 @@ FLAGS_STAMP := $(BUILD)/.flags
 FLAGS_NOW   := $(CC) $(CFLAGS) | $(LIB_CFLAGS) | $(LDLIBS)
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 
-$(LIB_OBJ): $(BUILD)/%.o: %.c $(FLAGS_STAMP)
+$(SRC_OBJ): $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(BUILD)/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# The knob panel's page, embedded in the library as a byte array (no network, no build step).
+$(BUILD)/gen/panel.c: web/panel.html
+	@mkdir -p $(dir $@)
+	@od -An -v -tx1 $< | awk 'BEGIN { print "#include <stddef.h>"; print "const unsigned char kn_panel_html[] = {" } \
+	  { for (i = 1; i <= NF; i++) { printf "0x%s,", $$i; n++ } print "" } \
+	  END { print "0x00};"; printf "const size_t kn_panel_html_len = %d;\n", n }' > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/gen/panel.o: $(BUILD)/gen/panel.c $(FLAGS_STAMP)
+	$(CC) $(CFLAGS) $(LIB_CFLAGS) -c $< -o $@
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@

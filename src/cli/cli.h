@@ -29,6 +29,7 @@ int cmd_traverse(int argc, char **argv);
 int cmd_reconstruct(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
 /* `knobs help models` (help_models.c): every model, its loss and its own settings. */
 int cli_help_models(FILE *f);
 /* `knobs help data`: every built-in dataset (description, size, factors) and the files read. */

@@ -18,6 +18,7 @@ const cli_command cli_commands[] = {
     {"metrics", cmd_metrics, "disentanglement metrics of codes and factors given as .npy arrays"},
     {"eval", cmd_eval, "evaluate a model on a dataset: every disentanglement metric, ELBO"},
     {"info", cmd_info, "show a run or checkpoint: config, step, tensors, last losses"},
+    {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
     {"version", cmd_version, "print the version"},
