@@ -7,7 +7,7 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 DIR="$PWD/tests/browser"
-skip() { echo "skip: test_browser: $*"; echo "0 passed, 0 failed"; exit 0; } # run.sh counts neither
+skip() { echo "skip: test_browser: $*"; echo "0 passed, 0 failed, 1 skipped"; exit 0; }
 command -v chromium >/dev/null 2>&1 || sh scripts/deps.sh chromium >/dev/null 2>&1 || true
 command -v node >/dev/null 2>&1 || sh scripts/deps.sh nodejs npm >/dev/null 2>&1 || true
 [ -x /usr/bin/chromium ] || skip "no /usr/bin/chromium (apt-get install chromium)"
@@ -39,5 +39,5 @@ kill -INT $SPID; wait $SPID; rc=$?
 if [ "$rc" = 0 ] && grep -q "stopped" "$T/serve.out"; then P=$((P + 1)); else F=$((F + 1)); echo "FAIL: serve exit $rc after SIGINT"; fi
 [ -n "$KNOBS_PANEL_PNG" ] && cp "$T/panel.png" "$KNOBS_PANEL_PNG"
 rm -rf "$T"
-echo "$P passed, $F failed"
+echo "$P passed, $F failed, 0 skipped"
 [ "$F" = 0 ]

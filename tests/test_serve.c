@@ -549,7 +549,7 @@ int main(void) {
 #ifdef __SANITIZE_ADDRESS__
     /* ASan keeps freed blocks in a quarantine of up to 256 MB, so RSS grows without a leak;
      * LeakSanitizer checks for leaks at exit instead. */
-    printf("skip: RSS bound under AddressSanitizer (grew %ld kB)\n", after - before);
+    T_SKIP("RSS bound under AddressSanitizer (grew %ld kB)", after - before);
 #else
     CHECK(after - before < 4096, "RSS grew %ld kB", after - before);
 #endif
