@@ -485,6 +485,12 @@ KNOBS_API knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, u
                                const char *path);
 /* n (1..4096) decodes of prior samples z ~ N(0, I) drawn with `seed`, as a PNG grid. */
 KNOBS_API knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path);
+/* The names of a model's Z knobs into names[Z] (each "" when it has none): the name a user gave
+ * latent z in the knob panel, else the ground-truth factor it shares the most information with,
+ * as knobs.json beside the checkpoint (the run folder, or the file's folder) records them
+ * (docs/api.md). No knobs.json: KNOBS_OK with every name "". A knobs.json that is not one, or
+ * names another number of latents: KNOBS_ERR_FORMAT naming the file. */
+KNOBS_API knobs_status knobs_knob_names(const char *model_path, int Z, char (*names)[64]);
 /* A picture of a dataset without a model, as a PNG grid of `cols` columns (2..64) at `path`:
  * - ground-truth data that renders any factor vector: row k varies factor k over `cols` evenly
  *   spaced classes (all of them if it has fewer; the rest of the row blank), the other factors

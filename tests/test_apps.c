@@ -203,8 +203,29 @@ static void test_refusals(knobs_model *m, knobs_data *d) {
   CHECK(strstr(knobs_last_error(), "out of range"), "message: %s", knobs_last_error());
 }
 
+/* knob names from knobs.json beside the checkpoint: the user's name first, else the factor */
+static void test_names(void) {
+  T_CASE("knob names");
+  char names[3][64], sub[300], file[400];
+  snprintf(sub, sizeof sub, "%s/run", dir);
+  mkdir(sub, 0755);
+  CHECK(!knobs_knob_names(sub, 3, names) && !names[0][0] && !names[2][0], "no knobs.json: %s", knobs_last_error());
+  snprintf(file, sizeof file, "%s/knobs.json", sub);
+  const char *j = "{\"version\":1,\"latents\":[{\"name\":\"size\",\"factor\":\"scale\"},"
+                  "{\"name\":null,\"factor\":\"posX\"},{\"name\":null,\"factor\":null}]}";
+  CHECK(!kn_write_file(file, j, strlen(j)), "write: %s", knobs_last_error());
+  CHECK(!knobs_knob_names(sub, 3, names), "read: %s", knobs_last_error());
+  CHECK(!strcmp(names[0], "size") && !strcmp(names[1], "posX") && !names[2][0], "names: %s %s '%s'", names[0], names[1], names[2]);
+  snprintf(file, sizeof file, "%s/model.safetensors", sub); /* a checkpoint file: its folder's */
+  CHECK(!knobs_knob_names(file, 3, names) && !strcmp(names[0], "size"), "beside a file: %s", knobs_last_error());
+  char four[4][64];
+  CHECK(knobs_knob_names(sub, 4, four) == KNOBS_ERR_FORMAT && strstr(knobs_last_error(), "knobs.json"),
+        "wrong latent count accepted: %s", knobs_last_error());
+}
+
 int main(void) {
   if (!mkdtemp(dir)) return 2;
+  test_names();
   knobs_data *d = mt_toy_open(HW, 4);
   knobs_model *m = tiny_model(d);
   if (m) {

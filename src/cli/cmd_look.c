@@ -35,8 +35,14 @@ int cmd_traverse(int argc, char **argv) {
   if (!ord || !kl) r = cli_fail(cmd, "out of memory");
   else if (knobs_traverse(m, d, index, lo, hi, steps, out, ord, kl)) r = cli_lib_fail(cmd, "traversal failed");
   else {
+    char (*names)[64] = calloc((size_t)Z, 64);
+    if (names && knobs_knob_names(model, Z, names)) /* the pictures are written: warn, go on */
+      fprintf(stderr, "knobs: %s: note: knob names not read: %s\n", cmd, knobs_last_error());
     printf("wrote %s: rows are latent dimensions by mean KL (nats):\n", out);
-    for (int i = 0; i < Z; i++) printf("  row %2d  z%-3d KL %.3f%s\n", i + 1, ord[i], kl[ord[i]], kl[ord[i]] < 0.01 ? "  (inactive)" : "");
+    for (int i = 0; i < Z; i++)
+      printf("  row %2d  z%-3d %-12s KL %.3f%s\n", i + 1, ord[i], names ? names[ord[i]] : "", kl[ord[i]],
+             kl[ord[i]] < 0.01 ? "  (inactive)" : "");
+    free(names);
   }
   free(ord), free(kl);
   knobs_data_free(d);
