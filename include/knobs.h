@@ -345,8 +345,9 @@ KNOBS_API knobs_status knobs_model_save(const knobs_model *m, const char *path);
 KNOBS_API knobs_status knobs_model_save_optimizer(const knobs_model *m, const char *path, const char *meta_json);
 /* Both files of a checkpoint: each is written in full to "<path>.new" first, then the
  * optimizer file is renamed into place, then the model file. An interruption leaves both old,
- * both new, or (in the instant between the renames) a newer optimizer beside an older model,
- * which knobs_model_load_optimizer refuses by step. */
+ * both new, or (in the instant between the renames) a newer optimizer beside an older model
+ * and the complete "<model_path>.new", which knobs_model_load_optimizer refuses by step and
+ * knobs_run_resume completes (renames the .new into place). */
 KNOBS_API knobs_status knobs_model_save_checkpoint(const knobs_model *m, const char *model_path,
                                          const char *optimizer_path, const char *meta_json);
 /* Read the optimizer state of `path` (an optimizer file, or an older checkpoint holding the

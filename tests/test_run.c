@@ -275,6 +275,22 @@ static void test_old_format_and_mismatch(void) {
   knobs_status ms = knobs_run_resume(mis, NULL, 0, &r);
   CHECK(ms == KNOBS_ERR_FORMAT && !r, "mismatched steps: status %d: %s", ms, knobs_last_error());
   CHECK(strstr(knobs_last_error(), "step 21") && strstr(knobs_last_error(), "step 20"), "message: %s", knobs_last_error());
+  /* the same cut with the complete model.safetensors.new of step 21 still beside them (what
+   * knobs_model_save_checkpoint leaves when stopped between its renames): resume finishes the
+   * checkpoint (rolls forward) and continues from step 21 */
+  char mp[600];
+  snprintf(mp, sizeof mp, "%s/model.safetensors.new", mis);
+  CHECK(!knobs_model_load(mis, 1, &m), "load: %s", knobs_last_error());
+  knobs_config_data_opts(knobs_model_config(m), &o);
+  knobs_data_open("physics", &o, &d);
+  CHECK(!knobs_model_train_step(m, d, NULL) && !knobs_model_save(m, mp), "save model.new: %s", knobs_last_error());
+  knobs_model_free(m);
+  knobs_data_free(d);
+  knobs_setting more[] = {{"steps", "30"}};
+  ms = knobs_run_resume(mis, more, 1, &r);
+  CHECK(!ms && r && knobs_model_step(knobs_run_model(r)) == 21, "roll forward: status %d: %s", ms, knobs_last_error());
+  knobs_run_free(r);
+  CHECK(access(mp, F_OK) != 0, "model.safetensors.new left behind");
 }
 
 static void test_load_refusals(void) {

@@ -102,6 +102,31 @@ static void remove_leftovers(const char *dir) {
   closedir(dd);
 }
 
+/* Finish a checkpoint whose save stopped between its two renames. knobs_model_save_checkpoint
+ * writes both files in full as "<file>.new" (each atomically), then renames the optimizer's,
+ * then the model's. So a model.safetensors.new beside no optimizer.safetensors.new is a complete
+ * model of the step the optimizer file already holds: rename it into place (roll forward).
+ * Both .new files present means no rename happened: the old pair stands (remove_leftovers drops
+ * them). Only called under the lock. */
+static knobs_status finish_commit(const char *dir) {
+  char mn[1100], on[1100], m[1100];
+  path_in(mn, sizeof mn, dir, "model.safetensors.new");
+  path_in(on, sizeof on, dir, "optimizer.safetensors.new");
+  path_in(m, sizeof m, dir, "model.safetensors");
+  if (!kn_file_exists(mn) || kn_file_exists(on)) return KNOBS_OK;
+  /* only a .new that loads and is of the optimizer file's step (anything else is a leftover
+   * that remove_leftovers drops; a mismatch of the pair is then reported by the load) */
+  char op[1100];
+  path_in(op, sizeof op, dir, "optimizer.safetensors");
+  knobs_model *cand = NULL;
+  int ok = !knobs_model_load(mn, 1, &cand) && !knobs_model_load_optimizer(cand, op, NULL);
+  knobs_model_free(cand);
+  knobs_clear_error();
+  if (!ok) return KNOBS_OK;
+  if (rename(mn, m) != 0) return kn_err(KNOBS_ERR_IO, "%s: cannot finish the interrupted checkpoint: %s", mn, strerror(errno));
+  return KNOBS_OK;
+}
+
 /* ---- config.json and log.csv -------------------------------------------------------------- */
 
 static knobs_status write_config(const knobs_run *r) {
@@ -316,6 +341,7 @@ knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int
   s = check_changes(changes, n, &threads);
   if (!s && !kn_is_dir(dir)) s = kn_err(KNOBS_ERR_IO, "%s: no such run folder", dir);
   if (!s) s = lock_dir(r);
+  if (!s) s = finish_commit(r->dir);
   if (!s) s = load_checkpoint(r, threads);
   for (int i = 0; i < n && !s; i++)
     if (strcmp(changes[i].name, "threads")) s = knobs_model_set(r->m, changes[i].name, changes[i].value);
