@@ -369,6 +369,11 @@ KNOBS_API int knobs_model_code_dim(const knobs_model *m);    /* dimensions of th
 /* 1 if the model has a Gaussian posterior q(z|x) (the VAEs: encode gives a log-variance and
  * evaluate works), 0 for a model whose representation is a plain encoder (InfoGAN's Q head). */
 KNOBS_API int knobs_model_has_posterior(const knobs_model *m);
+/* Open the dataset `spec` (NULL: the one the model was trained on) with the data options stored
+ * in the model's config, and check that its observations have the model's input shape: else
+ * KNOBS_ERR_DATA naming the dataset and both shapes. A failed open passes its status and detail
+ * through. On failure *out is NULL. */
+KNOBS_API knobs_status knobs_model_open_data(const knobs_model *m, const char *spec, knobs_data **out);
 /* The model's tensors (parameters and buffers, in checkpoint order): returns their count; when
  * 0 <= i < count, fills the i-th one's name, rank and shape (up to 4 dimensions). */
 KNOBS_API int knobs_model_tensor(const knobs_model *m, int i, const char **name, int *ndim, int64_t shape[4]);

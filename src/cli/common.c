@@ -26,20 +26,8 @@ int cli_open_model(const char *cmd, const char *path, int threads, knobs_model *
 }
 
 int cli_open_data(const char *cmd, const knobs_model *m, const char *spec, knobs_data **d) {
-  const knobs_config *c = knobs_model_config(m);
-  knobs_data_opts o;
-  knobs_config_data_opts(c, &o);
-  if (knobs_data_open(spec ? spec : knobs_config_string(c, "data"), &o, d)) return cli_lib_fail(cmd, "cannot open the data");
+  if (knobs_model_open_data(m, spec, d)) return cli_lib_fail(cmd, "cannot open the data");
   const knobs_data_info *in = knobs_data_info_get(*d);
-  int C = (int)knobs_config_number(c, "C"), H = (int)knobs_config_number(c, "H"), W = (int)knobs_config_number(c, "W");
-  if (in->C != C || in->H != H || in->W != W) {
-    /* report before freeing: `in` points into *d */
-    int r = cli_fail(cmd, "%s has observations %dx%dx%d but the model takes %dx%dx%d", in->name, in->C, in->H,
-                     in->W, C, H, W);
-    knobs_data_free(*d);
-    *d = NULL;
-    return r;
-  }
   if (in->note[0]) fprintf(stderr, "knobs %s: note: %s\n", cmd, in->note);
   return 0;
 }

@@ -111,10 +111,8 @@ static knobs_status permuted_codes(knobs_model *m, knobs_data *d) {
   if (m->test_x) {
     memcpy(m->x, m->test_x + (size_t)((m->step + 1) % m->test_nx) * B * m->D, sizeof(float) * B * m->D);
   } else {
-    const knobs_data_info *in = knobs_data_info_get(d);
-    if ((size_t)in->C * in->H * in->W != m->D || in->C != m->cfg.C)
-      return kn_err(KNOBS_ERR_ARG, "%s: observations are %dx%dx%d, the model takes %dx%dx%d", in->name, in->C,
-                    in->H, in->W, m->cfg.C, m->cfg.H, m->cfg.W);
+    knobs_status cs = kn_model_check_shape(m, d);
+    if (cs) return cs;
     kn_rng r;
     knobs_status s;
     kn_model_rng(m, KN_STREAM_DATA, 1, &r);

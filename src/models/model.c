@@ -187,15 +187,39 @@ knobs_status kn_vae_forward(knobs_model *m, double *recon) {
   return KNOBS_OK;
 }
 
+knobs_status kn_model_check_shape(const knobs_model *m, const knobs_data *d) {
+  const knobs_data_info *in = knobs_data_info_get(d);
+  if ((size_t)in->C * in->H * in->W == m->D && in->C == m->cfg.C) return KNOBS_OK;
+  return kn_err(KNOBS_ERR_ARG, "%s: observations are %dx%dx%d, the model takes %dx%dx%d", in->name, in->C, in->H,
+                in->W, m->cfg.C, m->cfg.H, m->cfg.W);
+}
+
+knobs_status knobs_model_open_data(const knobs_model *m, const char *spec, knobs_data **out) {
+  *out = NULL;
+  knobs_data_opts o;
+  knobs_config_data_opts(&m->cfg, &o);
+  knobs_data *d;
+  knobs_status s = knobs_data_open(spec ? spec : m->cfg.data, &o, &d);
+  if (s) return s;
+  const knobs_data_info *in = knobs_data_info_get(d);
+  if (in->C != m->cfg.C || in->H != m->cfg.H || in->W != m->cfg.W) {
+    s = kn_err(KNOBS_ERR_DATA, "%s has observations %dx%dx%d but the model takes %dx%dx%d", in->name, in->C, in->H,
+               in->W, m->cfg.C, m->cfg.H, m->cfg.W);
+    knobs_data_free(d);
+    return s;
+  }
+  *out = d;
+  return KNOBS_OK;
+}
+
 knobs_status kn_model_batch(knobs_model *m, knobs_data *d) {
   if (m->test_x) {
     memcpy(m->x, m->test_x + (size_t)(m->step % m->test_nx) * m->B * m->D, sizeof(float) * m->B * m->D);
     return KNOBS_OK;
   }
+  knobs_status s = kn_model_check_shape(m, d);
+  if (s) return s;
   const knobs_data_info *in = knobs_data_info_get(d);
-  if ((size_t)in->C * in->H * in->W != m->D || in->C != m->cfg.C)
-    return kn_err(KNOBS_ERR_ARG, "%s: observations are %dx%dx%d, the model takes %dx%dx%d", in->name,
-                  in->C, in->H, in->W, m->cfg.C, m->cfg.H, m->cfg.W);
   kn_rng r;
   kn_rng_seed(&r, m->cfg.seed, KN_STREAM_DATA + (uint64_t)m->step);
   return kn_data_batch(d, &r, m->B, m->x, in->K > 0 ? m->fac : NULL, m->fac);

@@ -91,6 +91,8 @@ void kn_model_add_stack(knobs_model *m, kn_stack *s, int want_dx);
 void kn_model_zero_grad(knobs_model *m);
 /* Draw the batch of the current step into m->x (and m->fac). */
 knobs_status kn_model_batch(knobs_model *m, knobs_data *d);
+/* KNOBS_ERR_ARG (naming both shapes) unless d's observations have the model's input shape. */
+knobs_status kn_model_check_shape(const knobs_model *m, const knobs_data *d);
 /* The standard VAE forward on the step's batch m->x: encode, sample with the step's noise,
  * decode, and return the reconstruction loss (its gradient in the decoder's output gradient). */
 knobs_status kn_vae_forward(knobs_model *m, double *recon);

@@ -103,10 +103,9 @@ static knobs_status draw_pairs(knobs_model *m, knobs_data *d) {
     return KNOBS_OK;
   }
   if (!d) return kn_err(KNOBS_ERR_ARG, "%s: no dataset", m->cfg.model);
+  knobs_status cs = kn_model_check_shape(m, d);
+  if (cs) return cs;
   const knobs_data_info *in = knobs_data_info_get(d);
-  if ((size_t)in->C * in->H * in->W != m->D || in->C != m->cfg.C)
-    return kn_err(KNOBS_ERR_ARG, "%s: observations are %dx%dx%d, the model takes %dx%dx%d", in->name, in->C, in->H,
-                  in->W, m->cfg.C, m->cfg.H, m->cfg.W);
   int K = in->K, var[KNOBS_MAX_FACTORS], Kv = 0;
   for (int k = 0; k < K; k++)
     if (in->factor_sizes[k] > 1) var[Kv++] = k;

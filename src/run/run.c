@@ -318,18 +318,7 @@ static knobs_status load_checkpoint(knobs_run *r, int threads) {
 
 /* The data of the run, opened as it was trained, with the model's input shape. */
 static knobs_status open_data(knobs_run *r) {
-  const knobs_config *c = knobs_model_config(r->m);
-  knobs_data_opts o;
-  knobs_config_data_opts(c, &o);
-  const char *spec = knobs_config_string(c, "data");
-  knobs_status s = knobs_data_open(spec, &o, &r->d);
-  if (s) return s;
-  const knobs_data_info *in = knobs_data_info_get(r->d);
-  int C = (int)knobs_config_number(c, "C"), H = (int)knobs_config_number(c, "H"), W = (int)knobs_config_number(c, "W");
-  if (in->C != C || in->H != H || in->W != W)
-    return kn_err(KNOBS_ERR_DATA, "%s has observations %dx%dx%d, the run was trained on %dx%dx%d", spec, in->C,
-                  in->H, in->W, C, H, W);
-  return KNOBS_OK;
+  return knobs_model_open_data(r->m, NULL, &r->d);
 }
 
 knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int n, knobs_run **out) {

@@ -261,14 +261,9 @@ knobs_status kn_slot_open(kn_slot *s, const char *path, int model_threads, int n
   knobs_status st = knobs_model_load(s->ckpt, model_threads, &s->m);
   if (st) return kn_err_prefix(st, "%s", path);
   const knobs_config *c = knobs_model_config(s->m);
-  knobs_data_opts o;
-  knobs_config_data_opts(c, &o);
-  if ((st = knobs_data_open(knobs_config_string(c, "data"), &o, &s->d))) return kn_err_prefix(st, "%s: the model's data", path);
+  if ((st = knobs_model_open_data(s->m, NULL, &s->d))) return kn_err_prefix(st, "%s: the model's data", path);
   const knobs_data_info *in = knobs_data_info_get(s->d);
   s->C = (int)knobs_config_number(c, "C"), s->H = (int)knobs_config_number(c, "H"), s->W = (int)knobs_config_number(c, "W");
-  if (in->C != s->C || in->H != s->H || in->W != s->W)
-    return kn_err(KNOBS_ERR_DATA, "%s: %s has observations %dx%dx%d but the model takes %dx%dx%d", path, in->name,
-                  in->C, in->H, in->W, s->C, s->H, s->W);
   if (!in->is_image || s->C > 3 || s->C == 2)
     return kn_err(KNOBS_ERR_UNSUPPORTED, "%s: the panel shows image models (1 or 3 channels); %s is not one", path, in->name);
   snprintf(s->data_name, sizeof s->data_name, "%s", in->name);
