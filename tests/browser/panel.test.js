@@ -1,7 +1,7 @@
 // panel.test.js: the knob panel in Debian's chromium (headless, driven by playwright-core; no
 // browser download). Usage: node panel.test.js URL RUN_DIR OUT_DIR. Prints one line per check
 // and ends with "N passed, N failed".
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch");
 const fs = require("fs");
 const path = require("path");
 const [url, runDir, outDir] = process.argv.slice(2);
@@ -9,10 +9,7 @@ let passed = 0, failed = 0;
 const check = (ok, what) => { ok ? passed++ : failed++; console.log(`${ok ? "ok  " : "FAIL"} ${what}`); };
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const browser = await launch();
   try {
     const ctx = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
     const page = await ctx.newPage();

@@ -1,13 +1,10 @@
 // screenshot.js: a screenshot of the knob panel at URL into OUT.png, after dragging the first
 // knob to DRAG (default 1.5) so the picture shows an edit. Used to make docs/panel.png:
 //   build/knobs serve runs/demo --port 8731 &  node tests/browser/screenshot.js http://127.0.0.1:8731/ docs/panel.png
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch");
 const [url, out, drag] = process.argv.slice(2);
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const browser = await launch();
   try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     await page.goto(url);

@@ -4,7 +4,7 @@
 // test_browser.sh. Drags the posX knob with the mouse from the left quarter of its slider to
 // the right quarter and measures the edited image's intensity centroid: it must move in x by
 // more than 6 pixels and by more than twice its move in y. Ends with "N passed, N failed".
-const { chromium } = require("playwright-core");
+const { launch } = require("./launch");
 const [url] = process.argv.slice(2);
 let passed = 0, failed = 0;
 const check = (ok, what) => { ok ? passed++ : failed++; console.log(`${ok ? "ok  " : "FAIL"} ${what}`); };
@@ -27,10 +27,7 @@ const centroid = page => page.evaluate(async () => {
 });
 
 (async () => {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    args: ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-  });
+  const browser = await launch();
   try {
     const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
     await page.goto(url);
