@@ -238,6 +238,23 @@ static void make_old_format(const char *dir) {
   kn_st_free(&a), kn_st_free(&b);
 }
 
+/* Load the run in dir, take one more step and write the model (model = 1) or its optimizer
+ * state to `path`: one half of a checkpoint one step ahead of the folder's. */
+static void one_step_ahead(const char *dir, const char *path, int model) {
+  knobs_model *m = NULL;
+  knobs_data *d = NULL;
+  CHECK(!knobs_model_load(dir, 1, &m) && !knobs_model_open_data(m, NULL, &d), "load: %s", knobs_last_error());
+  if (!m || !d) {
+    knobs_model_free(m);
+    return;
+  }
+  CHECK(!knobs_model_train_step(m, d, NULL), "step: %s", knobs_last_error());
+  CHECK(!(model ? knobs_model_save(m, path) : knobs_model_save_optimizer(m, path, NULL)), "save %s: %s", path,
+        knobs_last_error());
+  knobs_model_free(m);
+  knobs_data_free(d);
+}
+
 static void test_old_format_and_mismatch(void) {
   T_CASE("a checkpoint with optim.* in model.safetensors loads and resumes; mismatched steps are refused");
   char full[300], old[300];
@@ -263,15 +280,7 @@ static void test_old_format_and_mismatch(void) {
   CHECK(!full_run(mis, "20"), "run: %s", knobs_last_error());
   char op[600];
   snprintf(op, sizeof op, "%s/optimizer.safetensors", mis);
-  CHECK(!knobs_model_load(mis, 1, &m), "load: %s", knobs_last_error());
-  knobs_data *d = NULL;
-  knobs_data_opts o;
-  knobs_config_data_opts(knobs_model_config(m), &o);
-  knobs_data_open("physics", &o, &d);
-  CHECK(!knobs_model_train_step(m, d, NULL), "step: %s", knobs_last_error());
-  CHECK(!knobs_model_save_optimizer(m, op, NULL), "save optimizer: %s", knobs_last_error());
-  knobs_model_free(m);
-  knobs_data_free(d);
+  one_step_ahead(mis, op, 0);
   knobs_status ms = knobs_run_resume(mis, NULL, 0, &r);
   CHECK(ms == KNOBS_ERR_FORMAT && !r, "mismatched steps: status %d: %s", ms, knobs_last_error());
   CHECK(strstr(knobs_last_error(), "step 21") && strstr(knobs_last_error(), "step 20"), "message: %s", knobs_last_error());
@@ -280,12 +289,7 @@ static void test_old_format_and_mismatch(void) {
    * checkpoint (rolls forward) and continues from step 21 */
   char mp[600];
   snprintf(mp, sizeof mp, "%s/model.safetensors.new", mis);
-  CHECK(!knobs_model_load(mis, 1, &m), "load: %s", knobs_last_error());
-  knobs_config_data_opts(knobs_model_config(m), &o);
-  knobs_data_open("physics", &o, &d);
-  CHECK(!knobs_model_train_step(m, d, NULL) && !knobs_model_save(m, mp), "save model.new: %s", knobs_last_error());
-  knobs_model_free(m);
-  knobs_data_free(d);
+  one_step_ahead(mis, mp, 1);
   knobs_setting more[] = {{"steps", "30"}};
   ms = knobs_run_resume(mis, more, 1, &r);
   CHECK(!ms && r && knobs_model_step(knobs_run_model(r)) == 21, "roll forward: status %d: %s", ms, knobs_last_error());
