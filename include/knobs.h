@@ -512,6 +512,268 @@ KNOBS_API knobs_status knobs_knob_names(const char *model_path, int Z, char (*na
 KNOBS_API knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t seed, const char *path,
                              const char **layout);
 
+/* ==== using the knobs: names, edits, design (src/apps) ====================================== */
+/* Naming (names.c). A model's knobs are its code dimensions; each is described by what it
+ * shares with the ground-truth factors of a dataset: the normalised mutual information with
+ * every factor (as disentanglement_lib's MIG computes it: 20 equal-width bins of the posterior
+ * mean, MI in nats over the factor's entropy), the factor of largest MI (when >= 0.05), the
+ * direction (sign of the Spearman correlation of the code with that factor's value) and a
+ * calibration: a monotone piecewise-linear map from code value to factor value (isotonic
+ * regression of the factor value on the code, in the direction found, read at
+ * KNOBS_CALIB_KNOTS quantiles of the code). knobs.json in the run folder holds it
+ * (docs/api.md); the knob panel and every command that prints latents read it. */
+#define KNOBS_CALIB_KNOTS 21
+typedef struct {
+  char name[64];          /* the user's name ("" if none) */
+  char factor[32];        /* the factor of largest normalised MI if >= 0.05, else "" */
+  int factor_index;       /* its index, -1 if none */
+  double mi[KNOBS_MAX_FACTORS]; /* normalised MI with each factor */
+  double kl;              /* mean KL of this dimension (nats) over the naming samples; 0 if the
+                             model has no posterior */
+  double mean, scale;     /* mean and standard deviation of the code over the samples */
+  double corr;            /* Spearman correlation of the code with the factor's value (0: none) */
+  int direction;          /* +1: the factor grows with the code, -1: it falls, 0: no factor */
+  int n_knots;            /* 0: no calibration; else knot_code increasing, knot_value monotone */
+  double knot_code[KNOBS_CALIB_KNOTS], knot_value[KNOBS_CALIB_KNOTS];
+} knobs_knob;
+typedef struct {
+  int Z, K;               /* code dimensions; factors (0 for data without them) */
+  long step;              /* the checkpoint step the statistics describe */
+  int n;                  /* samples they were computed on (0: only names are known) */
+  char data[64];          /* the dataset they were computed on */
+  char factors[KNOBS_MAX_FACTORS][32];
+  knobs_knob *knobs;      /* Z entries, in dimension order */
+} knobs_knobs;
+typedef struct {
+  int n;                  /* samples drawn with their factors for the MI and calibration [10000] */
+  int n_kl;               /* samples for the KL per dimension [512] */
+  uint64_t seed;          /* the draws' seed [a fixed constant: the same run gives the same file] */
+} knobs_name_opts;
+KNOBS_API void knobs_name_opts_default(knobs_name_opts *o);
+/* Compute every knob's statistics for model m on dataset d (which must have ground-truth
+ * factors: KNOBS_ERR_ARG otherwise, naming d). The user names are empty: keep them with
+ * knobs_knobs_merge_names. Free with knobs_knobs_free. */
+KNOBS_API knobs_status knobs_name(knobs_model *m, knobs_data *d, const knobs_name_opts *o, knobs_knobs **out);
+/* Read knobs.json beside a checkpoint (model_path: a run folder or a .safetensors file) for a
+ * model of Z dimensions: *out is NULL (and KNOBS_OK) if there is none; KNOBS_ERR_FORMAT naming
+ * the file for one that is not a knobs.json or describes another number of latents. Files of
+ * version 1 (names and MI only) are read with n_knots 0 and kl 0. */
+KNOBS_API knobs_status knobs_knobs_read(const char *model_path, int Z, knobs_knobs **out);
+/* Write knobs.json beside the checkpoint, atomically. */
+KNOBS_API knobs_status knobs_knobs_write(const knobs_knobs *k, const char *model_path);
+/* Copy the user names of `from` into `to` (same Z; KNOBS_ERR_ARG otherwise). */
+KNOBS_API knobs_status knobs_knobs_merge_names(knobs_knobs *to, const knobs_knobs *from);
+KNOBS_API void knobs_knobs_free(knobs_knobs *k);
+/* Set latent z's user name ("" clears it). KNOBS_ERR_ARG for z out of range, a name that is a
+ * number or has a control character or is longer than 63 bytes. */
+KNOBS_API knobs_status knobs_knobs_rename(knobs_knobs *k, int z, const char *name);
+/* The latent a user means by `name`: a dimension number ("3", "z3"), a user name, or a factor
+ * name naming exactly one latent (the first match in that order). -1 with KNOBS_ERR_ARG set
+ * (the message lists the known names, and says when a factor names several latents) if none.
+ * `k` may be NULL (numbers only). */
+KNOBS_API int knobs_knobs_find(const knobs_knobs *k, int Z, const char *name);
+/* The name shown for latent z: the user's, else its factor, else "z<z>". */
+KNOBS_API const char *knobs_knobs_label(const knobs_knobs *k, int z, char *buf, size_t n);
+/* The calibrated factor value at code value c (clamped to the knots' range), and back: the
+ * code at which the calibrated value is v (the middle of a flat stretch). KNOBS_ERR_ARG when the
+ * knob has no calibration, or v lies outside the calibrated values (the message gives the
+ * range). */
+KNOBS_API double knobs_knob_value(const knobs_knob *k, double c);
+KNOBS_API knobs_status knobs_knob_code(const knobs_knob *k, double v, double *c);
+
+/* The oracle (oracle.c): the factors of an image of a dataset whose renderer is built in
+ * (dsprites, shapes): the class vector whose rendering is nearest in squared pixel distance.
+ * The search (docs/apps.md states it) is exhaustive over the classes that change the
+ * picture's shape and coarse-to-fine over position, and exact on rendered images: the
+ * rendering of the recovered factors equals the input (a symmetric shape's equivalent
+ * orientations give the same picture; the smallest such class is returned). */
+typedef struct knobs_oracle knobs_oracle;
+/* KNOBS_ERR_UNSUPPORTED for a dataset without a built-in renderer the oracle knows. */
+KNOBS_API knobs_status knobs_oracle_create(knobs_data *d, int threads, knobs_oracle **out);
+KNOBS_API void knobs_oracle_free(knobs_oracle *o);
+/* factors (n,K) of n images (n,C,H,W); dist (n) the mean squared pixel distance to the
+ * nearest rendering, if non-NULL. */
+KNOBS_API knobs_status knobs_oracle_factors(knobs_oracle *o, const float *x, int n, int32_t *factors,
+                                            double *dist);
+/* One line saying how the search runs (for reports). */
+KNOBS_API const char *knobs_oracle_method(const knobs_oracle *o);
+
+/* Edits (edit.c): encode (posterior mean), change only some latents, decode. */
+typedef enum {
+  KNOBS_EDIT_SET = 0,     /* code[latent] = value (code units) */
+  KNOBS_EDIT_ADD,         /* code[latent] += value */
+  KNOBS_EDIT_FACTOR       /* code[latent] = the code whose calibrated factor value is `value` */
+} knobs_edit_mode;
+typedef struct {
+  int latent;
+  knobs_edit_mode mode;
+  double value;
+} knobs_edit_op;
+/* Apply ops to n codes (n,Z) in place; `k` is needed (with calibrations) for KNOBS_EDIT_FACTOR
+ * (KNOBS_ERR_ARG otherwise, naming the latent). */
+KNOBS_API knobs_status knobs_edit_codes(const knobs_knobs *k, const knobs_edit_op *ops, int n_ops,
+                                        float *codes, int n, int Z);
+/* For n observations x: recon (n,C,H,W) the decode of their posterior means, edited the decode
+ * after the ops; either output may be NULL. codes (n,Z), if non-NULL, receives the edited codes. */
+KNOBS_API knobs_status knobs_edit(knobs_model *m, const knobs_knobs *k, const knobs_edit_op *ops, int n_ops,
+                                  const float *x, int n, float *recon, float *edited, float *codes);
+/* The attribute vector of latent arithmetic: mean code of the rows with label != 0 minus the
+ * mean code of the rows with label == 0 (codes (n,Z)); KNOBS_ERR_DATA if either group is
+ * empty. */
+KNOBS_API knobs_status knobs_attribute_vector(const float *codes, const int32_t *labels, int n, int Z,
+                                              float *v);
+/* How trustworthy each knob is, measured with the oracle on a dataset it knows: for every
+ * latent with a factor, n_edits observations are drawn (seed), encoded and decoded; the knob
+ * moves by `delta` code standard deviations toward the side of its factor's range with more
+ * room; the oracle reads the factors of the reconstruction and of the edit. target fidelity:
+ * the share of edits whose factor moved the asked way; moved: the mean signed move in classes;
+ * specificity: the share of the other factors left unchanged. */
+typedef struct {
+  int n_edits;            /* per knob [200] */
+  double delta;           /* code standard deviations per edit [2] */
+  uint64_t seed;          /* [0] */
+} knobs_edit_score_opts;
+typedef struct {
+  int latent, factor;     /* the knob and its factor */
+  int n;                  /* edits scored */
+  double fidelity;        /* share moved the asked way */
+  double moved;           /* mean signed move (factor classes) */
+  double specificity;     /* share of other factors unchanged */
+  double recon_exact;     /* share of reconstructions whose oracle factors equal the input's */
+} knobs_edit_score_row;
+KNOBS_API void knobs_edit_score_opts_default(knobs_edit_score_opts *o);
+/* rows (one per named latent, at most Z) to a caller buffer of Z rows; *n_rows set. */
+KNOBS_API knobs_status knobs_edit_score(knobs_model *m, knobs_data *d, const knobs_knobs *k,
+                                        const knobs_edit_score_opts *o, knobs_edit_score_row *rows,
+                                        int *n_rows);
+
+/* The decoder's vector-Jacobian product (model.c): for n codes z (n,Z), dz (n,Z) = the gradient
+ * of sum(g * decode(z)) with respect to z, with g (n,C,H,W) in decode's output space (the
+ * sigmoid included for a Bernoulli model). Parameters and their gradients are untouched.
+ * KNOBS_ERR_UNSUPPORTED for models without a VAE decoder (InfoGAN). */
+KNOBS_API knobs_status knobs_model_decode_vjp(knobs_model *m, const float *z, int n, const float *g, float *dz);
+
+/* Properties of decoded images (property.c), each with its gradient with respect to the image:
+ * area (mean pixel intensity over pixels and channels), centroid x or y (intensity-weighted
+ * mean column or row over the image width or height, in [0,1]), brightness (mean intensity:
+ * the same as area for gray images; for colour the mean over channels of the luma weights
+ * 0.299, 0.587, 0.114), channel mean (one channel's mean). */
+typedef enum { KNOBS_PROP_AREA = 0, KNOBS_PROP_CX, KNOBS_PROP_CY, KNOBS_PROP_BRIGHTNESS, KNOBS_PROP_CHANNEL
+} knobs_image_property;
+/* value of n images (n,C,H,W) to v (n); grad (n,C,H,W) its gradient if non-NULL. */
+KNOBS_API knobs_status knobs_image_property_eval(knobs_image_property p, int channel, const float *x, int n,
+                                                 int C, int H, int W, double *v, float *grad);
+/* "area", "cx", "cy", "brightness", "red"/"green"/"blue" or "channel0".."channel2" (-1: unknown). */
+KNOBS_API int knobs_image_property_parse(const char *name, int *channel);
+
+/* Plausibility penalties on codes (density.c): value and gradient of
+ *   prior: -log N(z; 0, I) (the constant included);
+ *   gmm:   -log p(z) of a diagonal Gaussian mixture fitted by EM to training codes (the
+ *          aggregate posterior);
+ *   box:   sum over latents of the squared distance outside [q, 1 - q] quantiles of the
+ *          training codes. */
+typedef enum { KNOBS_PENALTY_NONE = 0, KNOBS_PENALTY_PRIOR, KNOBS_PENALTY_GMM, KNOBS_PENALTY_BOX } knobs_penalty_kind;
+typedef struct knobs_penalty knobs_penalty;
+typedef struct {
+  int gmm_k;              /* mixture components [10] */
+  int gmm_iter;           /* EM iterations at most [200] */
+  double gmm_tol;         /* stop when the mean log-likelihood gains less [1e-4] */
+  double gmm_reg;         /* variance floor added to each diagonal [1e-4] */
+  double box_q;           /* box quantile [0.01] */
+  uint64_t seed;          /* k-means++ initialisation [0] */
+} knobs_penalty_opts;
+KNOBS_API void knobs_penalty_opts_default(knobs_penalty_opts *o);
+/* "none", "prior", "gmm", "box" (-1: unknown). */
+KNOBS_API int knobs_penalty_parse(const char *name);
+/* Fit the penalty to n training codes (n,Z) (none and prior ignore them; may be NULL). */
+KNOBS_API knobs_status knobs_penalty_fit(knobs_penalty_kind kind, const float *codes, int n, int Z,
+                                         const knobs_penalty_opts *o, knobs_penalty **out);
+KNOBS_API void knobs_penalty_free(knobs_penalty *p);
+/* value of one code z (Z); grad (Z) += its gradient if non-NULL. */
+KNOBS_API double knobs_penalty_eval(const knobs_penalty *p, const float *z, double *grad);
+
+/* Property heads (head.c): a small MLP on codes, Z -> hidden (ReLU) x layers -> 1, trained with
+ * Adam on codes and labels (mean squared error; binary labels may use the logistic loss, the
+ * output is then the probability). Saved as .safetensors (tensors "fc1.weight" ... as a
+ * torch.nn.Sequential would name them; the settings in the metadata). */
+typedef struct knobs_head knobs_head;
+typedef struct {
+  int hidden;             /* [64] */
+  int layers;             /* hidden layers [2] */
+  int steps;              /* Adam steps [2000] */
+  int batch;              /* [256] */
+  double lr;              /* [1e-3] */
+  int logistic;           /* 1: labels 0/1, sigmoid output, logistic loss [0] */
+  double val_frac;        /* share of rows held out to report the error [0.1] */
+  uint64_t seed;          /* [0] */
+} knobs_head_opts;
+KNOBS_API void knobs_head_opts_default(knobs_head_opts *o);
+/* Train on codes (n,Z) and labels y (n); *val_error (if non-NULL) is the held-out RMSE (or the
+ * held-out error rate for logistic heads). Refuses NaN, mismatched n, a constant label. */
+KNOBS_API knobs_status knobs_head_fit(const float *codes, const double *y, int n, int Z, const knobs_head_opts *o,
+                                      knobs_head **out, double *val_error);
+KNOBS_API knobs_status knobs_head_save(const knobs_head *h, const char *path);
+KNOBS_API knobs_status knobs_head_load(const char *path, knobs_head **out);
+KNOBS_API void knobs_head_free(knobs_head *h);
+KNOBS_API int knobs_head_dim(const knobs_head *h); /* its input width Z */
+/* Predictions of n codes (n,Z) to y (n); dz (n,Z) += dy[i] * d y_i / d z_i if dz and dy are
+ * non-NULL (dy NULL: ones). Thread-compatible: one head per thread. */
+KNOBS_API knobs_status knobs_head_eval(knobs_head *h, const float *z, int n, double *y, const double *dy,
+                                       float *dz);
+
+/* Design (design.c): search latent space for codes whose decoded image has a property, kept
+ * plausible by a penalty: maximise s * property(z) - lambda * penalty(z) (s = +1 to maximise,
+ * -1 to minimise; to hit a target: -(property - target)^2) by gradient ascent through the
+ * decoder (Adam on z), from `restarts` codes of encoded dataset observations; the best n are
+ * reported, each with the checks below. */
+typedef enum { KNOBS_DESIGN_MAX = 0, KNOBS_DESIGN_MIN, KNOBS_DESIGN_TARGET } knobs_design_goal;
+typedef struct {
+  /* the property: an image property, or a knob's calibrated factor value, or a head */
+  knobs_image_property image_property;
+  int channel;            /* KNOBS_PROP_CHANNEL */
+  int latent;             /* >= 0: the calibrated value of this knob (needs `knobs`) [-1] */
+  knobs_head *head;       /* non-NULL: the head's prediction on the code */
+  knobs_design_goal goal;
+  double target;
+  knobs_penalty_kind penalty;
+  double lambda;          /* [1] */
+  knobs_penalty_opts penalty_opts;
+  int n;                  /* designs reported [16] */
+  int restarts;           /* starting points (>= n) [64] */
+  int steps;              /* Adam steps per start [200] */
+  double lr;              /* [0.05] */
+  int n_fit;              /* encoded dataset observations for the penalty fit and the
+                             percentiles [5000] */
+  uint64_t seed;          /* [0] */
+} knobs_design_opts;
+KNOBS_API void knobs_design_opts_default(knobs_design_opts *o);
+typedef struct {
+  double property;        /* the property of the decoded design */
+  double objective, penalty;
+  double percentile;      /* share (0..100) of the n_fit dataset observations whose property
+                             (of their own image; for heads and knobs, of their code) is below */
+  double nearest;         /* mean squared pixel distance to the nearest dataset image: the
+                             oracle's nearest rendering on built-in data, else the nearest of
+                             the n_fit observations */
+  double recon;           /* mean squared pixel distance between the design and its re-encode +
+                             decode */
+  int valid;              /* nearest <= threshold (knobs_design_result.threshold) */
+} knobs_design_item;
+typedef struct {
+  int n, Z, C, H, W;
+  float *codes;           /* (n,Z) best first */
+  float *images;          /* (n,C,H,W) */
+  knobs_design_item *items;
+  double threshold;       /* validity threshold: the 95th percentile of the same distance for
+                             the model's reconstructions of n_fit real observations */
+  double data_p50, data_p90, data_max; /* the property over the dataset observations */
+  int valid;              /* designs that are valid */
+  char method[160];       /* how `nearest` was measured */
+} knobs_design_result;
+KNOBS_API knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_knobs *k,
+                                    const knobs_design_opts *o, knobs_design_result **out);
+KNOBS_API void knobs_design_result_free(knobs_design_result *r);
+
 /* ==== metrics (src/metrics) ================================================================ */
 /* Every standard disentanglement metric, defined as google-research/disentanglement_lib defines
  * it; docs/metrics.md gives each formula, its defaults, its source and where knobs differs.
