@@ -525,7 +525,8 @@ KNOBS_API knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, u
 #define KNOBS_CALIB_KNOTS 21
 typedef struct {
   char name[64];          /* the user's name ("" if none) */
-  char factor[32];        /* the factor of largest normalised MI if >= 0.05, else "" */
+  char factor[32];        /* the factor of largest normalised MI if >= 0.05 and the latent is
+                             active (KL >= 0.05 nat, when the KL is known), else "" */
   int factor_index;       /* its index, -1 if none */
   double mi[KNOBS_MAX_FACTORS]; /* normalised MI with each factor */
   double kl;              /* mean KL of this dimension (nats) over the naming samples; 0 if the
@@ -554,6 +555,11 @@ KNOBS_API void knobs_name_opts_default(knobs_name_opts *o);
  * factors: KNOBS_ERR_ARG otherwise, naming d). The user names are empty: keep them with
  * knobs_knobs_merge_names. Free with knobs_knobs_free. */
 KNOBS_API knobs_status knobs_name(knobs_model *m, knobs_data *d, const knobs_name_opts *o, knobs_knobs **out);
+/* The same statistics from arrays (codes from any framework): codes (n,Z), factor classes (n,K),
+ * factor values (n,K) or NULL (the class index is the value), K factor names, and the KL per
+ * dimension (Z) or NULL. step is 0 and data "". Refuses NaN, negative classes, n < 2. */
+KNOBS_API knobs_status knobs_name_codes(const float *codes, const int32_t *factors, const double *values, int n, int Z,
+                                        int K, const char (*factor_names)[32], const double *kl, knobs_knobs **out);
 /* Read knobs.json beside a checkpoint (model_path: a run folder or a .safetensors file) for a
  * model of Z dimensions: *out is NULL (and KNOBS_OK) if there is none; KNOBS_ERR_FORMAT naming
  * the file for one that is not a knobs.json or describes another number of latents. Files of
@@ -561,6 +567,9 @@ KNOBS_API knobs_status knobs_name(knobs_model *m, knobs_data *d, const knobs_nam
 KNOBS_API knobs_status knobs_knobs_read(const char *model_path, int Z, knobs_knobs **out);
 /* Write knobs.json beside the checkpoint, atomically. */
 KNOBS_API knobs_status knobs_knobs_write(const knobs_knobs *k, const char *model_path);
+/* An empty table of Z knobs (no names, no statistics: n = 0, factor_index -1) for K factors
+ * (0..KNOBS_MAX_FACTORS, names ""), to name knobs by hand. */
+KNOBS_API knobs_status knobs_knobs_create(int Z, int K, knobs_knobs **out);
 /* Copy the user names of `from` into `to` (same Z; KNOBS_ERR_ARG otherwise). */
 KNOBS_API knobs_status knobs_knobs_merge_names(knobs_knobs *to, const knobs_knobs *from);
 KNOBS_API void knobs_knobs_free(knobs_knobs *k);

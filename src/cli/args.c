@@ -50,6 +50,7 @@ static const char *kind_meta(const cli_opt *o) {
   case OPT_DOUBLE: return "X";
   case OPT_STR: return "S";
   case OPT_FLAG: return "";
+  case OPT_MULTI: return "S";
   }
   return "";
 }
@@ -71,6 +72,7 @@ void cli_usage(FILE *f, const char *cmd, const char *synopsis, const cli_opt *op
       if (*(const char **)opts[i].ptr) fprintf(f, " [%s]", *(const char **)opts[i].ptr);
       break;
     case OPT_FLAG: break;
+    case OPT_MULTI: fprintf(f, " (repeatable)"); break;
     }
     fputc('\n', f);
   }
@@ -114,6 +116,13 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     *(const char **)o->ptr = v;
     return 0;
   case OPT_FLAG: *(int *)o->ptr = 1; return 0;
+  case OPT_MULTI: {
+    cli_multi *m = o->ptr;
+    if (!*v) return cli_usage_error(cmd, "%s: empty value", o->name);
+    if (m->n >= CLI_MAX_MULTI) return cli_usage_error(cmd, "%s given more than %d times", o->name, CLI_MAX_MULTI);
+    m->v[m->n++] = v;
+    return 0;
+  }
   }
   return 1;
 }
@@ -136,7 +145,7 @@ int cli_parse(const char *cmd, const char *synopsis, int argc, char **argv, cli_
       name[len] = 0;
       cli_opt *o = (cli_opt *)cli_find(opts, nopts, name);
       if (!o) return cli_usage_error(cmd, "unknown option '%s'", name);
-      if (o->seen) return cli_usage_error(cmd, "%s given twice", name);
+      if (o->seen && o->kind != OPT_MULTI) return cli_usage_error(cmd, "%s given twice", name);
       o->seen = 1;
       const char *v;
       if (o->kind == OPT_FLAG) {

@@ -30,6 +30,9 @@ int cmd_reconstruct(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
+int cmd_name(int argc, char **argv);
+int cmd_edit(int argc, char **argv);
+int cmd_design(int argc, char **argv);
 /* `knobs help models` (help_models.c): every model, its loss and its own settings. */
 int cli_help_models(FILE *f);
 /* `knobs help data`: every built-in dataset (description, size, factors) and the files read. */
@@ -41,8 +44,15 @@ typedef enum {
   OPT_U64,     /* uint64_t */
   OPT_DOUBLE,  /* double, range-checked, finite */
   OPT_STR,     /* const char * pointing into argv */
-  OPT_FLAG     /* int set to 1, takes no value */
+  OPT_FLAG,    /* int set to 1, takes no value */
+  OPT_MULTI    /* cli_multi: a flag that may repeat, each value kept in order */
 } cli_opt_kind;
+
+#define CLI_MAX_MULTI 32
+typedef struct {
+  const char *v[CLI_MAX_MULTI]; /* pointing into argv */
+  int n;
+} cli_multi;
 
 typedef struct {
   const char *name;  /* "--steps" */
@@ -87,6 +97,9 @@ typedef struct {
 void cli_progress_init(cli_progress *p, FILE *f);
 void cli_progress_line(cli_progress *p, FILE *f, int final, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The knobs of the model at `path` for commands that print or pick latents: knobs.json if
+ * there is one, else NULL (a note on stderr if the file is unreadable). */
+knobs_knobs *cli_read_knobs(const char *cmd, const char *path, int Z);
 /* "1h02m", "3m05s", "12s" */
 void cli_fmt_duration(double seconds, char *buf, size_t n);
 
@@ -122,5 +135,7 @@ typedef struct {
 const char *cli_out_add(cli_outputs *o, const char *path);
 int cli_out_commit(const char *cmd, cli_outputs *o);
 void cli_out_abort(cli_outputs *o);
+/* Write `text` to `path` atomically (through cli_outputs); 0 or an exit code (reported). */
+int cli_write_text(const char *cmd, const char *path, const char *text);
 
 #endif

@@ -105,3 +105,26 @@ int cli_out_commit(const char *cmd, cli_outputs *o) {
   o->n = 0;
   return 0;
 }
+
+knobs_knobs *cli_read_knobs(const char *cmd, const char *path, int Z) {
+  knobs_knobs *k = NULL;
+  if (path && knobs_knobs_read(path, Z, &k)) {
+    fprintf(stderr, "knobs: %s: note: knob names not read: %s\n", cmd, knobs_last_error());
+    k = NULL;
+  }
+  return k;
+}
+
+int cli_write_text(const char *cmd, const char *path, const char *text) {
+  cli_outputs outs = {0};
+  const char *tmp = cli_out_add(&outs, path);
+  if (!tmp) return cli_usage_error(cmd, "output path too long: %s", path);
+  FILE *f = fopen(tmp, "wb");
+  int bad = !f || fputs(text, f) < 0;
+  if (f && fclose(f)) bad = 1;
+  if (bad) {
+    cli_out_abort(&outs);
+    return cli_fail(cmd, "cannot write %s", path);
+  }
+  return cli_out_commit(cmd, &outs);
+}

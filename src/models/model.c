@@ -352,6 +352,38 @@ knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x)
   return KNOBS_OK;
 }
 
+knobs_status knobs_model_decode_vjp(knobs_model *m, const float *z, int n, const float *g, float *dz) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "decode_vjp: negative count");
+  if (!m->has_vae || m->ops->decode)
+    return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no VAE decoder to differentiate", m->cfg.model);
+  int C = m->cfg.C, conv_c = spatial_out(m) && C > 1, bern = bernoulli(m);
+  float *t = n && (conv_c || bern) ? malloc(sizeof(float) * (size_t)(n < m->cap ? n : m->cap) * m->D) : NULL;
+  if (n && (conv_c || bern) && !t) return kn_err(KNOBS_ERR_NOMEM, "decode_vjp: cannot allocate %d images", n);
+  long S = (long)m->cfg.H * m->cfg.W;
+  set_eval(m, 1);
+  for (int i = 0; i < n; i += m->cap) {
+    int b = n - i < m->cap ? n - i : m->cap;
+    size_t nd = (size_t)b * m->D;
+    const float *y = kn_stack_forward(&m->dec, z + (size_t)i * m->Z, b, 0);
+    kn_stack_zero_grad(&m->dec);
+    float *dy = kn_stack_dout(&m->dec);
+    const float *gi = g + (size_t)i * m->D;
+    /* dy in the stack's layout (C,B,H,W for a conv decoder): g, times sigmoid' for Bernoulli */
+    if (conv_c) kn_bcs_to_cbs(m->pool, dy, gi, b, C, S, 0);
+    else memcpy(dy, gi, sizeof(float) * nd);
+    if (bern) {
+      kn_sigmoid_forward(m->pool, t, y, nd);
+      for (size_t j = 0; j < nd; j++) dy[j] *= t[j] * (1.0f - t[j]);
+    }
+    kn_stack_backward_input(&m->dec, b);
+    memcpy(dz + (size_t)i * m->Z, m->dec.dx_in, sizeof(float) * (size_t)b * m->Z);
+  }
+  kn_stack_zero_grad(&m->dec);
+  set_eval(m, 0);
+  free(t);
+  return KNOBS_OK;
+}
+
 knobs_status knobs_model_evaluate(knobs_model *m, const float *x, int n, uint64_t seed,
                                   knobs_terms *terms, double *kl_dim) {
   if (!m->has_vae) return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has no posterior to evaluate", m->cfg.model);

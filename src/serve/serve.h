@@ -14,10 +14,8 @@
 #include <sys/types.h>
 
 #include "knobs.h"
-#include "knobs.h"
 
 #define KN_SERVE_INACTIVE_KL 0.05 /* nats: a latent with less mean KL is folded as inactive */
-#define KN_SERVE_MI_BINS 20       /* histogram bins per code dimension (disentanglement_lib) */
 #define KN_SERVE_MAX_FRAMES 101   /* traversal frames per request */
 
 typedef struct {
@@ -39,6 +37,7 @@ typedef struct {
   int *order;              /* (Z) latents by KL, largest first */
   double *mi;              /* (Z,K) normalised MI of latent j with factor k; NULL if K == 0 */
   char (*names)[64];       /* (Z) user names, "" if never named */
+  knobs_knobs *kk;         /* the knobs as knobs.json holds them (names, MI, calibrations) */
   double ck_mtime;         /* checkpoint identity when loaded: mtime, inode and size */
   ino_t ck_ino;
   off_t ck_size;

@@ -3,9 +3,9 @@
  * their file knobs.json, and following a run that is still training (reload when the checkpoint
  * file is replaced). Uses only the public API of models and data.
  *
- * knobs.json (run folder; docs/api.md): {"version":1, "step":S, "n_mi":N, "factors":[...],
- * "latents":[{"name":"x"|null, "factor":"posX"|null, "mi":[...]}, ...]} with one latent entry per
- * code dimension in dimension order. The MI is reused when step and n_mi match; names always.
+ * knobs.json (run folder; docs/api.md) is read and written by src/apps/names.c (knobs_name,
+ * knobs_knobs_read/write): the statistics are reused when they describe the loaded step and
+ * were computed on at least n_mi samples (`knobs name` uses more); names always.
  *
  * Not here: HTTP (server.c) and the request handlers (api.c). */
 #include <errno.h>
@@ -73,104 +73,35 @@ static knobs_status compute_kl(kn_slot *s) {
   return st;
 }
 
-/* Normalised MI as disentanglement_lib's MIG computes it: each code dimension discretised into
- * 20 equal-width bins between its min and max (np.histogram + np.digitize), MI in nats
- * (sklearn's mutual_info_score) divided by the entropy of the factor. */
-static knobs_status compute_mi(kn_slot *s) {
-  int n = s->n_mi, Z = s->Z, K = s->K, chunk = 250;
-  size_t px = (size_t)s->C * s->H * s->W;
-  float *x = malloc(sizeof(float) * px * (size_t)chunk), *mu = malloc(sizeof(float) * (size_t)n * Z);
-  int32_t *f = malloc(sizeof(int32_t) * (size_t)n * K), *fc = malloc(sizeof(int32_t) * (size_t)chunk * K);
-  int *bins = malloc(sizeof(int) * (size_t)n);
-  knobs_status st = KNOBS_OK;
-  if (!x || !mu || !f || !fc || !bins) st = kn_err(KNOBS_ERR_NOMEM, "out of memory for %d samples", n);
-  for (int i = 0; !st && i < n; i += chunk) {
-    int b = n - i < chunk ? n - i : chunk;
-    st = knobs_data_draw(s->d, b, STAT_SEED, 2 + (uint64_t)(i / chunk), x, fc);
-    if (!st) st = knobs_model_encode(s->m, x, b, mu + (size_t)i * Z, NULL);
-    if (!st) memcpy(f + (size_t)i * K, fc, sizeof(int32_t) * (size_t)b * K);
+/* The knobs (src/apps/names.c): the MI, names and calibrations of knobs.json. The file's
+ * statistics are reused when they describe this step and were computed on at least n_mi
+ * samples; the names always. Fills s->mi and s->names from s->kk. */
+static void take_knobs(kn_slot *s) {
+  for (int z = 0; z < s->Z; z++) {
+    snprintf(s->names[z], sizeof s->names[z], "%s", s->kk->knobs[z].name);
+    for (int k = 0; s->mi && k < s->K; k++) s->mi[(size_t)z * s->K + k] = s->kk->knobs[z].mi[k];
   }
-  for (int k = 0; !st && k < K; k++) {
-    int nk = 0;
-    for (int i = 0; i < n; i++) nk = f[(size_t)i * K + k] + 1 > nk ? f[(size_t)i * K + k] + 1 : nk;
-    double *pv = calloc((size_t)nk, sizeof(double)), *pj = calloc((size_t)nk * KN_SERVE_MI_BINS, sizeof(double));
-    if (!pv || !pj) {
-      free(pv), free(pj);
-      st = kn_err(KNOBS_ERR_NOMEM, "out of memory for the MI table");
-      break;
-    }
-    for (int i = 0; i < n; i++) pv[f[(size_t)i * K + k]] += 1.0 / n;
-    double hv = 0;
-    for (int c = 0; c < nk; c++) if (pv[c] > 0) hv -= pv[c] * log(pv[c]);
-    for (int j = 0; j < Z; j++) {
-      float lo = INFINITY, hi = -INFINITY;
-      for (int i = 0; i < n; i++) {
-        float v = mu[(size_t)i * Z + j];
-        lo = v < lo ? v : lo, hi = v > hi ? v : hi;
-      }
-      for (int i = 0; i < n; i++) {
-        int q = hi > lo ? (int)((mu[(size_t)i * Z + j] - lo) / (hi - lo) * KN_SERVE_MI_BINS) : 0;
-        bins[i] = q < 0 ? 0 : q >= KN_SERVE_MI_BINS ? KN_SERVE_MI_BINS - 1 : q;
-      }
-      memset(pj, 0, sizeof(double) * (size_t)nk * KN_SERVE_MI_BINS);
-      double pz[KN_SERVE_MI_BINS] = {0};
-      for (int i = 0; i < n; i++) {
-        pj[(size_t)f[(size_t)i * K + k] * KN_SERVE_MI_BINS + bins[i]] += 1.0 / n;
-        pz[bins[i]] += 1.0 / n;
-      }
-      double mi = 0;
-      for (int c = 0; c < nk; c++)
-        for (int q = 0; q < KN_SERVE_MI_BINS; q++) {
-          double p = pj[(size_t)c * KN_SERVE_MI_BINS + q];
-          if (p > 0) mi += p * log(p / (pv[c] * pz[q]));
-        }
-      s->mi[(size_t)j * K + k] = hv > 0 ? fmax(0, mi / hv) : 0;
-    }
-    free(pv), free(pj);
-  }
-  free(x), free(mu), free(f), free(fc), free(bins);
-  return st;
 }
 
-static char *read_text(const char *path, size_t max) {
-  FILE *fp = fopen(path, "rb");
-  if (!fp) return NULL;
-  char *b = malloc(max + 1);
-  size_t n = b ? fread(b, 1, max, fp) : 0;
-  fclose(fp);
-  if (b) b[n] = 0;
-  return b;
+/* A names-only table for data without factors (or before the first computation). */
+static knobs_status blank_knobs(kn_slot *s) {
+  knobs_knobs *k;
+  knobs_status st = knobs_knobs_create(s->Z, s->K, &k);
+  if (st) return st;
+  k->step = s->step;
+  snprintf(k->data, sizeof k->data, "%s", s->data_name);
+  for (int q = 0; q < s->K; q++) snprintf(k->factors[q], sizeof k->factors[q], "%s", s->factor_names[q]);
+  knobs_knobs_free(s->kk);
+  s->kk = k;
+  return KNOBS_OK;
 }
 
-/* knobs.json: names always; the MI only if it was computed on this step with this n. Returns 1
- * if the MI was taken from the file. */
-static int load_names(kn_slot *s) {
-  char path[1100];
-  snprintf(path, sizeof path, "%s/knobs.json", s->run);
-  char *txt = read_text(path, 1 << 20);
-  if (!txt) return 0;
-  cJSON *j = cJSON_Parse(txt);
-  free(txt);
-  int mi_ok = 0;
-  cJSON *lat = cJSON_GetObjectItemCaseSensitive(j, "latents");
-  if (cJSON_IsArray(lat) && cJSON_GetArraySize(lat) == s->Z) {
-    cJSON *step = cJSON_GetObjectItemCaseSensitive(j, "step"), *nmi = cJSON_GetObjectItemCaseSensitive(j, "n_mi");
-    mi_ok = s->K > 0 && cJSON_IsNumber(step) && (long)step->valuedouble == s->step && cJSON_IsNumber(nmi) &&
-            (int)nmi->valuedouble == s->n_mi;
-    for (int z = 0; z < s->Z; z++) {
-      cJSON *e = cJSON_GetArrayItem(lat, z), *nm = cJSON_GetObjectItemCaseSensitive(e, "name");
-      if (cJSON_IsString(nm)) snprintf(s->names[z], sizeof s->names[z], "%s", nm->valuestring);
-      cJSON *mi = cJSON_GetObjectItemCaseSensitive(e, "mi");
-      if (!cJSON_IsArray(mi) || cJSON_GetArraySize(mi) != s->K) mi_ok = 0;
-      for (int k = 0; mi_ok && k < s->K; k++) {
-        cJSON *v = cJSON_GetArrayItem(mi, k);
-        if (!cJSON_IsNumber(v)) mi_ok = 0;
-        else s->mi[(size_t)z * s->K + k] = v->valuedouble;
-      }
-    }
-  }
-  cJSON_Delete(j);
-  return mi_ok;
+/* knobs.json as it is on disk, or NULL (a missing or unreadable file is not an error here:
+ * the panel then computes and writes a new one). */
+static knobs_knobs *read_knobs(kn_slot *s) {
+  knobs_knobs *k = NULL;
+  if (knobs_knobs_read(s->run, s->Z, &k)) knobs_clear_error();
+  return k;
 }
 
 void kn_slot_label(const kn_slot *s, int j, char *name, size_t n, char *factor, size_t nf) {
@@ -185,53 +116,41 @@ void kn_slot_label(const kn_slot *s, int j, char *name, size_t n, char *factor, 
   else snprintf(name, n, "z%d", j);
 }
 
-/* Write knobs.json to a temporary name in the run folder and rename it over the old one. */
-static knobs_status save_names(kn_slot *s) {
-  cJSON *j = cJSON_CreateObject(), *fac = cJSON_AddArrayToObject(j, "factors"), *lat = cJSON_AddArrayToObject(j, "latents");
-  cJSON_AddNumberToObject(j, "version", 1);
-  cJSON_AddNumberToObject(j, "step", (double)s->step);
-  cJSON_AddNumberToObject(j, "n_mi", s->n_mi);
-  for (int k = 0; k < s->K; k++) cJSON_AddItemToArray(fac, cJSON_CreateString(s->factor_names[k]));
-  for (int z = 0; z < s->Z; z++) {
-    cJSON *e = cJSON_CreateObject();
-    char nm[64], f[32];
-    kn_slot_label(s, z, nm, sizeof nm, f, sizeof f);
-    if (s->names[z][0]) cJSON_AddStringToObject(e, "name", s->names[z]);
-    else cJSON_AddNullToObject(e, "name");
-    if (f[0]) cJSON_AddStringToObject(e, "factor", f);
-    else cJSON_AddNullToObject(e, "factor");
-    cJSON *mi = cJSON_AddArrayToObject(e, "mi");
-    for (int k = 0; k < s->K; k++) cJSON_AddItemToArray(mi, cJSON_CreateNumber(round(s->mi[(size_t)z * s->K + k] * 1e6) / 1e6));
-    cJSON_AddItemToArray(lat, e);
-  }
-  char *txt = cJSON_Print(j);
-  cJSON_Delete(j);
-  if (!txt) return kn_err(KNOBS_ERR_NOMEM, "out of memory for knobs.json");
-  char path[1100], tmp[1200];
-  snprintf(path, sizeof path, "%s/knobs.json", s->run);
-  snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  FILE *fp = fopen(tmp, "wb");
-  knobs_status st = KNOBS_OK;
-  if (!fp) st = kn_err(KNOBS_ERR_IO, "%s: cannot write: %s", tmp, strerror(errno));
-  else {
-    int bad = fputs(txt, fp) < 0 || fputc('\n', fp) < 0;
-    bad |= fclose(fp) != 0;
-    if (bad || rename(tmp, path)) {
-      st = kn_err(KNOBS_ERR_IO, "%s: cannot write: %s", path, strerror(errno));
-      unlink(tmp);
-    }
-  }
-  free(txt);
-  return st;
-}
-
 static knobs_status compute_all(kn_slot *s) {
   knobs_status st = compute_kl(s);
-  if (st || s->K == 0) return st;
-  if (load_names(s)) return KNOBS_OK;
-  if ((st = compute_mi(s))) return st;
+  if (st) return st;
+  knobs_knobs *file = read_knobs(s);
+  if (s->K == 0) {
+    if ((st = blank_knobs(s))) {
+      knobs_knobs_free(file);
+      return st;
+    }
+    knobs_knobs_merge_names(s->kk, file);
+    knobs_knobs_free(file);
+    take_knobs(s);
+    return KNOBS_OK;
+  }
+  if (file && file->step == s->step && file->n >= s->n_mi && file->K == s->K) {
+    knobs_knobs_free(s->kk);
+    s->kk = file;
+    take_knobs(s);
+    return KNOBS_OK;
+  }
+  knobs_name_opts o;
+  knobs_name_opts_default(&o);
+  o.n = s->n_mi, o.n_kl = s->n_kl, o.seed = STAT_SEED;
+  knobs_knobs *k;
+  if ((st = knobs_name(s->m, s->d, &o, &k))) {
+    knobs_knobs_free(file);
+    return st;
+  }
+  knobs_knobs_merge_names(k, file);
+  knobs_knobs_free(file);
+  knobs_knobs_free(s->kk);
+  s->kk = k;
+  take_knobs(s);
   /* the cache is a convenience: a read-only run folder still serves */
-  if (save_names(s)) knobs_clear_error();
+  if (knobs_knobs_write(s->kk, s->run)) knobs_clear_error();
   return KNOBS_OK;
 }
 
@@ -277,7 +196,6 @@ knobs_status kn_slot_open(kn_slot *s, const char *path, int model_threads, int n
   s->mi = s->K ? calloc((size_t)s->Z * s->K, sizeof(double)) : NULL;
   if (!s->kl || !s->scale || !s->order || !s->names || (s->K && !s->mi)) return kn_err(KNOBS_ERR_NOMEM, "out of memory");
   set_model_facts(s);
-  if (s->K == 0) load_names(s);
   if ((st = compute_all(s))) return kn_err_prefix(st, "%s: statistics", path);
   s->last_check = kn_now();
   return KNOBS_OK;
@@ -287,6 +205,7 @@ void kn_slot_close(kn_slot *s) {
   knobs_model_free(s->m);
   knobs_data_free(s->d);
   free(s->kl), free(s->scale), free(s->order), free(s->names), free(s->mi);
+  knobs_knobs_free(s->kk);
   pthread_mutex_destroy(&s->lock);
   memset(s, 0, sizeof *s);
 }
@@ -319,14 +238,18 @@ knobs_status kn_slot_refresh(kn_slot *s, double min_interval) {
 
 knobs_status kn_slot_rename(kn_slot *s, int j, const char *name) {
   if (j < 0 || j >= s->Z) return kn_err(KNOBS_ERR_ARG, "latent %d out of range (the model has %d)", j, s->Z);
-  size_t n = strlen(name);
-  if (n >= sizeof s->names[0]) return kn_err(KNOBS_ERR_ARG, "name longer than %zu bytes", sizeof s->names[0] - 1);
-  for (size_t i = 0; i < n; i++)
-    if ((unsigned char)name[i] < 0x20 || name[i] == 0x7f) return kn_err(KNOBS_ERR_ARG, "name has a control character");
   char old[64];
-  memcpy(old, s->names[j], sizeof old);
-  snprintf(s->names[j], sizeof s->names[j], "%s", name);
-  knobs_status st = save_names(s);
-  if (st) memcpy(s->names[j], old, sizeof old);
+  memcpy(old, s->kk->knobs[j].name, sizeof old);
+  knobs_status st = knobs_knobs_rename(s->kk, j, name);
+  if (!st) {
+    /* another writer (knobs name --set) may have renamed other knobs since: keep theirs */
+    knobs_knobs *file = read_knobs(s);
+    if (file && file->Z == s->Z)
+      for (int z = 0; z < s->Z; z++) if (z != j) memcpy(s->kk->knobs[z].name, file->knobs[z].name, sizeof old);
+    knobs_knobs_free(file);
+    st = knobs_knobs_write(s->kk, s->run);
+  }
+  if (st) memcpy(s->kk->knobs[j].name, old, sizeof old);
+  take_knobs(s);
   return st;
 }
