@@ -45,7 +45,7 @@ int cmd_info(int argc, char **argv) {
          knobs_model_describe(model) ? knobs_model_describe(model) : "");
   char *j = knobs_config_to_json(c);
   if (j) printf("config: %s\n", j);
-  free(j);
+  knobs_free(j);
   const char *name;
   int nd, nt = knobs_model_tensor(m, -1, &name, &nd, NULL);
   long total = 0;
@@ -59,6 +59,21 @@ int cmd_info(int argc, char **argv) {
     if (!strstr(name, "running_") && !strstr(name, "num_batches")) total += n;
   }
   printf("parameters: %ld\n", total);
+  int Z = knobs_model_code_dim(m);
+  knobs_knobs *k = cli_read_knobs(cmd, pos[0], Z);
+  if (k) {
+    printf("knobs (knobs.json: step %ld, %d samples of %s):\n", k->step, k->n, k->data[0] ? k->data : "?");
+    for (int z = 0; z < Z; z++) {
+      char lab[64];
+      const knobs_knob *kb = &k->knobs[z];
+      printf("  z%-3d %-16s", z, knobs_knobs_label(k, z, lab, sizeof lab));
+      if (kb->factor_index >= 0) printf(" %s MI %.2f, KL %.2f%s", kb->factor, kb->mi[kb->factor_index], kb->kl,
+                                         kb->n_knots >= 2 ? ", calibrated" : "");
+      else if (k->n > 0) printf(" KL %.2f", kb->kl);
+      printf("\n");
+    }
+    knobs_knobs_free(k);
+  }
   struct stat st;
   if (stat(pos[0], &st) == 0 && S_ISDIR(st.st_mode)) {
     last_log_line(pos[0]);

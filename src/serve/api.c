@@ -168,6 +168,13 @@ static cJSON *slot_info(kn_slot *s, int id) {
     if (fac[0]) cJSON_AddStringToObject(e, "factor", fac);
     else cJSON_AddNullToObject(e, "factor");
     cJSON_AddItemToObject(e, "mi", s->K ? num_array(s->mi + (size_t)z * s->K, s->K) : cJSON_CreateArray());
+    const knobs_knob *kb = s->kk ? &s->kk->knobs[z] : NULL;
+    if (kb && kb->n_knots >= 2 && fac[0]) { /* the monotone map code -> factor value of knobs.json */
+      cJSON *cal = cJSON_AddObjectToObject(e, "calibration");
+      cJSON_AddItemToObject(cal, "code", num_array(kb->knot_code, kb->n_knots));
+      cJSON_AddItemToObject(cal, "value", num_array(kb->knot_value, kb->n_knots));
+      cJSON_AddNumberToObject(e, "direction", kb->direction);
+    }
     cJSON_AddItemToArray(lat, e);
   }
   return j;
@@ -356,6 +363,76 @@ static void h_score(kn_slot *s, const char *body, size_t n, kn_reply *r) {
   cJSON_Delete(j);
 }
 
+/* Property-guided design (knobs_design) at panel sizes: at most 16 designs from at most 64
+ * starts and 500 steps, the penalty fitted on 1000 observations. Holds the model's lock for the
+ * whole search (seconds): the page says so while it waits. */
+static void h_design(kn_slot *s, const char *body, size_t n, kn_reply *r) {
+  cJSON *j = body_json(body, n, r);
+  if (!j) return;
+  knobs_design_opts o;
+  knobs_design_opts_default(&o);
+  o.n = 8, o.restarts = 32, o.steps = 100, o.n_fit = 1000;
+  const cJSON *pj = cJSON_GetObjectItemCaseSensitive(j, "property"), *gj = cJSON_GetObjectItemCaseSensitive(j, "goal"),
+              *pen = cJSON_GetObjectItemCaseSensitive(j, "penalty");
+  double nn = 8, rs = 32, st = 100, tg = 0, lam = 1;
+  int ch = 0, ip = cJSON_IsString(pj) ? knobs_image_property_parse(pj->valuestring, &ch) : -1;
+  int lat = -1;
+  if (cJSON_IsString(pj) && !strncmp(pj->valuestring, "knob:", 5)) {
+    char *e;
+    long v = strtol(pj->valuestring + 5, &e, 10);
+    lat = e != pj->valuestring + 5 && !*e && v >= 0 && v < s->Z ? (int)v : -2;
+  }
+  int pk = cJSON_IsString(pen) ? knobs_penalty_parse(pen->valuestring) : pen ? -1 : KNOBS_PENALTY_PRIOR;
+  const char *goal = cJSON_IsString(gj) ? gj->valuestring : gj ? "" : "max";
+  if (ip < 0 && lat < 0) reply_error(r, 400, "'property' must be area, cx, cy, brightness, red, green, blue or knob:J");
+  else if (ip >= 0 && (ip == KNOBS_PROP_CHANNEL ? ch >= s->C : 0)) reply_error(r, 400, "the model's images have %d channel(s)", s->C);
+  else if (strcmp(goal, "max") && strcmp(goal, "min") && strcmp(goal, "target"))
+    reply_error(r, 400, "'goal' must be max, min or target");
+  else if (pk < 0) reply_error(r, 400, "'penalty' must be none, prior, gmm or box");
+  else if (!json_num(j, "n", 1, 16, 8, &nn, r) && !json_num(j, "restarts", 1, 64, 32, &rs, r) &&
+           !json_num(j, "steps", 0, 500, 100, &st, r) && !json_num(j, "target", -1e6, 1e6, 0, &tg, r) &&
+           !json_num(j, "lambda", 0, 1e6, 1, &lam, r)) {
+    if (nn != floor(nn) || rs != floor(rs) || st != floor(st) || rs < nn) {
+      reply_error(r, 400, "'n', 'restarts' and 'steps' must be integers with restarts >= n");
+    } else {
+      o.n = (int)nn, o.restarts = (int)rs, o.steps = (int)st, o.target = tg, o.lambda = lam;
+      o.penalty = (knobs_penalty_kind)pk;
+      o.goal = !strcmp(goal, "max") ? KNOBS_DESIGN_MAX : !strcmp(goal, "min") ? KNOBS_DESIGN_MIN : KNOBS_DESIGN_TARGET;
+      if (ip >= 0) o.image_property = (knobs_image_property)ip, o.channel = ch;
+      else o.latent = lat;
+      knobs_design_result *res = NULL;
+      pthread_mutex_lock(&s->lock);
+      knobs_status stt = knobs_design(s->m, s->d, s->kk, &o, &res);
+      pthread_mutex_unlock(&s->lock);
+      if (stt) reply_lib(r, stt, "design");
+      else {
+        cJSON *out = cJSON_CreateObject(), *a = cJSON_AddArrayToObject(out, "designs");
+        for (int i = 0; i < res->n; i++) {
+          const knobs_design_item *it = &res->items[i];
+          cJSON *e = cJSON_CreateObject();
+          cJSON_AddItemToObject(e, "code", float_array(res->codes + (size_t)i * res->Z, res->Z));
+          cJSON_AddNumberToObject(e, "property", it->property);
+          cJSON_AddNumberToObject(e, "percentile", it->percentile);
+          cJSON_AddNumberToObject(e, "penalty", it->penalty);
+          cJSON_AddNumberToObject(e, "nearest", it->nearest);
+          cJSON_AddNumberToObject(e, "recon", it->recon);
+          cJSON_AddBoolToObject(e, "valid", it->valid);
+          cJSON_AddItemToArray(a, e);
+        }
+        cJSON_AddNumberToObject(out, "threshold", res->threshold);
+        cJSON_AddNumberToObject(out, "data_p50", res->data_p50);
+        cJSON_AddNumberToObject(out, "data_p90", res->data_p90);
+        cJSON_AddNumberToObject(out, "data_max", res->data_max);
+        cJSON_AddNumberToObject(out, "valid", res->valid);
+        cJSON_AddStringToObject(out, "method", res->method);
+        knobs_design_result_free(res);
+        reply_json(r, out);
+      }
+    }
+  }
+  cJSON_Delete(j);
+}
+
 static void h_names(kn_slot *s, int id, const char *body, size_t n, kn_reply *r) {
   cJSON *j = body_json(body, n, r);
   if (!j) return;
@@ -504,7 +581,7 @@ void kn_api_handle(kn_api *api, const char *method, const char *path, const char
     if (*end != '/') return reply_error(r, 404, "no such endpoint: %.200s", path);
     const char *op = end + 1;
     struct { const char *name; int get, post; } ops[] = {
-        {"decode", 0, 1}, {"encode", 1, 1}, {"traverse", 0, 1}, {"score", 0, 1}, {"names", 0, 1}, {"log", 1, 0}};
+        {"decode", 0, 1}, {"encode", 1, 1}, {"traverse", 0, 1}, {"score", 0, 1}, {"names", 0, 1}, {"log", 1, 0}, {"design", 0, 1}};
     int k = -1;
     for (int i = 0; i < (int)(sizeof ops / sizeof ops[0]); i++) if (!strcmp(op, ops[i].name)) k = i;
     if (k < 0) return reply_error(r, 404, "no such endpoint: %.200s", path);
@@ -516,7 +593,8 @@ void kn_api_handle(kn_api *api, const char *method, const char *path, const char
     case 2: return h_traverse(s, body, body_len, r);
     case 3: return h_score(s, body, body_len, r);
     case 4: return h_names(s, (int)id, body, body_len, r);
-    default: return h_log(s, (int)id, r);
+    case 5: return h_log(s, (int)id, r);
+    default: return h_design(s, body, body_len, r);
     }
   }
   reply_error(r, 404, "no such endpoint: %.200s", path);
