@@ -664,41 +664,54 @@ KNOBS_API knobs_status knobs_model_decode_vjp(knobs_model *m, const float *z, in
 
 /* Properties of decoded images (property.c), each with its gradient with respect to the image:
  * area (mean pixel intensity over pixels and channels), centroid x or y (intensity-weighted
- * mean column or row over the image width or height, in [0,1]), brightness (mean intensity:
- * the same as area for gray images; for colour the mean over channels of the luma weights
- * 0.299, 0.587, 0.114), channel mean (one channel's mean). */
+ * mean of (column + 0.5) / W or (row + 0.5) / H, the intensities summed over channels, in
+ * [0,1]; an image whose intensities sum to zero or less, as an all-zero one, has centroid 0.5
+ * and a zero gradient), brightness (mean intensity: the same as area for gray images; for
+ * colour (C = 3) the mean over pixels of 0.299 R + 0.587 G + 0.114 B; other C are refused),
+ * channel mean (one channel's mean; any C, channel < C). */
 typedef enum { KNOBS_PROP_AREA = 0, KNOBS_PROP_CX, KNOBS_PROP_CY, KNOBS_PROP_BRIGHTNESS, KNOBS_PROP_CHANNEL
 } knobs_image_property;
-/* value of n images (n,C,H,W) to v (n); grad (n,C,H,W) its gradient if non-NULL. */
+/* value of n images (n,C,H,W) to v (n); grad (n,C,H,W) set to its gradient if non-NULL
+ * (`channel` is read for KNOBS_PROP_CHANNEL only). KNOBS_ERR_DATA for a NaN or infinite pixel
+ * (naming the image and element); KNOBS_ERR_ARG for a bad shape, an unknown property, a
+ * channel out of range, brightness with C not 1 or 3. Nothing is written on failure. */
 KNOBS_API knobs_status knobs_image_property_eval(knobs_image_property p, int channel, const float *x, int n,
                                                  int C, int H, int W, double *v, float *grad);
-/* "area", "cx", "cy", "brightness", "red"/"green"/"blue" or "channel0".."channel2" (-1: unknown). */
+/* "area", "cx", "cy", "brightness", "red"/"green"/"blue" or "channel0".."channel2" (-1: unknown);
+ * *channel (if non-NULL) gets the channel, 0 for the properties without one. */
 KNOBS_API int knobs_image_property_parse(const char *name, int *channel);
 
-/* Plausibility penalties on codes (density.c): value and gradient of
- *   prior: -log N(z; 0, I) (the constant included);
- *   gmm:   -log p(z) of a diagonal Gaussian mixture fitted by EM to training codes (the
- *          aggregate posterior);
+/* Plausibility penalties on codes (density.c; docs/apps.md gives the fit exactly): value and
+ * gradient of
+ *   prior: -log N(z; 0, I) = 0.5 |z|^2 + 0.5 Z log(2 pi) (the constant included);
+ *   gmm:   -log p(z), constants included, of a diagonal Gaussian mixture fitted by EM to
+ *          training codes (the aggregate posterior): k-means++ seeds from `seed`, components
+ *          that lose all their mass are dropped (so it may hold fewer than gmm_k);
  *   box:   sum over latents of the squared distance outside [q, 1 - q] quantiles of the
- *          training codes. */
+ *          training codes (numpy.quantile's default linear interpolation).
+ * The same codes, options and seed give the same bits. */
 typedef enum { KNOBS_PENALTY_NONE = 0, KNOBS_PENALTY_PRIOR, KNOBS_PENALTY_GMM, KNOBS_PENALTY_BOX } knobs_penalty_kind;
 typedef struct knobs_penalty knobs_penalty;
 typedef struct {
-  int gmm_k;              /* mixture components [10] */
+  int gmm_k;              /* mixture components, 1..1024 [10] */
   int gmm_iter;           /* EM iterations at most [200] */
   double gmm_tol;         /* stop when the mean log-likelihood gains less [1e-4] */
-  double gmm_reg;         /* variance floor added to each diagonal [1e-4] */
-  double box_q;           /* box quantile [0.01] */
+  double gmm_reg;         /* variance floor added to each diagonal (>= 1e-12) [1e-4] */
+  double box_q;           /* box quantile, 0..0.5 [0.01] */
   uint64_t seed;          /* k-means++ initialisation [0] */
 } knobs_penalty_opts;
 KNOBS_API void knobs_penalty_opts_default(knobs_penalty_opts *o);
 /* "none", "prior", "gmm", "box" (-1: unknown). */
 KNOBS_API int knobs_penalty_parse(const char *name);
-/* Fit the penalty to n training codes (n,Z) (none and prior ignore them; may be NULL). */
+/* Fit the penalty to n training codes (n,Z) (none and prior ignore them; may be NULL). o NULL:
+ * the defaults. KNOBS_ERR_ARG for Z < 1, an option out of range, no codes (gmm, box), n <
+ * gmm_k (gmm); KNOBS_ERR_DATA for NaN or Inf in the codes (naming row and latent); *out is
+ * NULL on failure. Free with knobs_penalty_free. */
 KNOBS_API knobs_status knobs_penalty_fit(knobs_penalty_kind kind, const float *codes, int n, int Z,
                                          const knobs_penalty_opts *o, knobs_penalty **out);
 KNOBS_API void knobs_penalty_free(knobs_penalty *p);
-/* value of one code z (Z); grad (Z) += its gradient if non-NULL. */
+/* value of one code z (Z); grad (Z) += its gradient if non-NULL. p NULL (or none): 0, grad
+ * untouched; a NaN in z gives NaN. Thread-safe on one penalty (it is not changed). */
 KNOBS_API double knobs_penalty_eval(const knobs_penalty *p, const float *z, double *grad);
 
 /* Property heads (head.c): a small MLP on codes, Z -> hidden (ReLU) x layers -> 1, trained with
