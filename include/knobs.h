@@ -744,8 +744,10 @@ KNOBS_API knobs_status knobs_head_eval(knobs_head *h, const float *z, int n, dou
                                        float *dz);
 
 /* Design (design.c): search latent space for codes whose decoded image has a property, kept
- * plausible by a penalty: maximise s * property(z) - lambda * penalty(z) (s = +1 to maximise,
- * -1 to minimise; to hit a target: -(property - target)^2) by gradient ascent through the
+ * plausible by a penalty: maximise s * P(z) - lambda * penalty(z) (s = +1 to maximise, -1 to
+ * minimise; to hit a target: -(P - target)^2), where P is the property in standard deviations
+ * of the property over the n_fit dataset observations (so one lambda means the same for every
+ * property; P = (property - their mean) / their sd), by gradient ascent through the
  * decoder (Adam on z), from `restarts` codes of encoded dataset observations; the best n are
  * reported, each with the checks below. */
 typedef enum { KNOBS_DESIGN_MAX = 0, KNOBS_DESIGN_MIN, KNOBS_DESIGN_TARGET } knobs_design_goal;

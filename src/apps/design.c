@@ -75,12 +75,14 @@ static knobs_status property(prop_ctx *p, const float *z, int B, double *v, floa
   return s;
 }
 
-/* The objective of one code from its property value (gradient factor to *dfac). */
-static double objective(const knobs_design_opts *o, double v, double *dfac) {
-  if (o->goal == KNOBS_DESIGN_MAX) return *dfac = 1, v;
-  if (o->goal == KNOBS_DESIGN_MIN) return *dfac = -1, -v;
-  *dfac = -2 * (v - o->target);
-  return -(v - o->target) * (v - o->target);
+/* The objective of one code from its property value v (gradient factor to *dfac), with the
+ * property in standard deviations sd of the dataset's property around its mean mu, so that one
+ * lambda means the same for every property: (v - mu) / sd, or -((v - target) / sd)^2. */
+static double objective(const knobs_design_opts *o, double v, double mu, double sd, double *dfac) {
+  if (o->goal == KNOBS_DESIGN_MAX) return *dfac = 1 / sd, (v - mu) / sd;
+  if (o->goal == KNOBS_DESIGN_MIN) return *dfac = -1 / sd, -(v - mu) / sd;
+  *dfac = -2 * (v - o->target) / (sd * sd);
+  return -(v - o->target) * (v - o->target) / (sd * sd);
 }
 
 static double mse(const float *a, const float *b, size_t n) {
@@ -199,6 +201,10 @@ knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_knobs *k, c
     else s = knobs_image_property_eval(o->image_property, o->channel, xd, N, p.C, p.H, p.W, pd, NULL);
   }
   if (!s) s = knobs_penalty_fit(o->penalty, cd, N, Z, &o->penalty_opts, &pn);
+  double pmu = 0, psd = 0;
+  for (int i = 0; !s && i < N; i++) pmu += pd[i] / N;
+  for (int i = 0; !s && i < N; i++) psd += (pd[i] - pmu) * (pd[i] - pmu) / N;
+  psd = psd > 0 ? sqrt(psd) : 1;
   /* the ascent, from the first R codes (random draws of the data) */
   if (!s) memcpy(z, cd, sizeof(float) * (size_t)R * Z);
   const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
@@ -206,7 +212,7 @@ knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_knobs *k, c
     s = property(&p, z, R, v, t < o->steps ? g : NULL);
     for (int i = 0; !s && i < R; i++) {
       double fac;
-      obj[i] = objective(o, v[i], &fac);
+      obj[i] = objective(o, v[i], pmu, psd, &fac);
       for (int j = 0; j < Z; j++) pg[j] = 0;
       pen[i] = o->penalty == KNOBS_PENALTY_NONE ? 0 : knobs_penalty_eval(pn, z + (size_t)i * Z, pg);
       obj[i] -= o->lambda * pen[i];
