@@ -594,14 +594,20 @@ KNOBS_API knobs_status knobs_knob_code(const knobs_knob *k, double v, double *c)
  * (dsprites, shapes): the class vector whose rendering is nearest in squared pixel distance.
  * The search (docs/apps.md states it) is exhaustive over the classes that change the
  * picture's shape and coarse-to-fine over position, and exact on rendered images: the
- * rendering of the recovered factors equals the input (a symmetric shape's equivalent
- * orientations give the same picture; the smallest such class is returned). */
+ * rendering of the recovered factors equals the input. Classes with the same picture tie and
+ * the smallest class index is returned: dsprites' orientation 39 is 2 pi and renders as 0, and
+ * a small square at orientation 19 or 29 (4.6 and 2.3 degrees off a quarter turn) can render as
+ * orientation 0; the grid's steps of 2 pi / 39 never turn a square by exactly 90 degrees or an
+ * ellipse by 180. One call at a time per oracle. */
 typedef struct knobs_oracle knobs_oracle;
-/* KNOBS_ERR_UNSUPPORTED for a dataset without a built-in renderer the oracle knows. */
+/* KNOBS_ERR_UNSUPPORTED for a dataset without a built-in renderer the oracle knows (the
+ * dsprites variants and files included), naming it. `d` must outlive the oracle; `threads` >= 1
+ * split the images of each call (the answers do not depend on it). */
 KNOBS_API knobs_status knobs_oracle_create(knobs_data *d, int threads, knobs_oracle **out);
 KNOBS_API void knobs_oracle_free(knobs_oracle *o);
 /* factors (n,K) of n images (n,C,H,W); dist (n) the mean squared pixel distance to the
- * nearest rendering, if non-NULL. */
+ * nearest rendering, if non-NULL. KNOBS_ERR_ARG for n < 0, KNOBS_ERR_DATA for a NaN or an
+ * infinity in x (naming the image and pixel), before any work. */
 KNOBS_API knobs_status knobs_oracle_factors(knobs_oracle *o, const float *x, int n, int32_t *factors,
                                             double *dist);
 /* One line saying how the search runs (for reports). */

@@ -1,5 +1,6 @@
 /* dsprites.h: the sprite rasteriser behind the built-in dSprites, exposed for the tests and the
- * benchmark (a sprite at any angle or sub-pixel centre, not only on the factor grid). The
+ * benchmark (a sprite at any angle or sub-pixel centre, not only on the factor grid), and for the
+ * oracle (src/apps/oracle.c), which draws the masks it compares with through it. The
  * dataset itself is reached through the registry entry kn_data_dsprites (data.h). */
 #ifndef KN_DSPRITES_H
 #define KN_DSPRITES_H
