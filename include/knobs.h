@@ -722,8 +722,9 @@ KNOBS_API double knobs_penalty_eval(const knobs_penalty *p, const float *z, doub
 
 /* Property heads (head.c): a small MLP on codes, Z -> hidden (ReLU) x layers -> 1, trained with
  * Adam on codes and labels (mean squared error; binary labels may use the logistic loss, the
- * output is then the probability). Saved as .safetensors (tensors "fc1.weight" ... as a
- * torch.nn.Sequential would name them; the settings in the metadata). */
+ * output is then the probability). Saved as .safetensors (tensors "0.weight", "0.bias",
+ * "2.weight" ... as a torch.nn.Sequential of Linear and ReLU names them; the settings in the
+ * metadata; docs/models.md "Property penalty"). */
 typedef struct knobs_head knobs_head;
 typedef struct {
   int hidden;             /* [64] */
@@ -737,7 +738,9 @@ typedef struct {
 } knobs_head_opts;
 KNOBS_API void knobs_head_opts_default(knobs_head_opts *o);
 /* Train on codes (n,Z) and labels y (n); *val_error (if non-NULL) is the held-out RMSE (or the
- * held-out error rate for logistic heads). Refuses NaN, mismatched n, a constant label. */
+ * held-out error rate for logistic heads) on the LAST floor(n * val_frac) rows, which are not
+ * trained on (unshuffled; with none held out, the training error). Refuses NaN, fewer than 2
+ * training rows, a constant label (and labels other than 0/1 for a logistic head). */
 KNOBS_API knobs_status knobs_head_fit(const float *codes, const double *y, int n, int Z, const knobs_head_opts *o,
                                       knobs_head **out, double *val_error);
 KNOBS_API knobs_status knobs_head_save(const knobs_head *h, const char *path);

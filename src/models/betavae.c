@@ -94,6 +94,7 @@ const kn_model_ops kn_model_betavae = {
     .settings = &betavae_set,
     .build = vae_build,
     .step = betavae_step,
+    .property_penalty = 1,
 };
 
 const kn_model_ops kn_model_annealedvae = {
@@ -103,4 +104,5 @@ const kn_model_ops kn_model_annealedvae = {
     .settings = &annealed_set,
     .build = vae_build,
     .step = annealed_step,
+    .property_penalty = 1,
 };

@@ -44,6 +44,10 @@ static const kn_field common[] = {
     F("obs_dim", KNOBS_FIELD_INT, obs_dim, 0, 100000, "physics data: observed channels (0: default)"),
     F("noise", KNOBS_FIELD_DOUBLE, noise, -1, 1e6, "physics data: observation noise (-1: default)"),
     F("factor_dist", KNOBS_FIELD_STR, factor_dist, 0, 0, "physics data: uniform | laplace | gauss"),
+    F("property_penalty", KNOBS_FIELD_STR, property_penalty, 0, 0,
+      "property head (.safetensors) whose prediction on decoded prior samples is penalised in training"),
+    F("property_weight", KNOBS_FIELD_DOUBLE, property_weight, -1e6, 1e6,
+      "weight W of the property penalty: W > 0 pushes the decoder away from high predictions"),
     FD("C", C, "input channels (from the data)"),
     FD("H", H, "input height (from the data)"),
     FD("W", W, "input width (from the data)"),
@@ -249,6 +253,22 @@ static knobs_status check_ranges(const knobs_config *c) {
   }
 }
 
+/* The property penalty's rules: a weight needs a head file, and the model's step must go
+ * through kn_vae_forward (the head file itself is read when the model is created). */
+static knobs_status check_property_penalty(const knobs_config *c, const kn_model_ops *o) {
+  if (c->property_weight != 0 && !c->property_penalty[0])
+    return kn_err(KNOBS_ERR_ARG, "property_weight is %g but property_penalty names no property head file",
+                  c->property_weight);
+  if (!c->property_penalty[0] || o->property_penalty) return KNOBS_OK;
+  char names[256] = "";
+  size_t n = 0;
+  for (const char *const *m = knobs_model_names(); *m && n < sizeof names; m++)
+    if (kn_model_ops_find(*m)->property_penalty)
+      n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", n ? ", " : "", *m);
+  return kn_err(KNOBS_ERR_ARG, "model %s does not support the property penalty (property_penalty %s); the "
+                "models that do: %s", c->model, c->property_penalty, names);
+}
+
 knobs_status knobs_config_validate(const knobs_config *c) {
   const kn_model_ops *o = kn_model_ops_find(c->model);
   if (!o) return set_model(&(knobs_config){0}, c->model);
@@ -267,6 +287,7 @@ knobs_status knobs_config_validate(const knobs_config *c) {
                   "(use the mlp architecture)", c->H, c->W);
   if (!strcmp(c->likelihood, "bernoulli") && c->H == 1 && c->W == 1)
     return kn_err(KNOBS_ERR_ARG, "a Bernoulli likelihood needs data in [0,1]; use the gaussian likelihood for vector data");
+  if ((s = check_property_penalty(c, o))) return s;
   return o->settings->validate ? o->settings->validate(c, c->family) : KNOBS_OK;
 }
 

@@ -31,6 +31,9 @@ struct knobs_config {
   int obs_dim;            /* physics: observed channels (0 = dataset default) */
   double noise;           /* physics: observation noise (< 0 = dataset default) */
   char factor_dist[16];   /* physics: uniform | laplace | gauss ("" = default) */
+  /* the training-time property penalty (docs/models.md "Property penalty") */
+  char property_penalty[512]; /* property head file (.safetensors), or "" for none */
+  double property_weight;     /* its weight W (0: off) */
   /* the family's settings struct (kn_settings.size bytes of it are used) */
   _Alignas(16) unsigned char family[KN_FAMILY_BYTES];
 };

@@ -133,6 +133,7 @@ const kn_model_ops kn_model_dipvae1 = {
     .settings = &dip_set,
     .build = dip1_build,
     .step = dip_step,
+    .property_penalty = 1,
     .free_impl = dip_free,
 };
 
@@ -143,5 +144,6 @@ const kn_model_ops kn_model_dipvae2 = {
     .settings = &dip_set,
     .build = dip2_build,
     .step = dip_step,
+    .property_penalty = 1,
     .free_impl = dip_free,
 };

@@ -191,5 +191,6 @@ const kn_model_ops kn_model_factorvae = {
     .build = fv_build,
     .ready = fv_ready,
     .step = fv_step,
+    .property_penalty = 1,
     .free_impl = fv_free,
 };

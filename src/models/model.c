@@ -98,7 +98,9 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
   for (int k = 0; k < KN_MAX_OPT; k++)
     m->opt[k] = (kn_adam){cfg->lr, cfg->adam_beta1, cfg->adam_beta2, cfg->adam_eps, 0, 0, 0, NULL, NULL};
   s = m->ops->build(m);
+  if (!s) s = kn_prop_penalty_open(m);
   if (!s) s = kn_net_alloc(&m->net, m->stacks, m->want_dx, m->nstacks, m->cap);
+  if (!s) s = kn_prop_penalty_alloc(m);
   size_t B = (size_t)m->cap, Z = (size_t)m->Z;
   if (!s) {
     m->x = kn_alloc(sizeof(float) * B * m->D, "batch");
@@ -141,6 +143,7 @@ void knobs_model_free(knobs_model *m) {
     kn_free(s->act), kn_free(s->dact), kn_free(s->aux), kn_free(s->dx_in), kn_free(s->xcb), kn_free(s->dxcb);
   }
   if (m->ops && m->ops->free_impl) m->ops->free_impl(m);
+  kn_prop_penalty_free(m);
   for (int k = 0; k < KN_MAX_OPT; k++) kn_free(m->opt[k].m), kn_free(m->opt[k].v);
   kn_net_free(&m->net);
   kn_free(m->x), kn_free(m->xt), kn_free(m->fac), kn_free(m->mu), kn_free(m->per), kn_free(m->kl_dim);
@@ -179,6 +182,8 @@ void kn_model_zero_grad(knobs_model *m) {
 }
 
 knobs_status kn_vae_forward(knobs_model *m, double *recon) {
+  knobs_status s = kn_prop_penalty_pass(m); /* first: it leaves the stacks' gradients zeroed */
+  if (s) return s;
   kn_vae_encode_batch(m, m->x, m->B);
   kn_rng r;
   kn_model_rng(m, KN_STREAM_NOISE, 0, &r);
@@ -288,6 +293,11 @@ knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *
   if (!s) s = m->ops->step(m, d, t);
   if (s) return s;
   m->step++;
+  if (m->prop.on && t) { /* the penalty's term, and its share of the loss */
+    for (int i = 0; i < t->n; i++)
+      if (!strcmp(t->name[i], "loss")) t->value[i] += m->cfg.property_weight * m->prop.value;
+    kn_terms_add(t, "property", m->prop.value);
+  }
   if (t)
     for (int i = 0; i < t->n; i++)
       if (!isfinite(t->value[i]))

@@ -17,6 +17,19 @@
 
 typedef struct kn_model_ops kn_model_ops;
 
+/* The training-time property penalty (prop_penalty.c, docs/models.md "Property penalty"): a
+ * property head (cfg.property_penalty) whose mean prediction on the codes of decoded prior
+ * samples is added to the loss with weight cfg.property_weight. Buffers for B draws. */
+typedef struct {
+  knobs_head *head;   /* loaded at model creation if cfg.property_penalty is set, else NULL */
+  int on;             /* head loaded and cfg.property_weight != 0: the pass runs each step */
+  float *z;           /* (B,Z) prior draws */
+  float *x;           /* (B,D) their decodes after the sigmoid (Bernoulli models), decoder layout */
+  float *mu, *dmu;    /* (B,Z) posterior means of the decodes, and d head / d mu */
+  double *y;          /* (B) head predictions */
+  double value;       /* mean prediction of the last pass */
+} kn_prop_penalty;
+
 struct knobs_model {
   knobs_config cfg;
   const kn_model_ops *ops;
@@ -46,6 +59,7 @@ struct knobs_model {
   double *per;                     /* (cap) per-example scratch */
   double *kl_dim;                  /* (Z) per-dimension KL of the last forward */
   void *impl;                      /* family-specific state */
+  kn_prop_penalty prop;            /* the property penalty (prop.on == 0: none) */
   /* Test seam (tests/test_ref.c, test_models.c): when set, the batch of step t is
    * test_x + (t % test_nx) B D and the noise of step t is test_eps + (t % test_neps) B Z,
    * instead of draws from the rng. */
@@ -62,6 +76,9 @@ struct kn_model_ops {
   /* 1 if step() draws its own observations (pairs); otherwise knobs_model_train_step draws the
    * step's batch into m->x before calling it. */
   int own_batch;
+  /* 1 if step() goes through kn_vae_forward, which applies the property penalty; config
+   * validation refuses a property penalty for the other families. */
+  int property_penalty;
   /* Declare stacks and parameters (before allocation); may set m->impl. The default VAE is
    * declared by kn_vae_declare, which most families call first. */
   knobs_status (*build)(knobs_model *m);
@@ -109,6 +126,14 @@ double kn_vae_decode_loss(knobs_model *m, const float *x, int B, float scale, in
 /* The standard VAE tail: decoder backward, reparameterization backward into m->dmu/m->dlv
  * (which already hold the regulariser's gradients), encoder backward. */
 void kn_vae_backward(knobs_model *m, int B);
+/* prop_penalty.c: open loads the head of cfg.property_penalty (if set), checks its width and
+ * marks the encoder want_dx when the penalty is on (after build, before kn_net_alloc); alloc
+ * sizes the pass's buffers (after kn_net_alloc); free releases both; pass is the penalty of
+ * one step (kn_vae_forward calls it before the main forward). */
+knobs_status kn_prop_penalty_open(knobs_model *m);
+knobs_status kn_prop_penalty_alloc(knobs_model *m);
+void kn_prop_penalty_free(knobs_model *m);
+knobs_status kn_prop_penalty_pass(knobs_model *m);
 /* Adam step of optimizer k. */
 void kn_model_opt_step(knobs_model *m, int k);
 /* Append a loss term to t (no-op if t is NULL). */

@@ -198,5 +198,6 @@ const kn_model_ops kn_model_tcvae = {
     .build = tc_build,
     .ready = tc_ready,
     .step = tc_step,
+    .property_penalty = 1,
     .free_impl = tc_free,
 };
