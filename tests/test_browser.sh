@@ -48,7 +48,7 @@ XPID=$!
 for i in $(seq 100); do grep -q "http://" "$T/x/serve.out" 2>/dev/null && break; sleep 0.2; done
 XURL=$(sed -n 's/.*\(http:[^ ]*\).*/\1/p' "$T/x/serve.out")
 if [ -n "$XURL" ]; then
-  timeout 110 node "$DIR/xknob.test.js" "$XURL" >"$T/x/node.log" 2>&1
+  timeout 200 node "$DIR/xknob.test.js" "$XURL" >"$T/x/node.log" 2>&1
   grep -v -E '^[0-9]+ passed, [0-9]+ failed$' "$T/x/node.log"
   line=$(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$T/x/node.log" | tail -1)
   if [ -n "$line" ]; then P=$((P + $(echo "$line" | cut -d' ' -f1))); F=$((F + $(echo "$line" | cut -d' ' -f3)));

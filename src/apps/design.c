@@ -108,7 +108,13 @@ static double quantile(const double *v, int n, double q) {
  * the data, else the nearest of the `ref` observations (nref of them). */
 static knobs_status nearest(knobs_oracle *orc, const float *x, int n, const float *ref, int nref, size_t D,
                             double *dist) {
-  if (orc) return knobs_oracle_factors(orc, x, n, NULL, dist);
+  if (orc) {
+    int32_t *f = malloc(sizeof(int32_t) * KNOBS_MAX_FACTORS * (size_t)(n > 0 ? n : 1));
+    if (!f) return kn_err(KNOBS_ERR_NOMEM, "design: out of memory");
+    knobs_status s = knobs_oracle_factors(orc, x, n, f, dist);
+    free(f);
+    return s;
+  }
   for (int i = 0; i < n; i++) {
     double best = INFINITY;
     for (int j = 0; j < nref; j++) {

@@ -58,6 +58,44 @@ const centroid = page => page.evaluate(async () => {
     const dx = Math.abs(b[0] - a[0]), dy = Math.abs(b[1] - a[1]);
     console.log(`posX knob (latent ${lat.index}): centroid (${a[0].toFixed(1)}, ${a[1].toFixed(1)}) -> (${b[0].toFixed(1)}, ${b[1].toFixed(1)})`);
     check(dx > 6 && dx > 2 * dy, `dragging posX moves the sprite in x (${dx.toFixed(1)} px) more than in y (${dy.toFixed(1)} px)`);
+
+    // the calibration (knobs.json): the knob shows posX's value, and typing a value moves it there
+    check(!!lat.calibration, "the posX knob has a calibration");
+    if (lat.calibration) {
+      const cal = page.locator(`#model-0 .knob input.to[data-latent='${lat.index}']`);
+      const c = lat.calibration, lo = Math.min(c.value[0], c.value[c.value.length - 1]), hi = Math.max(c.value[0], c.value[c.value.length - 1]);
+      const want = [lo + 0.2 * (hi - lo), lo + 0.8 * (hi - lo)], cx = [];
+      for (const v of want) {
+        await cal.fill(v.toFixed(3));
+        await cal.press("Enter");
+        await page.waitForTimeout(200);
+        await page.waitForFunction(() => !window.knobs.models[0].inflight);
+        const shown = await page.locator(`#model-0 .knob:has(input.to[data-latent='${lat.index}']) .calv`).textContent();
+        check(shown.includes("posX") && Math.abs(parseFloat(shown.split("≈")[1]) - v) < 0.02 * (hi - lo) + 1e-3,
+              `typing posX ${v.toFixed(3)} shows "${shown}"`);
+        cx.push((await centroid(page))[0]);
+      }
+      check(Math.abs(cx[1] - cx[0]) > 6, `posX ${want[0].toFixed(2)} -> ${want[1].toFixed(2)} moves the sprite ${Math.abs(cx[1] - cx[0]).toFixed(1)} px in x`);
+      await cal.fill("99");
+      await cal.press("Enter");
+      check(/outside/.test(await page.locator("#note").textContent()), "a value out of reach is refused with a note");
+    }
+
+    // design: maximise area with the prior penalty; designs appear, each with a validity frame,
+    // and a click loads its code into the sliders
+    await page.locator("#design-0 summary").click();
+    await page.selectOption("#design-prop-0", "area");
+    await page.locator("#design-go-0").click();
+    await page.waitForFunction(() => window.knobs.lastDesign || /error|cannot|must/.test(document.querySelector("#design-msg-0").textContent), null, { timeout: 100000 });
+    const res = await page.evaluate(() => window.knobs.lastDesign);
+    check(res.designs.length === 8 && res.designs.every(d => d.code.length === info.Z && d.property > 0),
+          `8 designs of area ${res.designs.map(d => d.property.toFixed(3)).join(" ")} (data p90 ${res.data_p90.toFixed(3)})`);
+    await page.waitForSelector("#designs-0 figure");
+    check(await page.locator("#designs-0 figure.ok, #designs-0 figure.bad").count() === 8, "each design has a validity frame");
+    await page.locator("#designs-0 figure").first().click();
+    await page.waitForTimeout(200);
+    const code = await page.evaluate(() => window.knobs.models[0].code);
+    check(code.every((v, i) => Math.abs(v - res.designs[0].code[i]) < 1e-6), "clicking a design loads its code");
   } finally {
     await browser.close();
   }
