@@ -743,6 +743,8 @@ KNOBS_API void knobs_head_opts_default(knobs_head_opts *o);
  * training rows, a constant label (and labels other than 0/1 for a logistic head). */
 KNOBS_API knobs_status knobs_head_fit(const float *codes, const double *y, int n, int Z, const knobs_head_opts *o,
                                       knobs_head **out, double *val_error);
+/* Save writes atomically; load refuses (naming the file) truncated files, files that are not
+ * heads (no metadata kind "knobs_head"), tensors that do not match the metadata, NaN or Inf. */
 KNOBS_API knobs_status knobs_head_save(const knobs_head *h, const char *path);
 KNOBS_API knobs_status knobs_head_load(const char *path, knobs_head **out);
 KNOBS_API void knobs_head_free(knobs_head *h);
