@@ -237,7 +237,7 @@ static int cmp_double(const void *a, const void *b) {
 /* numpy.quantile(s, q) (method 'linear') of sorted s (n), with numpy 1.24's arithmetic: the
  * virtual index n q + (1 - q) - 1, and its lerp that interpolates from the upper neighbour
  * when the fraction is >= 0.5, so the same doubles give the same bits. */
-static double quantile_sorted(const double *s, int n, double q) {
+double kn_quantile_sorted(const double *s, int n, double q) {
   double v = n * q + (1 - q) - 1;
   if (v >= n - 1) return s[n - 1];
   if (v < 0) return s[0];
@@ -259,8 +259,8 @@ static knobs_status box_fit(knobs_penalty *p, const float *x, int n, double q) {
   for (int d = 0; d < Z; d++) {
     for (int i = 0; i < n; i++) col[i] = x[(size_t)i * Z + d];
     qsort(col, (size_t)n, sizeof *col, cmp_double);
-    p->lo[d] = quantile_sorted(col, n, q);
-    p->hi[d] = quantile_sorted(col, n, 1 - q);
+    p->lo[d] = kn_quantile_sorted(col, n, q);
+    p->hi[d] = kn_quantile_sorted(col, n, 1 - q);
   }
   kn_free(col);
   return KNOBS_OK;

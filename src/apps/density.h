@@ -20,4 +20,7 @@ int kn_penalty_gmm_view(const knobs_penalty *p, kn_gmm_view *v);
 /* 1 and the box's bounds lo, hi (Z each, the q and 1 - q quantiles) for a box penalty, else 0. */
 int kn_penalty_box_view(const knobs_penalty *p, const double **lo, const double **hi);
 
+/* numpy.quantile(s, q) (method 'linear', numpy 1.24's arithmetic) of sorted s (n >= 1). */
+double kn_quantile_sorted(const double *s, int n, double q);
+
 #endif

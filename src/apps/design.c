@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apps/density.h"
 #include "core/core.h"
 
 void knobs_design_opts_default(knobs_design_opts *o) {
@@ -94,14 +95,6 @@ static double mse(const float *a, const float *b, size_t n) {
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return x < y ? -1 : x > y;
-}
-
-/* numpy.quantile's default (linear) of sorted v[0..n) */
-static double quantile(const double *v, int n, double q) {
-  double h = (n - 1) * q;
-  int i = (int)floor(h);
-  if (i >= n - 1) return v[n - 1];
-  return v[i] + (h - i) * (v[i + 1] - v[i]);
 }
 
 /* Distances to the nearest real image of n images: the oracle's nearest rendering when it knows
@@ -269,7 +262,7 @@ knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_knobs *k, c
   }
   if (!s) {
     qsort(pd, (size_t)N, sizeof(double), cmp_double);
-    r->data_p50 = quantile(pd, N, 0.5), r->data_p90 = quantile(pd, N, 0.9), r->data_max = pd[N - 1];
+    r->data_p50 = kn_quantile_sorted(pd, N, 0.5), r->data_p90 = kn_quantile_sorted(pd, N, 0.9), r->data_max = pd[N - 1];
     for (int i = 0; i < o->n; i++) {
       int below = 0;
       while (below < N && pd[below] < r->items[i].property) below++;
@@ -284,7 +277,7 @@ knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_knobs *k, c
     }
     if (!s) {
       qsort(dd, (size_t)nt, sizeof(double), cmp_double);
-      r->threshold = quantile(dd, nt, 0.95);
+      r->threshold = kn_quantile_sorted(dd, nt, 0.95);
       s = nearest(orc, r->images, o->n, xd, N, p.D, dd);
     }
     /* the re-encode error */

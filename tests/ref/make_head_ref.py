@@ -17,33 +17,17 @@ Everything in float32 (as the C side computes). The safetensors writer is writte
 torch and numpy is needed.
 Run: make ref   (or /usr/bin/python3 tests/ref/make_head_ref.py from the repo root)
 """
-import json, os, struct
+import json, os, sys
 import numpy as np
 import torch
 import torch.nn as nn
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from make_nn_ref import write_st  # noqa: E402
+
 VERSION = "1"
 OUT = os.path.dirname(os.path.abspath(__file__))
 torch.set_num_threads(1)
-
-
-def write_st(path, tensors, meta):
-    header, blobs, off = {}, [], 0
-    for name, arr in tensors.items():
-        arr = np.ascontiguousarray(arr)
-        dt = {np.float32: "F32", np.float64: "F64"}[arr.dtype.type]
-        b = arr.tobytes()
-        header[name] = {"dtype": dt, "shape": list(arr.shape), "data_offsets": [off, off + len(b)]}
-        blobs.append(b)
-        off += len(b)
-    header["__metadata__"] = {k: str(v) for k, v in meta.items()}
-    h = json.dumps(header).encode()
-    h += b" " * ((8 - len(h) % 8) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)))
-        f.write(h)
-        for b in blobs:
-            f.write(b)
 
 
 def head(Z, hidden, layers, seed):
