@@ -37,7 +37,7 @@ HDF5_CFLAGS := -I/usr/include/hdf5/serial
 HDF5_LIBS   := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -pthread -Iinclude -Isrc \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread $(HDF5_CFLAGS) -MMD -MP
-LDLIBS  += $(SANFLAGS) -pthread -lopenblas $(HDF5_LIBS) -lpng -lz -lcjson -lmicrohttpd -lm
+LDLIBS  += $(SANFLAGS) -pthread $(HDF5_LIBS) -lpng -lz -lcjson -lmicrohttpd -lm -ldl
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/data/*.c \
                               src/metrics/*.c src/io/*.c src/apps/*.c src/run/*.c \

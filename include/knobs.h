@@ -96,6 +96,11 @@ KNOBS_API knobs_status knobs_last_status(void);
 KNOBS_API void knobs_clear_error(void);
 KNOBS_API const char *knobs_status_name(knobs_status s);
 KNOBS_API const char *knobs_version(void);
+/* The BLAS in use, e.g. "OpenBLAS 0.3.21 ... , kernels SkylakeX (chosen by knobs for this
+ * CPU; ...)": knobs loads OpenBLAS at run time and picks the kernels for the CPU (src/core/blas.c
+ * says why; the environment variable OPENBLAS_CORETYPE overrides). "OpenBLAS not loaded" with
+ * knobs_last_error() set if it cannot be loaded. */
+KNOBS_API const char *knobs_blas_info(void);
 /* Free a buffer or string the library returned (knobs_config_to_json, knobs_result_json,
  * knobs_result_table, knobs_png_read's pixels, knobs_image_grid's output). NULL is a no-op.
  * Handles have their own _free functions (knobs_model_free, knobs_data_free, ...), arrays

@@ -23,7 +23,7 @@ set -e
 [ -f "$BUILD/libknobs.a" ] || make --no-print-directory BUILD="$BUILD" "$BUILD/libknobs.a"
 CFLAGS=$(cut -d' ' -f2- "$BUILD/.flags")
 mkdir -p "$OUT"
-cc $CFLAGS -o "$OUT/quality" bench/quality/quality.c "$BUILD/libknobs.a" $EXTRA_OBJ -pthread -lopenblas \
+cc $CFLAGS -o "$OUT/quality" bench/quality/quality.c "$BUILD/libknobs.a" $EXTRA_OBJ -pthread \
   -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lpng -lz -lcjson -lm
 set +e
 for name in $MODELS; do

@@ -504,11 +504,10 @@ knobs_status knobs_oracle_create(knobs_data *d, int threads, knobs_oracle **out)
                   "and shapes (not its variants or files)", in->name);
   knobs_oracle *o = calloc(1, sizeof *o);
   if (!o) return kn_err(KNOBS_ERR_NOMEM, "oracle: cannot allocate");
-  kn_blas_init();
   o->kind = kind;
   o->d = d;
-  knobs_status s = KNOBS_OK;
-  if (threads > 1 && !(o->pool = kn_pool_create(threads))) s = knobs_last_status();
+  knobs_status s = kn_blas_init();
+  if (!s && threads > 1 && !(o->pool = kn_pool_create(threads))) s = knobs_last_status();
   if (!s) s = kind == O_DSPRITES ? ds_setup(o) : sh_setup(o);
   if (s) {
     knobs_oracle_free(o);

@@ -65,6 +65,7 @@ int cmd_version(int argc, char **argv) {
   (void)argc;
   (void)argv;
   printf("knobs %s\n", knobs_version());
+  printf("blas: %s\n", knobs_blas_info());
   return 0;
 }
 

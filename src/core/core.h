@@ -90,8 +90,16 @@ static inline void kn_split(long n, int tid, int nt, long *lo, long *hi) {
  * thread owns its slice, which makes the result independent of timing. */
 void kn_sgemm(kn_pool *p, int transA, int transB, int M, int N, int K, float alpha,
               const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
-/* Make OpenBLAS single-threaded (process-wide; knobs does its own threading). Idempotent. */
-void kn_blas_init(void);
+/* The same single-threaded, row-major, in the calling thread, in double. */
+void kn_dgemm(int transA, int transB, int M, int N, int K, double alpha, const double *A, int lda,
+              const double *B, int ldb, double beta, double *C, int ldc);
+/* Load OpenBLAS with the kernels of this CPU and make it single-threaded (src/core/blas.c
+ * says why it is loaded at run time). Idempotent and thread-safe; kn_pool_create calls it, and
+ * so must any caller of kn_sgemm/kn_dgemm without a pool. KNOBS_ERR_IO if OpenBLAS cannot be
+ * loaded. */
+knobs_status kn_blas_init(void);
+/* "OpenBLAS 0.3.21 ..., kernels SkylakeX (chosen by knobs ...)" for --version. */
+const char *kn_blas_describe(void);
 
 /* ---- time ------------------------------------------------------------------------------- */
 double kn_now(void); /* monotonic seconds */

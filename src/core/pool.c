@@ -6,7 +6,6 @@
  * condition variable, so an idle knobs never burns a core and a busy neighbour process is not
  * starved. It deliberately does not do work stealing or nested parallelism: a task that calls
  * kn_pool_run runs the inner task inline. */
-#include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -76,7 +75,7 @@ kn_pool *kn_pool_create(int nthreads) {
     kn_err(KNOBS_ERR_ARG, "thread count must be at least 1, got %d", nthreads);
     return NULL;
   }
-  kn_blas_init();
+  if (kn_blas_init()) return NULL;
   kn_pool *p = calloc(1, sizeof *p);
   if (!p) {
     kn_err(KNOBS_ERR_NOMEM, "cannot allocate the thread pool");
@@ -159,61 +158,6 @@ void kn_pool_run(kn_pool *p, kn_task fn, void *ctx) {
     while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
     pthread_mutex_unlock(&p->mu);
   }
-}
-
-/* ---- BLAS ------------------------------------------------------------------------------- */
-
-void kn_blas_init(void) {
-  static atomic_int done;
-  if (atomic_exchange(&done, 1)) return;
-  openblas_set_num_threads(1);
-}
-
-typedef struct {
-  int ta, tb, M, N, K;
-  float alpha, beta;
-  const float *A, *B;
-  float *C;
-  int lda, ldb, ldc, by_rows;
-} gemm_job;
-
-static void gemm_task(void *ctx, int tid, int nt) {
-  gemm_job *j = ctx;
-  long lo, hi;
-  if (j->by_rows) {
-    kn_split(j->M, tid, nt, &lo, &hi);
-    if (hi <= lo) return;
-    const float *A = j->ta ? j->A + lo : j->A + lo * (long)j->lda;
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                (int)(hi - lo), j->N, j->K, j->alpha, A, j->lda, j->B, j->ldb, j->beta,
-                j->C + lo * (long)j->ldc, j->ldc);
-  } else {
-    /* split columns in multiples of 16 so each slice keeps full SIMD panels */
-    long blocks = (j->N + 15) / 16;
-    kn_split(blocks, tid, nt, &lo, &hi);
-    lo *= 16;
-    hi = hi * 16 < j->N ? hi * 16 : j->N;
-    if (hi <= lo) return;
-    const float *B = j->tb ? j->B + lo * (long)j->ldb : j->B + lo;
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans,
-                j->M, (int)(hi - lo), j->K, j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo,
-                j->ldc);
-  }
-}
-
-void kn_sgemm(kn_pool *p, int transA, int transB, int M, int N, int K, float alpha,
-              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc) {
-  if (M <= 0 || N <= 0) return;
-  gemm_job j = {transA, transB, M, N, K, alpha, beta, A, B, C, lda, ldb, ldc, 0};
-  int nt = kn_pool_size(p);
-  double flops = 2.0 * M * N * K;
-  if (nt == 1 || flops < 2e5) {
-    gemm_task(&j, 0, 1);
-    return;
-  }
-  /* split the larger output dimension; prefer columns (contiguous in row-major C) */
-  j.by_rows = (M >= 2 * N) || N < 32 * nt;
-  kn_pool_run(p, gemm_task, &j);
 }
 
 double kn_now(void) {

@@ -9,7 +9,6 @@
  * iterations: where that stops early (separable or badly scaled data) the two differ; the
  * objective is the same (docs/metrics.md). A code with zero spread on the train rows is
  * standardised to 0 (the reference divides by zero and scikit-learn refuses the NaN). */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +35,7 @@ static void lr_chunk(void *ctx, long lo, long hi, double *partial) {
     int h = (int)(hi - lo);
     const double *X = p->X + (size_t)lo * d;
     double *Z = p->Z + (size_t)lo * nw;
-    cblas_dgemm(CblasRowMajor, CblasNoTrans, CblasTrans, h, nw, d, 1.0, X, d, p->W, d + 1, 0.0, Z, nw);
+    kn_dgemm(0, 1, h, nw, d, 1.0, X, d, p->W, d + 1, 0.0, Z, nw);
     for (int i = 0; i < h; i++) {
       double *zi = Z + (size_t)i * nw, mx = -INFINITY;
       for (int c = 0; c < nw; c++) {
@@ -62,7 +61,7 @@ static void lr_chunk(void *ctx, long lo, long hi, double *partial) {
         g[(size_t)c * (d + 1) + d] += zi[c];
       }
     }
-    cblas_dgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nw, d, h, 1.0, Z, nw, X, d, 1.0, g, d + 1);
+    kn_dgemm(1, 0, nw, d, h, 1.0, Z, nw, X, d, 1.0, g, d + 1);
     partial[0] = loss;
     return;
   }
@@ -124,11 +123,11 @@ int kn_logreg_fit(kn_pool *pool, const double *X, const int32_t *y, int n, int d
   int P = p.P;
   double *buf = malloc(sizeof(double) * ((size_t)P * (2 * M + 5) + (size_t)CHUNKS * (P + 1)));
   p.Z = p.nw > 1 ? malloc(sizeof(double) * (size_t)n * p.nw) : NULL;
-  if (!buf || (p.nw > 1 && !p.Z)) {
+  /* OpenBLAS single-threaded (the chunks are our threads); loaded already by the pool */
+  if (!buf || (p.nw > 1 && !p.Z) || kn_blas_init()) {
     free(buf), free(p.Z);
     return -1;
   }
-  kn_blas_init(); /* OpenBLAS single-threaded: the chunks are our threads */
   double *g = buf, *gn = g + P, *dir = gn + P, *Wn = dir + P, *tmp = Wn + P;
   double *S = tmp + P, *Y = S + (size_t)M * P, *partial = Y + (size_t)M * P;
   double rho[M], al[M];

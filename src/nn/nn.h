@@ -48,7 +48,10 @@ void kn_convt2d_backward(kn_pool *p, float *dx, float *dW, float *db, const floa
                          const float *x, const float *W, const kn_conv *s, float *scratch);
 
 /* ---- elementwise ----------------------------------------------------------------------- */
-/* Backward of each activation uses its OUTPUT y (cheaper to keep than the input). */
+/* Backward of each activation uses its OUTPUT y (cheaper to keep than the input). In place is
+ * allowed: forward with y == x, and backward with dx == dy, which then SETS dx = dy f'(y)
+ * (the one exception to "backward adds"; the stack runs activations in place, see
+ * kn_layer.inplace). */
 void kn_relu_forward(kn_pool *p, float *y, const float *x, size_t n);
 void kn_relu_backward(kn_pool *p, float *dx, const float *dy, const float *y, size_t n);
 void kn_lrelu_forward(kn_pool *p, float *y, const float *x, float slope, size_t n);
@@ -140,6 +143,9 @@ typedef struct {
   int heads;                /* linear: 1, or h fused heads (weights, then biases, contiguous) */
   int rm, rv, nbt;          /* BN buffers: running_mean, running_var, num_batches_tracked */
   size_t out_off;           /* this layer's output in the stack's activation block */
+  int inplace;              /* an activation sharing its input's buffers (output and gradient):
+                               after a linear, conv or BN layer, whose backward needs its input,
+                               not its output, the activation overwrites that output */
   size_t aux_off;           /* BN: saved mean and invstd (2*C floats) in the aux block */
   double t_fwd, t_bwd;      /* seconds spent, when profiling (kn_stack_profile) */
 } kn_layer;
@@ -233,6 +239,9 @@ const float *kn_stack_out(const kn_stack *s);
 /* Per-layer timing for benchmarks: when on, every stack adds each layer's forward and
  * backward seconds into its kn_layer.t_fwd / t_bwd. Process-wide switch, off by default. */
 void kn_stack_profile(int on);
+/* Activations in place (kn_layer.inplace) for stacks allocated from now on: on by default; off
+ * keeps every pre-activation readable after a forward (tests that inspect them). */
+void kn_stack_inplace(int on);
 
 /* ---- additions for the issue-4 models (src/nn/extra.c) ------------------------------------ */
 /* Softmax cross-entropy over K classes, as torch.nn.functional.cross_entropy (batch mean):

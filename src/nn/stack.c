@@ -206,6 +206,9 @@ static void geom_of(const kn_layer *L, int B, kn_conv *g) {
   else kn_convt_geom(g, B, L->in_c, L->in_h, L->in_w, L->out_c, L->kh, L->kw, L->stride, L->pad);
 }
 
+static int inplace_on = 1;
+void kn_stack_inplace(int on) { inplace_on = on; }
+
 knobs_status kn_net_alloc(kn_net *net, kn_stack **stacks, const int *want_dx, int nstacks, int cap) {
   /* offsets: parameters by group then declaration order; buffers in declaration order */
   int maxg = 0;
@@ -233,6 +236,13 @@ knobs_status kn_net_alloc(kn_net *net, kn_stack **stacks, const int *want_dx, in
     size_t off = 0, aux = 0;
     for (int l = 0; l < s->n; l++) {
       kn_layer *L = &s->L[l];
+      kn_layer_kind pk = l ? s->L[l - 1].kind : KN_FLATTEN;
+      int act = L->kind == KN_RELU || L->kind == KN_LRELU || L->kind == KN_TANH || L->kind == KN_SIGMOID;
+      L->inplace = inplace_on && act && l > 0 && (pk == KN_LINEAR || pk == KN_CONV || pk == KN_CONVT || pk == KN_BN);
+      if (L->inplace) {
+        L->out_off = s->L[l - 1].out_off;
+        continue;
+      }
       L->out_off = off;
       off += (size_t)layer_out(L) * cap;
       if (L->kind == KN_BN) {

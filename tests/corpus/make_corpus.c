@@ -2,7 +2,7 @@
  * tests/test_data_corpus.c against tests/corpus/MANIFEST). Not part of the build: the files are
  * committed; rerun this only to change them, from the repository root:
  *   cc -std=c11 -D_GNU_SOURCE -Iinclude -Isrc -I/usr/include/hdf5/serial tests/corpus/make_corpus.c \
- *      BUILD/libknobs.a -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lopenblas -lpng -lz \
+ *      BUILD/libknobs.a -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lpng -lz \
  *      -lcjson -lm -pthread -o /tmp/make_corpus && /tmp/make_corpus tests/corpus
  * Files found by the fuzzers (h5/segv.h5, h5/leak.h5, norb/oom-*.mat, safetensors/dupmeta.safetensors)
  * are copied in by hand, not written here. */

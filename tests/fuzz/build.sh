@@ -16,7 +16,7 @@ OUT=$B/fuzz
 mkdir -p "$OUT"
 FL="-std=c11 -D_GNU_SOURCE -g -O1 -fno-omit-frame-pointer -Wall -Wextra -Werror -Wno-unused-parameter -Iinclude -Isrc -Itests/fuzz -I/usr/include/hdf5/serial"
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=all"
-LIBS="-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lopenblas -lpng -lz -lcjson -lm -pthread"
+LIBS="-L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lpng -lz -lcjson -lm -pthread"
 
 $CC $FL $SAN -fsanitize=fuzzer-no-link tests/fuzz/make_seeds.c "$B/libknobs.a" $LIBS -o "$OUT/make_seeds"
 rm -rf "$OUT/seeds"
