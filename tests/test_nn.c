@@ -4,6 +4,8 @@
  * Error measure (as ggml's test-backend-ops): |analytic - numeric| / max(|a|, |n|, 1e-2) over
  * all checked elements; forward runs in float32, so tolerances are ~1e-2 with h = 1e-2 for
  * smooth functions. Points are kept away from kinks (|x| > 0.05 at ReLU inputs). */
+#include <float.h>
+
 #include "nn/nn.h"
 #include "t.h"
 
@@ -315,6 +317,33 @@ static void test_losses(void) {
   double Lb = kn_bernoulli_loss(NULL, NULL, NULL, big, xb, 1, 2, 1.0f);
   CHECK(isfinite(Lb) && fabs(Lb - 400) < 1e-3, "bernoulli loss not stable for |logit| = 200: %g", Lb);
 
+  T_CASE("softplus");
+  /* the loss's own exp/log1p (dense.c): each element against float64, over logits from -90 to
+   * 90 (tiny, kink-adjacent and saturated ones included), targets 0 and 1 */
+  {
+    enum { NS = 4001 };
+    float *ls = malloc(sizeof(float) * NS), *xs = malloc(sizeof(float) * NS), *ds = calloc(NS, sizeof(float));
+    double *per = malloc(sizeof(double) * NS);
+    for (int i = 0; i < NS; i++) {
+      double u = (i - NS / 2) / (double)(NS / 2);
+      ls[i] = (float)(u * u * u * 90.0), xs[i] = (float)(i & 1);
+    }
+    ls[NS / 2 + 1] = 1e-7f, ls[NS / 2 - 1] = -3e-8f;
+    kn_bernoulli_loss(NULL, ds, per, ls, xs, NS, 1, (float)NS);
+    double wl = 0, wg = 0;
+    for (int i = 0; i < NS; i++) {
+      double l = ls[i], sp = fmax(l, 0) + log1p(exp(-fabs(l))), want = sp - l * xs[i];
+      double sg = 1 / (1 + exp(-l));
+      /* in units of the float32 rounding of the parts (max(l, 0), l x, the log1p term) */
+      wl = fmax(wl, fabs(per[i] - want) / (FLT_EPSILON * (fabs(l) + 1)));
+      wg = fmax(wg, fabs(ds[i] - (sg - xs[i])) / FLT_EPSILON);
+    }
+    /* a few float32 roundings: the terms are float sums of two or three rounded parts */
+    CHECK(wl < 2, "softplus: error %g float32 epsilons (of |l| + 1) against float64", wl);
+    CHECK(wg < 2, "sigmoid: error %g float32 epsilons against float64", wg);
+    free(ls), free(xs), free(ds), free(per);
+  }
+
   T_CASE("gaussian loss");
   memset(d, 0, sizeof d);
   L = kn_gaussian_loss(NULL, d, NULL, logits, x, B, N, 2.0f);
@@ -433,6 +462,36 @@ static void test_threads(kn_pool *p1, kn_pool *p2) {
   kn_conv2d_backward(p2, NULL, dW3, NULL, dy, x, W, &g, sc);
   CHECK(!memcmp(dW2, dW3, nw * 4), "conv dW without dx differs from dW with dx (2 threads)");
   free(x), free(W), free(b), free(y1), free(y2), free(y3), free(dy), free(dx1), free(dx2), free(dx3), free(dW1), free(dW2), free(dW3), free(sc);
+
+  /* one image on 2 threads: the transposed conv splits by output channel (conv.c) */
+  T_CASE("convT one image, threads");
+  {
+    kn_conv t;
+    kn_convt_geom(&t, 1, 6, 5, 7, 5, 4, 4, 2, 1);
+    size_t tx = 6 * 35, tw = 6 * 5 * 16, ty = (size_t)5 * t.OH * t.OW;
+    float *xt = malloc(tx * 4), *wt = malloc(tw * 4), *bt = malloc(5 * 4), *ya = malloc(ty * 4), *yb = malloc(ty * 4);
+    float *st = malloc(kn_conv_scratch(&t, 2) * 4);
+    fill(xt, tx, -1, 1), fill(wt, tw, -1, 1), fill(bt, 5, -1, 1);
+    kn_convt2d_forward(p1, ya, xt, wt, bt, &t, st);
+    kn_convt2d_forward(p2, yb, xt, wt, bt, &t, st);
+    CHECK_CLOSE(yb, ya, ty, 1e-5, 1e-5);
+    /* against the definition: y[k][oh][ow] = b[k] + sum x[c][h][w] W[c][k][i][j], oh = 2h - 1 + i */
+    double worst = 0;
+    for (int k = 0; k < 5; k++)
+      for (int oh = 0; oh < t.OH; oh++)
+        for (int ow = 0; ow < t.OW; ow++) {
+          double acc = bt[k];
+          for (int c = 0; c < 6; c++)
+            for (int h = 0; h < 5; h++)
+              for (int w = 0; w < 7; w++) {
+                int i = oh - 2 * h + 1, j = ow - 2 * w + 1;
+                if (i >= 0 && i < 4 && j >= 0 && j < 4) acc += (double)xt[c * 35 + h * 7 + w] * wt[((c * 5 + k) * 4 + i) * 4 + j];
+              }
+          worst = fmax(worst, fabs(acc - yb[(k * t.OH + oh) * t.OW + ow]));
+        }
+    CHECK(worst < 1e-5, "convT by channel: |y - definition| %g", worst);
+    free(xt), free(wt), free(bt), free(ya), free(yb), free(st);
+  }
 }
 
 /* ---- adjoint identities at sizes that span several im2col chunks ---------------------------- */

@@ -249,11 +249,33 @@ static void conv_reduce_task(void *ctx, int tid, int nt) {
   }
 }
 
+/* A transposed conv of fewer images than threads (a decoder drawing one image for the panel)
+ * splits by output channel instead: output channel k reads the rows k*kh*kw .. of W^T x and
+ * writes only its own planes, so each thread owns channels [klo, khi) of every image. */
+static void convt_fwd_by_channel(void *ctx, int tid, int nt) {
+  conv_job *j = ctx;
+  const kn_conv *s = j->s;
+  long klo, khi;
+  kn_split(s->K, tid, nt, &klo, &khi);
+  if (khi <= klo) return;
+  float *cols = j->scratch + j->per_thread * (size_t)tid;
+  int R = j->pl.R, Q = j->pl.Q, taps = s->kh * s->kw, nk = (int)(khi - klo);
+  long OQ = (long)s->OH * s->OW;
+  float *y = j->y + klo * s->B * OQ;
+  for (long b0 = 0; b0 < s->B; b0 += j->pl.ch) {
+    int nb = (int)(s->B - b0 < j->pl.ch ? s->B - b0 : j->pl.ch);
+    kn_sgemm(NULL, 1, 0, nk * taps, nb * Q, s->C, 1.0f, j->W + klo * taps, R, j->x + b0 * Q, s->B * Q, 0.0f, cols, nb * Q);
+    fill_bias(y, j->b ? j->b + klo : NULL, nk, s->B, OQ, (int)b0, nb);
+    col2im_add(y, cols, nk, s->B, s->OH, s->OW, (int)b0, nb, s->kh, s->kw, s->stride, s->pad, s->H, s->W);
+  }
+}
+
 static void conv_forward(kn_pool *p, float *y, const float *x, const float *W, const float *b,
                          const kn_conv *s, float *scratch, int transposed) {
   conv_job j = {.s = s, .pl = make_plan(s, transposed), .y = y, .x = x, .W = W, .b = b,
                 .scratch = scratch, .per_thread = kn_conv_scratch(s, 1), .transposed = transposed};
-  kn_pool_run(p, conv_fwd_task, &j);
+  if (transposed && s->B < kn_pool_size(p) && s->K >= kn_pool_size(p)) kn_pool_run(p, convt_fwd_by_channel, &j);
+  else kn_pool_run(p, conv_fwd_task, &j);
 }
 
 static void conv_backward(kn_pool *p, float *dx, float *dW, float *db, const float *dy,
