@@ -13,7 +13,7 @@
 
 #include "nn/nn.h"
 
-#define CHUNK_FLOATS (1L << 17) /* im2col floats per chunk (2 MB); see bench/README.md */
+#define CHUNK_FLOATS (1L << 17) /* im2col floats per chunk (512 KB); see bench/README.md */
 
 void kn_conv_geom(kn_conv *s, int B, int C, int H, int W, int K, int kh, int kw, int stride, int pad) {
   KN_ASSERT(B > 0 && C > 0 && H > 0 && W > 0 && K > 0 && kh > 0 && kw > 0 && stride > 0 && pad >= 0);
