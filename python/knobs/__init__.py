@@ -19,7 +19,7 @@ import numpy as np
 from ._lib import (Array, DataOpts, KnobsError, METRICS_DEFAULTS, MetricsOpts, TrainOpts, check,
                    lib, padded, take_string)
 
-__all__ = ["metrics", "Model", "train", "version", "KnobsError"]
+__all__ = ["metrics", "Model", "train", "version", "blas_info", "KnobsError"]
 
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int16): 4, np.dtype(np.int8): 5,
@@ -30,6 +30,13 @@ _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64):
 def version():
     """The library's version string (knobs_version())."""
     return lib.knobs_version().decode()
+
+
+def blas_info():
+    """The BLAS knobs uses and its kernels (knobs_blas_info()). NumPy imported before knobs has
+    loaded OpenBLAS already; on a CPU its release does not know, knobs re-selects its kernels
+    (the same ones NumPy then uses)."""
+    return lib.knobs_blas_info().decode()
 
 
 def _as_array(a, name):

@@ -108,6 +108,7 @@ _sigs = {
     "knobs_last_error": (c_char_p, []),
     "knobs_status_name": (c_char_p, [c_int]),
     "knobs_version": (c_char_p, []),
+    "knobs_blas_info": (c_char_p, []),
     "knobs_free": (None, [c_void_p]),
     "knobs_data_open": (_S, [c_char_p, c_void_p, _P(c_void_p)]),
     "knobs_data_free": (None, [c_void_p]),

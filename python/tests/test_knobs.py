@@ -34,6 +34,17 @@ def strip_seconds(d):
     return d
 
 
+class BlasTest(unittest.TestCase):
+    def test_blas_kernels_not_the_fallback(self):
+        # NumPy (imported above) loaded OpenBLAS before knobs; knobs must still not leave it on
+        # the Prescott fallback of a CPU with AVX2 (src/core/blas.c)
+        info = knobs.blas_info()
+        self.assertIn("kernels ", info)
+        flags = open("/proc/cpuinfo").read()
+        if " avx2 " in flags and " fma " in flags and "OPENBLAS_CORETYPE" not in os.environ:
+            self.assertNotIn("kernels Prescott", info)
+
+
 class Base(unittest.TestCase):
     @classmethod
     def setUpClass(cls):

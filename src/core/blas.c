@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/core.h"
 
@@ -68,11 +69,32 @@ static int set_if_unset(const char *name, const char *value) {
   return setenv(name, value, 0) == 0;
 }
 
+/* OpenBLAS loaded before us (NumPy imported first) on a CPU its release does not know runs
+ * the Prescott fallback. Its exported gotoblas_dynamic_quit/init re-run its core selection,
+ * which reads OPENBLAS_CORETYPE; done only for that fallback, only when the user did not set
+ * the variable, and here, before knobs runs any BLAS call. */
+static void reselect_if_fallback(void *h) {
+  const char *core = best_core();
+  char *(*name)(void) = (char *(*)(void))dlsym(h, "openblas_get_corename");
+  void (*quit)(void) = (void (*)(void))dlsym(h, "gotoblas_dynamic_quit");
+  void (*init)(void) = (void (*)(void))dlsym(h, "gotoblas_dynamic_init");
+  if (!core || !name || !quit || !init || getenv("OPENBLAS_CORETYPE")) return;
+  const char *now = name();
+  if (!now || (strcasecmp(now, "Prescott") && strcasecmp(now, "Core2") && strcasecmp(now, "Nehalem")))
+    return;
+  if (setenv("OPENBLAS_CORETYPE", core, 0)) return;
+  quit();
+  init();
+  unsetenv("OPENBLAS_CORETYPE");
+  blas.chosen = core;
+}
+
 static void blas_load(void) {
   static const char *const names[] = {"libopenblas.so.0", "libopenblas.so", NULL};
   /* loaded already (NumPy, or a program linked with -lopenblas): use it as it is */
   void *h = NULL;
   for (int i = 0; names[i] && !h; i++) h = dlopen(names[i], RTLD_NOW | RTLD_LOCAL | RTLD_NOLOAD);
+  if (h) reselect_if_fallback(h);
   if (!h) {
     const char *core = best_core();
     int set_core = set_if_unset("OPENBLAS_CORETYPE", core);
