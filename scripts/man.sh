@@ -6,7 +6,7 @@
 # Usage: sh scripts/man.sh build/knobs > build/knobs.1
 set -e
 K=${1:?usage: man.sh path/to/knobs}
-version=$("$K" --version | sed 's/^knobs //')
+version=$("$K" --version | head -n 1 | sed 's/^knobs //')
 help=$("$K" help)
 # command lines of `knobs help`: two spaces, a name, spaces, the one-line help
 cmds=$(printf '%s\n' "$help" | sed -n 's/^  \([a-z][a-z0-9_-]*\)  *.*/\1/p')

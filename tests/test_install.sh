@@ -70,7 +70,9 @@ left=$(find "$T/stage" -type f -o -type l)
 
 # ---- the installed knobs ---------------------------------------------------------------------
 out=$("$PFX/bin/knobs" --version 2>&1)
-[ "$out" = "knobs $VERSION" ] && ok || bad "installed knobs --version: '$out', want 'knobs $VERSION'"
+first=$(printf '%s\n' "$out" | head -n 1)
+[ "$first" = "knobs $VERSION" ] && ok || bad "installed knobs --version: first line '$first', want 'knobs $VERSION'"
+printf '%s\n' "$out" | grep -q '^blas: OpenBLAS .*kernels ' && ok || bad "installed knobs --version names no BLAS kernels: '$out'"
 
 # ---- programs built with pkg-config against the installed tree -------------------------------
 export PKG_CONFIG_PATH="$PFX/lib/pkgconfig"

@@ -151,8 +151,19 @@ typedef struct {
   int lda, ldb, ldc, by_rows;
 } gemm_job;
 
+/* Every public entry that reaches a GEMM loads BLAS first (kn_pool_create, or kn_blas_init
+ * where no pool exists) and reports a failure there; reaching a GEMM without it is a bug. */
+static void need_blas(void) {
+  pthread_once(&blas_once, blas_load); /* after the first call, one acquire load */
+  if (!blas.sgemm) {
+    fprintf(stderr, "knobs: BLAS call before OpenBLAS was loaded: %s\n", blas.err[0] ? blas.err : "?");
+    abort();
+  }
+}
+
 static void one_sgemm(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,
                       const float *B, int ldb, float beta, float *C, int ldc) {
+  need_blas();
   blas.sgemm(ROW_MAJOR, ta ? TRANS : NO_TRANS, tb ? TRANS : NO_TRANS, M, N, K, alpha, A, lda, B,
              ldb, beta, C, ldc);
 }
@@ -196,6 +207,7 @@ void kn_sgemm(kn_pool *p, int transA, int transB, int M, int N, int K, float alp
 
 void kn_dgemm(int transA, int transB, int M, int N, int K, double alpha, const double *A, int lda,
               const double *B, int ldb, double beta, double *C, int ldc) {
+  need_blas();
   blas.dgemm(ROW_MAJOR, transA ? TRANS : NO_TRANS, transB ? TRANS : NO_TRANS, M, N, K, alpha, A,
              lda, B, ldb, beta, C, ldc);
 }

@@ -150,6 +150,7 @@ static double sigmoid(double x) {
 knobs_status knobs_head_eval(knobs_head *h, const float *z, int n, double *y, const double *dy, float *dz) {
   if (!h) return kn_err(KNOBS_ERR_ARG, "head eval: no head");
   if (n < 0) return kn_err(KNOBS_ERR_ARG, "head eval: negative count %d", n);
+  if (kn_blas_init()) return knobs_last_status(); /* no pool here: BLAS on the calling thread */
   if (n > 0 && (!z || !y)) return kn_err(KNOBS_ERR_ARG, "head eval: codes and outputs must not be NULL");
   int Z = h->Z;
   for (size_t i = 0; i < (size_t)n * Z; i++)
@@ -228,6 +229,7 @@ knobs_status knobs_head_fit(const float *codes, const double *y, int n, int Z, c
                             knobs_head **out, double *val_error) {
   if (!out) return kn_err(KNOBS_ERR_ARG, "head fit: no output pointer");
   *out = NULL;
+  if (kn_blas_init()) return knobs_last_status();
   knobs_head_opts def;
   if (!o) knobs_head_opts_default(&def), o = &def;
   if (!codes || !y) return kn_err(KNOBS_ERR_ARG, "head fit: codes and labels must not be NULL");
