@@ -137,5 +137,8 @@ int cli_out_commit(const char *cmd, cli_outputs *o);
 void cli_out_abort(cli_outputs *o);
 /* Write `text` to `path` atomically (through cli_outputs); 0 or an exit code (reported). */
 int cli_write_text(const char *cmd, const char *path, const char *text);
+/* s as a JSON string literal, quotes included, into out (n bytes; truncated to fit, still a
+ * valid literal); returns out. Escapes quote, backslash and control characters. */
+const char *cli_json_str(char *out, size_t n, const char *s);
 
 #endif

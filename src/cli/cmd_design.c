@@ -170,17 +170,19 @@ int cmd_design(int argc, char **argv) {
   }
   printf("%d of %d valid\n", res->valid, res->n);
   if (json) {
-    size_t cap = 1024 + (size_t)res->n * 256;
+    size_t cap = 4096 + (size_t)res->n * 256;
     char *buf = malloc(cap);
     size_t u = 0;
     if (!buf) {
       r = cli_fail(cmd, "out of memory");
       goto out;
     }
-    u += (size_t)snprintf(buf + u, cap - u, "{\"property\": \"%s\", \"goal\": \"%s\", \"target\": %.17g, \"penalty\": \"%s\", "
+    char e1[1200], e2[200];
+    u += (size_t)snprintf(buf + u, cap - u, "{\"property\": %s, \"goal\": \"%s\", \"target\": %.17g, \"penalty\": %s, "
                           "\"lambda\": %.17g, \"threshold\": %.9g, \"data_p50\": %.9g, \"data_p90\": %.9g, \"data_max\": %.9g, "
-                          "\"valid\": %d, \"n\": %d, \"designs\": [", ends_with(p, ".safetensors") ? "head" : p,
-                          maxi ? "max" : mini ? "min" : "target", d0.target, penalty, d0.lambda, res->threshold,
+                          "\"valid\": %d, \"n\": %d, \"designs\": [",
+                          cli_json_str(e1, sizeof e1, ends_with(p, ".safetensors") ? "head" : p),
+                          maxi ? "max" : mini ? "min" : "target", d0.target, cli_json_str(e2, sizeof e2, penalty), d0.lambda, res->threshold,
                           res->data_p50, res->data_p90, res->data_max, res->valid, res->n);
     for (int i = 0; i < res->n; i++) {
       const knobs_design_item *it = &res->items[i];

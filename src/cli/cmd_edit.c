@@ -77,20 +77,20 @@ static int score(const char *cmd, knobs_model *m, knobs_data *d, const knobs_kno
   }
   if (!nr) printf("(no knob tracks a factor: nothing to score)\n");
   if (json) {
-    char *buf = malloc(512 + (size_t)nr * 400);
+    char *buf = malloc(1024 + (size_t)nr * 1200);
     size_t u = 0;
     if (!buf) r = cli_fail(cmd, "out of memory");
     else {
-      u += (size_t)sprintf(buf + u, "{\"data\": \"%s\", \"n_edits\": %d, \"delta\": %.17g, \"seed\": %llu, \"knobs\": [", in->name,
-                           n, delta, (unsigned long long)seed);
+      char e1[400], e2[400];
+      u += (size_t)sprintf(buf + u, "{\"data\": %s, \"n_edits\": %d, \"delta\": %.17g, \"seed\": %llu, \"knobs\": [",
+                           cli_json_str(e1, sizeof e1, in->name), n, delta, (unsigned long long)seed);
       for (int i = 0; i < nr; i++) {
         char lab[64];
         knobs_knobs_label(k, rows[i].latent, lab, sizeof lab);
-        for (char *c = lab; *c; c++) if (*c == '"' || *c == '\\') *c = '_';
-        u += (size_t)sprintf(buf + u, "%s\n  {\"latent\": %d, \"name\": \"%s\", \"factor\": \"%s\", \"n\": %d, \"fidelity\": %.6f, "
-                             "\"moved\": %.6f, \"specificity\": %.6f, \"recon_exact\": %.6f}", i ? "," : "", rows[i].latent, lab,
-                             in->factor_names[rows[i].factor], rows[i].n, rows[i].fidelity, rows[i].moved,
-                             rows[i].specificity, rows[i].recon_exact);
+        u += (size_t)sprintf(buf + u, "%s\n  {\"latent\": %d, \"name\": %s, \"factor\": %s, \"n\": %d, \"fidelity\": %.6f, "
+                             "\"moved\": %.6f, \"specificity\": %.6f, \"recon_exact\": %.6f}", i ? "," : "", rows[i].latent,
+                             cli_json_str(e1, sizeof e1, lab), cli_json_str(e2, sizeof e2, in->factor_names[rows[i].factor]),
+                             rows[i].n, rows[i].fidelity, rows[i].moved, rows[i].specificity, rows[i].recon_exact);
       }
       u += (size_t)sprintf(buf + u, "]}\n");
       if (!(r = cli_write_text(cmd, json, buf))) fprintf(stderr, "wrote %s\n", json);
@@ -113,7 +113,7 @@ int cmd_edit(int argc, char **argv) {
       {"--model", OPT_STR, &model, 0, 0, "RUN", "checkpoint or run folder", 0},
       {"--data", OPT_STR, &data, 0, 0, "D", "dataset (default: the model's)", 0},
       {"--index", OPT_LONG, &index, 0, 9.0e15, "I", "observation to edit", 0},
-      {"--indices", OPT_STR, &indices, 0, 0, "A:B", "observations A..B-1 (at most 64), a row each", 0},
+      {"--indices", OPT_STR, &indices, 0, 0, "LIST", "observations I,J,A:B (A:B is A..B-1; at most 64), a row each", 0},
       {"--image", OPT_STR, &image, 0, 0, "PNG", "edit this image (the model's size and channels)", 0},
       {"--set", OPT_MULTI, &sets, 0, 0, "KNOB=V", "set a knob (latent number or name) to code value V", 0},
       {"--add", OPT_MULTI, &adds, 0, 0, "KNOB=D", "move a knob by D code units", 0},
@@ -132,7 +132,7 @@ int cmd_edit(int argc, char **argv) {
       {"--threads", OPT_INT, &threads, 0, 1024, "N", "threads (0: as trained)", 0},
   };
   const int no = (int)(sizeof o / sizeof o[0]);
-  int r = cli_parse(cmd, "--model RUN (--index I | --indices A:B | --image PNG) --set KNOB=V ... --out edit.png\n"
+  int r = cli_parse(cmd, "--model RUN (--index I | --indices I,A:B,... | --image PNG) --set KNOB=V ... --out edit.png\n"
                     "       knobs edit --model RUN --score [--n N] [--json PATH]", argc, argv, o, no, NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
   int has_to = cli_find(o, no, "--to")->seen, has_index = cli_find(o, no, "--index")->seen;
@@ -145,14 +145,25 @@ int cmd_edit(int argc, char **argv) {
     if ((r = cli_check_ext(cmd, "--out", out, png_ext))) return r;
     if (!sets.n && !adds.n && !factor && !attr) return cli_usage_error(cmd, "nothing to edit: give --set, --add, --factor/--to or --attribute");
   }
-  long lo = index, hi = index + 1;
+  /* the observations: --index I, or --indices as a comma list of I and A:B (64 at most) */
+  int64_t idx[64];
+  int nidx = 1;
+  idx[0] = index;
   if (indices) {
-    char *e1, *e2;
-    errno = 0;
-    lo = strtol(indices, &e1, 10);
-    hi = *e1 == ':' ? strtol(e1 + 1, &e2, 10) : -1;
-    if (e1 == indices || *e1 != ':' || *e2 || errno || lo < 0 || hi <= lo || hi - lo > 64)
-      return cli_usage_error(cmd, "--indices '%s': expected A:B with 0 <= A < B <= A + 64", indices);
+    nidx = 0;
+    const char *p = indices;
+    for (;;) {
+      char *e1, *e2 = NULL;
+      errno = 0;
+      long a = strtol(p, &e1, 10), b = a + 1;
+      if (e1 != p && *e1 == ':') b = strtol(e1 + 1, &e2, 10), e1 = e2;
+      if (e1 == p || (*e1 && *e1 != ',') || errno || a < 0 || b <= a || b - a > 64 - nidx)
+        return cli_usage_error(cmd, "--indices '%s': expected a comma list of I and A:B (A < B), 64 observations at most",
+                               indices);
+      for (long i = a; i < b; i++) idx[nidx++] = i;
+      if (!*e1) break;
+      p = e1 + 1;
+    }
   }
   knobs_model *m;
   knobs_data *d;
@@ -162,7 +173,7 @@ int cmd_edit(int argc, char **argv) {
       W = (int)knobs_config_number(cfg, "W");
   const knobs_data_info *in = knobs_data_info_get(d);
   knobs_knobs *k = cli_read_knobs(cmd, model, Z);
-  int n = (int)(hi - lo), cols = attr ? 4 : 3;
+  int n = nidx, cols = attr ? 4 : 3;
   size_t D = (size_t)C * H * W;
   knobs_edit_op ops[2 * CLI_MAX_MULTI + 1];
   int nops = 0;
@@ -197,12 +208,11 @@ int cmd_edit(int argc, char **argv) {
   if (image) {
     if ((r = read_png(cmd, image, C, H, W, x))) goto out;
   } else {
-    if (hi > in->n) {
-      r = cli_usage_error(cmd, "observation %ld is out of range: %s has %lld", hi - 1, in->name, (long long)in->n);
-      goto out;
-    }
-    int64_t idx[64];
-    for (int i = 0; i < n; i++) idx[i] = lo + i;
+    for (int i = 0; i < n; i++)
+      if (idx[i] >= in->n) {
+        r = cli_usage_error(cmd, "observation %lld is out of range: %s has %lld", (long long)idx[i], in->name, (long long)in->n);
+        goto out;
+      }
     if (knobs_data_get(d, idx, n, x, NULL)) {
       r = cli_lib_fail(cmd, "cannot read the observations");
       goto out;
@@ -233,9 +243,9 @@ int cmd_edit(int argc, char **argv) {
     if (!r && (!codes || !xb)) r = cli_fail(cmd, "out of memory for %lld codes", (long long)nl);
     for (int64_t i = 0; !r && i < nl; i += 256) {
       int b = (int)(nl - i < 256 ? nl - i : 256);
-      int64_t idx[256];
-      for (int j = 0; j < b; j++) idx[j] = i + j;
-      if (knobs_data_get(d, idx, b, xb, NULL) || knobs_model_encode(m, xb, b, codes + (size_t)i * Z, NULL))
+      int64_t rows[256];
+      for (int j = 0; j < b; j++) rows[j] = i + j;
+      if (knobs_data_get(d, rows, b, xb, NULL) || knobs_model_encode(m, xb, b, codes + (size_t)i * Z, NULL))
         r = cli_lib_fail(cmd, "cannot encode the labelled rows");
     }
     if (!r && knobs_attribute_vector(codes, l32.data, (int)nl, Z, av)) r = cli_lib_fail(cmd, "--attribute");

@@ -115,6 +115,26 @@ knobs_knobs *cli_read_knobs(const char *cmd, const char *path, int Z) {
   return k;
 }
 
+const char *cli_json_str(char *out, size_t n, const char *s) {
+  size_t u = 0;
+  if (n < 3) return n ? (*out = 0, out) : out;
+  out[u++] = '"';
+  for (; s && *s; s++) {
+    unsigned char c = (unsigned char)*s;
+    char esc[8];
+    int k;
+    if (c == '"' || c == '\\') k = snprintf(esc, sizeof esc, "\\%c", c);
+    else if (c < 0x20) k = snprintf(esc, sizeof esc, "\\u%04x", c);
+    else esc[0] = (char)c, esc[1] = 0, k = 1;
+    if (u + (size_t)k + 2 > n) break;
+    memcpy(out + u, esc, (size_t)k);
+    u += (size_t)k;
+  }
+  out[u++] = '"';
+  out[u] = 0;
+  return out;
+}
+
 int cli_write_text(const char *cmd, const char *path, const char *text) {
   cli_outputs outs = {0};
   const char *tmp = cli_out_add(&outs, path);
