@@ -362,6 +362,15 @@ KNOBS_API knobs_status knobs_model_save_checkpoint(const knobs_model *m, const c
  * as JSON text (malloc'ed; free() it), NULL on failure. On failure m's optimizer state is
  * undefined: free the model. */
 KNOBS_API knobs_status knobs_model_load_optimizer(knobs_model *m, const char *path, char **meta_json);
+/* Start m from the weights of another checkpoint (a .safetensors file or a run folder): every
+ * parameter and buffer of m is read from the tensor of the same name, which must have the same
+ * shape and hold only finite values; tensors of the file that m does not have (a FactorVAE's
+ * discriminator, say) are ignored, so a model of another family with the same encoder and
+ * decoder serves. m's optimizer state and step are left as they are. KNOBS_ERR_FORMAT naming the
+ * file and the tensor if one is missing or of another shape, KNOBS_ERR_DATA for NaN/Inf,
+ * KNOBS_ERR_IO if the file cannot be read; on failure m's weights are undefined: free it. The
+ * config setting `init` does this when a run starts (knobs train --init CKPT: fine-tuning). */
+KNOBS_API knobs_status knobs_model_init_weights(knobs_model *m, const char *path);
 /* Change a setting of a built model that may change when a run resumes (knobs_field.resumable)
  * and needs no rebuild: steps, log_every, ckpt_every, from text as knobs_config_set reads it.
  * "threads" is KNOBS_ERR_UNSUPPORTED (it takes effect at load: knobs_load_opts.threads); any

@@ -386,6 +386,60 @@ static void test_knobs_train(void) {
   knobs_config_free(c);
 }
 
+
+/* init: a new run starts from another run's weights (same codes before any step, a fresh
+ * optimizer and step 0); a checkpoint of another size is refused naming the file and the
+ * tensor, and nothing is written. */
+static void test_init_weights(void) {
+  T_CASE("init: a run started from another run's weights");
+  char a[300], b[300], bad[300], p[400];
+  dir_of(a, sizeof a, "init-from");
+  dir_of(b, sizeof b, "init-to");
+  dir_of(bad, sizeof bad, "init-bad");
+  CHECK(!full_run(a, "20"), "first run: %s", knobs_last_error());
+  knobs_config *c = small_config("20");
+  CHECK(!knobs_config_set(c, "init", a), "set init: %s", knobs_last_error());
+  CHECK(!knobs_config_set(c, "seed", "99"), "seed");
+  knobs_run *r = NULL;
+  CHECK(!knobs_run_create(b, c, NULL, 0, &r), "create with init: %s", knobs_last_error());
+  knobs_model *src = NULL;
+  CHECK(!knobs_model_load(a, 1, &src), "load: %s", knobs_last_error());
+  if (r && src) {
+    knobs_model *m = knobs_run_model(r);
+    CHECK(knobs_model_step(m) == 0, "step %ld, want 0", knobs_model_step(m));
+    float x[4 * 64], z1[4 * 3], z2[4 * 3];
+    knobs_data *d = knobs_run_data(r);
+    int64_t idx[4] = {0, 1, 2, 3};
+    int D = knobs_data_info_get(d)->C;
+    CHECK(D <= 64, "physics dim %d", D);
+    CHECK(!knobs_data_get(d, idx, 4, x, NULL), "data");
+    CHECK(!knobs_model_encode(m, x, 4, z1, NULL) && !knobs_model_encode(src, x, 4, z2, NULL), "encode");
+    CHECK(!memcmp(z1, z2, sizeof z1), "the started model encodes differently from its source");
+    knobs_model *fresh = NULL;
+    CHECK(!knobs_model_create(knobs_model_config(m), &fresh), "create");
+    if (fresh) {
+      CHECK(!knobs_model_encode(fresh, x, 4, z1, NULL), "encode");
+      CHECK(memcmp(z1, z2, sizeof z1) != 0, "a fresh model (seed 99) encodes as the source: the test cannot fail");
+    }
+    knobs_model_free(fresh);
+    CHECK(!knobs_run_train(r, NULL), "train the started run: %s", knobs_last_error());
+  }
+  knobs_run_free(r);
+  knobs_model_free(src);
+  /* another size: refused, naming the file and the tensor; no folder content written */
+  CHECK(!knobs_config_set(c, "latents", "4"), "latents");
+  r = NULL;
+  CHECK(knobs_run_create(bad, c, NULL, 0, &r) == KNOBS_ERR_FORMAT && !r, "a checkpoint of 3 latents started a model of 4");
+  CHECK(strstr(knobs_last_error(), "init") && strstr(knobs_last_error(), a) && strstr(knobs_last_error(), "weight"),
+        "message: %s", knobs_last_error());
+  snprintf(p, sizeof p, "%s/config.json", bad);
+  CHECK(access(p, F_OK) != 0, "a refused run wrote %s", p);
+  CHECK(!knobs_config_set(c, "latents", "3") && !knobs_config_set(c, "init", "/nonexistent/run"), "set");
+  CHECK(knobs_run_create(bad, c, NULL, 0, &r) && !r, "a missing init file was accepted");
+  CHECK(strstr(knobs_last_error(), "/nonexistent/run") != NULL, "message: %s", knobs_last_error());
+  knobs_config_free(c);
+}
+
 int main(void) {
   snprintf(root, sizeof root, "/tmp/knobs-test-run-%ld", (long)getpid());
   kn_mkdirs(root);
@@ -395,6 +449,7 @@ int main(void) {
   test_old_format_and_mismatch();
   test_load_refusals();
   test_knobs_train();
+  test_init_weights();
   char cmd[300];
   snprintf(cmd, sizeof cmd, "rm -rf %s", root);
   if (!t_failed && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", root);

@@ -295,6 +295,36 @@ out:
   return KNOBS_OK;
 }
 
+knobs_status knobs_model_init_weights(knobs_model *m, const char *path) {
+  if (!m || !path) return kn_err(KNOBS_ERR_ARG, "init weights: no model or no path");
+  char buf[1100];
+  if (kn_is_dir(path)) {
+    snprintf(buf, sizeof buf, "%s/model.safetensors", path);
+    if (!kn_file_exists(buf)) return kn_err(KNOBS_ERR_IO, "%s: no model.safetensors in this run folder", path);
+    path = buf;
+  }
+  kn_safetensors st;
+  knobs_status s = kn_st_read(path, &st);
+  if (s) return s;
+  for (int i = 0; i < m->net.np && !s; i++) {
+    const kn_param *q = &m->net.P[i];
+    float *dst = kn_param_ptr(&m->net, i);
+    if (!kn_st_find(&st, q->name)) {
+      s = kn_err(KNOBS_ERR_FORMAT, "%s: no tensor '%s' to start model %s from (is it a checkpoint of this model and size?)",
+                 path, q->name, knobs_config_string(&m->cfg, "model"));
+    } else if (q->buffer && strstr(q->name, "num_batches_tracked")) {
+      int64_t v = 0;
+      s = get_i64_scalar(&st, q->name, &v);
+      if (!s) dst[0] = (float)v;
+    } else {
+      s = kn_st_get_f32(&st, q->name, q->ndim, q->shape, dst);
+      if (!s) s = check_finite(path, q->name, dst, q->n);
+    }
+  }
+  kn_st_free(&st);
+  return s;
+}
+
 knobs_status knobs_model_load(const char *path, int threads, knobs_model **out) {
   knobs_load_opts o = {.threads = threads};
   return knobs_model_load_with(path, &o, out);

@@ -48,6 +48,8 @@ static const kn_field common[] = {
       "property head (.safetensors) whose prediction on decoded prior samples is penalised in training"),
     F("property_weight", KNOBS_FIELD_DOUBLE, property_weight, -1e6, 1e6,
       "weight W of the property penalty: W > 0 pushes the decoder away from high predictions"),
+    F("init", KNOBS_FIELD_STR, init, 0, 0,
+      "checkpoint or run folder whose weights start the run (same sizes; fresh optimizer): fine-tuning"),
     FD("C", C, "input channels (from the data)"),
     FD("H", H, "input height (from the data)"),
     FD("W", W, "input width (from the data)"),

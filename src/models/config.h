@@ -34,6 +34,7 @@ struct knobs_config {
   /* the training-time property penalty (docs/models.md "Property penalty") */
   char property_penalty[512]; /* property head file (.safetensors), or "" for none */
   double property_weight;     /* its weight W (0: off) */
+  char init[512];             /* checkpoint whose weights start a new run, or "" (knobs_model_init_weights) */
   /* the family's settings struct (kn_settings.size bytes of it are used) */
   _Alignas(16) unsigned char family[KN_FAMILY_BYTES];
 };

@@ -251,6 +251,8 @@ knobs_status knobs_run_create(const char *dir, const knobs_config *cfg, knobs_da
   }
   if (!s) s = knobs_config_from_data(c, r->d);
   if (!s) s = knobs_model_create(c, &r->m);
+  const char *init = c ? knobs_config_string(c, "init") : NULL;
+  if (!s && init && init[0] && (s = knobs_model_init_weights(r->m, init))) s = kn_err_prefix(s, "init");
   knobs_config_free(c);
   if (!s) s = claim_fresh(r, overwrite);
   if (!s) s = write_config(r);
