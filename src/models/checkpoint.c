@@ -216,18 +216,41 @@ static int is_optim_tensor(const knobs_model *m, const char *nm) {
   return 0;
 }
 
+/* Read the checkpoint at `path` (a run folder means its model.safetensors); *used_path names
+ * the file read (in buf). */
+static knobs_status read_checkpoint(const char *path, char *buf, size_t n, kn_safetensors *st, const char **used_path) {
+  if (kn_is_dir(path)) {
+    snprintf(buf, n, "%s/model.safetensors", path);
+    if (!kn_file_exists(buf)) return kn_err(KNOBS_ERR_IO, "%s: no model.safetensors in this run folder", path);
+    path = buf;
+  }
+  *used_path = path;
+  return kn_st_read(path, st);
+}
+
+/* Parameter or buffer i of m from its tensor in st (num_batches_tracked as an int64 scalar). */
+static knobs_status read_param(knobs_model *m, int i, const kn_safetensors *st, const char *path, int allow_nonfinite) {
+  const kn_param *q = &m->net.P[i];
+  float *dst = kn_param_ptr(&m->net, i);
+  knobs_status s;
+  if (q->buffer && strstr(q->name, "num_batches_tracked")) {
+    int64_t v = 0;
+    s = get_i64_scalar(st, q->name, &v);
+    if (!s) dst[0] = (float)v;
+    return s;
+  }
+  s = kn_st_get_f32(st, q->name, q->ndim, q->shape, dst);
+  if (!s && !allow_nonfinite) s = check_finite(path, q->name, dst, q->n);
+  return s;
+}
+
 knobs_status knobs_model_load_with(const char *path, const knobs_load_opts *lo, knobs_model **out) {
   *out = NULL;
   knobs_load_opts none = {0};
   if (!lo) lo = &none;
   char buf[1100];
-  if (kn_is_dir(path)) {
-    snprintf(buf, sizeof buf, "%s/model.safetensors", path);
-    if (!kn_file_exists(buf)) return kn_err(KNOBS_ERR_IO, "%s: no model.safetensors in this run folder", path);
-    path = buf;
-  }
   kn_safetensors st;
-  knobs_status s = kn_st_read(path, &st);
+  knobs_status s = read_checkpoint(path, buf, sizeof buf, &st, &path);
   if (s) return s;
   cJSON *meta = st.metadata_json ? cJSON_Parse(st.metadata_json) : NULL;
   const char *cj = meta ? meta_str(meta, "config") : NULL, *sj = meta ? meta_str(meta, "step") : NULL;
@@ -255,16 +278,7 @@ knobs_status knobs_model_load_with(const char *path, const knobs_load_opts *lo, 
   }
   int used = 0;
   for (int i = 0; i < m->net.np && !s; i++) {
-    const kn_param *q = &m->net.P[i];
-    float *dst = kn_param_ptr(&m->net, i);
-    if (q->buffer && strstr(q->name, "num_batches_tracked")) {
-      int64_t v = 0;
-      s = get_i64_scalar(&st, q->name, &v);
-      if (!s) dst[0] = (float)v;
-    } else {
-      s = kn_st_get_f32(&st, q->name, q->ndim, q->shape, dst);
-      if (!s && !lo->allow_nonfinite) s = check_finite(path, q->name, dst, q->n);
-    }
+    s = read_param(m, i, &st, path, lo->allow_nonfinite);
     used++;
   }
   /* a checkpoint from before the split carries the optimizer state too: all of it, or none */
@@ -298,28 +312,16 @@ out:
 knobs_status knobs_model_init_weights(knobs_model *m, const char *path) {
   if (!m || !path) return kn_err(KNOBS_ERR_ARG, "init weights: no model or no path");
   char buf[1100];
-  if (kn_is_dir(path)) {
-    snprintf(buf, sizeof buf, "%s/model.safetensors", path);
-    if (!kn_file_exists(buf)) return kn_err(KNOBS_ERR_IO, "%s: no model.safetensors in this run folder", path);
-    path = buf;
-  }
   kn_safetensors st;
-  knobs_status s = kn_st_read(path, &st);
+  knobs_status s = read_checkpoint(path, buf, sizeof buf, &st, &path);
   if (s) return s;
   for (int i = 0; i < m->net.np && !s; i++) {
-    const kn_param *q = &m->net.P[i];
-    float *dst = kn_param_ptr(&m->net, i);
-    if (!kn_st_find(&st, q->name)) {
+    const char *name = m->net.P[i].name;
+    if (!kn_st_find(&st, name))
       s = kn_err(KNOBS_ERR_FORMAT, "%s: no tensor '%s' to start model %s from (is it a checkpoint of this model and size?)",
-                 path, q->name, knobs_config_string(&m->cfg, "model"));
-    } else if (q->buffer && strstr(q->name, "num_batches_tracked")) {
-      int64_t v = 0;
-      s = get_i64_scalar(&st, q->name, &v);
-      if (!s) dst[0] = (float)v;
-    } else {
-      s = kn_st_get_f32(&st, q->name, q->ndim, q->shape, dst);
-      if (!s) s = check_finite(path, q->name, dst, q->n);
-    }
+                 path, name, knobs_config_string(&m->cfg, "model"));
+    else
+      s = read_param(m, i, &st, path, 0);
   }
   kn_st_free(&st);
   return s;
