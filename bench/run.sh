@@ -31,7 +31,7 @@ for arch in conv mlp; do
 done
 echo "(speed = knobs / PyTorch images/s; memory = knobs / PyTorch peak RSS)"
 for b in "$BUILD"/bench/bench_*; do
-  case "$b" in */bench_train) continue ;; esac
+  case "$b" in */bench_train|*/bench_prior) continue ;; esac # bench_prior: bench/apps/penalty.sh
   [ -x "$b" ] || continue
   echo; echo "## $(basename "$b")"
   "$b" || echo "$(basename "$b") failed"
