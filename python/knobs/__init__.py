@@ -8,6 +8,17 @@
     t = m.traverse(0, dim=2, values=np.linspace(-2, 2, 7))   # observation 0 of the model's data
     m2 = knobs.train({"model": "betavae", "arch": "mlp", "latents": 4, "steps": 100}, "runs/y")
 
+Using the knobs (knobs.h "names, edits, design"; docs/apps.md):
+
+    k = m.name(n=10000)                     # knobs_name: MI, factor, KL, calibration per latent
+    k.rename(3, "size"); k.save("runs/x")   # knobs.json; knobs.Knobs.read("runs/x", m.code_dim)
+    k[3], k.label(3), k.find("posX"), k.value(3, 0.5), k.code(3, 0.9)
+    recon, edited, z = m.edit(x, k, [("posX", "factor", 0.9), (2, "add", 0.5)])
+    v = knobs.attribute_vector(z, labels)   # mean code of label != 0 minus of label 0
+    rows = m.edit_score(k, n_edits=200)     # fidelity, specificity per knob (oracle data)
+    h = knobs.Head.fit(z, y, logistic=True) # property head; h(z), h.save(path), Head.load(path)
+    r = m.design("area", goal="max", penalty="gmm", n=8)   # r["codes"], r["images"], r["designs"]
+
 Arrays are NumPy arrays in and out; errors raise knobs.KnobsError carrying knobs_last_error().
 The library is found via $KNOBS_LIB, a build/ next to the package, or the system loader.
 """
@@ -18,8 +29,11 @@ import numpy as np
 
 from ._lib import (Array, DataOpts, KnobsError, METRICS_DEFAULTS, MetricsOpts, TrainOpts, check,
                    lib, padded, take_string)
+from . import _apps
+from ._apps import Head, Knobs, attribute_vector, edit_codes, name_codes
 
-__all__ = ["metrics", "Model", "train", "version", "blas_info", "KnobsError"]
+__all__ = ["metrics", "Model", "train", "version", "blas_info", "KnobsError", "Knobs", "Head",
+           "name_codes", "edit_codes", "attribute_vector"]
 
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int16): 4, np.dtype(np.int8): 5,
@@ -129,8 +143,9 @@ def _open_data(cfg, spec=None):
 
 
 class Model:
-    """A trained (or freshly created) model: encode, decode, traverse. Free it with close() or a
-    `with` block; it is also freed when garbage-collected."""
+    """A trained (or freshly created) model: encode, decode, traverse; name its knobs, edit,
+    design (_apps.py). Free it with close() or a `with` block; it is also freed when
+    garbage-collected."""
 
     def __init__(self, handle):
         self._m = handle
@@ -227,13 +242,30 @@ class Model:
 
     def observation(self, index):
         """Observation `index` (C,H,W) of the dataset the model was trained on."""
-        if self._data is None:
-            self._data = _open_data(lib.knobs_model_config(self._handle()))
+        d, _ = self._dataset()
         C, H, W = self.shape
         x = np.empty((1, C, H, W), np.float32)
         i = (ctypes.c_int64 * 1)(int(index))
-        check(lib.knobs_data_get(self._data, i, 1, x.ctypes.data, None))
+        check(lib.knobs_data_get(d, i, 1, x.ctypes.data, None))
         return x[0]
+
+    def _dataset(self, spec=None):
+        """The dataset `spec` and whether the caller frees it: None is the model's own, opened
+        once and kept with the model; a spec is opened by knobs_model_open_data, which checks it
+        against the model's input shape."""
+        if spec is None:
+            if self._data is None:
+                self._data = _open_data(lib.knobs_model_config(self._handle()))
+            return self._data, False
+        d = ctypes.c_void_p()
+        check(lib.knobs_model_open_data(self._handle(), str(spec).encode(), ctypes.byref(d)))
+        return d, True
+
+    # using the knobs (_apps.py): names, edits, the edit score, design
+    name = _apps.model_name
+    edit = _apps.model_edit
+    edit_score = _apps.model_edit_score
+    design = _apps.model_design
 
     def traverse(self, x_or_index, dim, values):
         """Decodes (len(values),C,H,W) of one observation's posterior mean with latent `dim`

@@ -1,4 +1,4 @@
-"""_lib.py: loading libknobs.so and the ctypes mirror of the few knobs.h structs Python fills.
+"""_lib.py: loading libknobs.so and the ctypes mirror of the knobs.h structs Python reads or fills.
 
 The library is found via $KNOBS_LIB (a path to the .so), then a build/ folder next to the
 package (python/../build/libknobs.so in a source tree), then the system loader
@@ -8,6 +8,8 @@ through ctypes, so any libknobs of the same major version works.
 The option structs (knobs_metrics_opts, knobs_data_opts, knobs_train_opts) are mirrored here
 with spare room after them, filled by the library's own _default functions, and the metrics
 defaults are read back and checked, so a layout change in knobs.h is an error, not corruption.
+The structs of "using the knobs" (knobs_knobs, knobs_design_opts, ...) are mirrored field for
+field; their option structs get the same spare room and defaults check (_apps.py).
 """
 import ctypes
 import ctypes.util
@@ -58,6 +60,78 @@ class DataOpts(ctypes.Structure):  # knobs_data_opts
 class TrainOpts(ctypes.Structure):  # knobs_train_opts (zero-initialised: it may gain fields)
     _fields_ = [("out_dir", c_char_p), ("steps", c_long), ("progress", c_void_p),
                 ("ctx", c_void_p), ("stop", c_void_p)]
+
+
+# ---- using the knobs (knobs.h "names, edits, design"): mirrored field for field --------------
+MAX_FACTORS = 16
+CALIB_KNOTS = 21
+
+
+class Knob(ctypes.Structure):  # knobs_knob
+    _fields_ = [("name", ctypes.c_char * 64), ("factor", ctypes.c_char * 32), ("factor_index", c_int),
+                ("mi", c_double * MAX_FACTORS), ("kl", c_double), ("mean", c_double),
+                ("scale", c_double), ("corr", c_double), ("direction", c_int), ("n_knots", c_int),
+                ("knot_code", c_double * CALIB_KNOTS), ("knot_value", c_double * CALIB_KNOTS)]
+
+
+class KnobsTable(ctypes.Structure):  # knobs_knobs
+    _fields_ = [("Z", c_int), ("K", c_int), ("step", c_long), ("n", c_int),
+                ("data", ctypes.c_char * 64), ("factors", (ctypes.c_char * 32) * MAX_FACTORS),
+                ("knobs", ctypes.POINTER(Knob))]
+
+
+class NameOpts(ctypes.Structure):  # knobs_name_opts
+    _fields_ = [("n", c_int), ("n_kl", c_int), ("seed", c_uint64)]
+
+
+class EditOp(ctypes.Structure):  # knobs_edit_op
+    _fields_ = [("latent", c_int), ("mode", c_int), ("value", c_double)]
+
+
+EDIT_MODES = {"set": 0, "add": 1, "factor": 2}  # knobs_edit_mode
+
+
+class EditScoreOpts(ctypes.Structure):  # knobs_edit_score_opts
+    _fields_ = [("n_edits", c_int), ("delta", c_double), ("seed", c_uint64)]
+
+
+class EditScoreRow(ctypes.Structure):  # knobs_edit_score_row
+    _fields_ = [("latent", c_int), ("factor", c_int), ("n", c_int), ("fidelity", c_double),
+                ("moved", c_double), ("specificity", c_double), ("recon_exact", c_double)]
+
+
+class HeadOpts(ctypes.Structure):  # knobs_head_opts
+    _fields_ = [("hidden", c_int), ("layers", c_int), ("steps", c_int), ("batch", c_int),
+                ("lr", c_double), ("logistic", c_int), ("val_frac", c_double), ("seed", c_uint64)]
+
+
+class PenaltyOpts(ctypes.Structure):  # knobs_penalty_opts
+    _fields_ = [("gmm_k", c_int), ("gmm_iter", c_int), ("gmm_tol", c_double), ("gmm_reg", c_double),
+                ("box_q", c_double), ("seed", c_uint64)]
+
+
+DESIGN_GOALS = {"max": 0, "min": 1, "target": 2}          # knobs_design_goal
+PENALTIES = {"none": 0, "prior": 1, "gmm": 2, "box": 3}   # knobs_penalty_kind
+
+
+class DesignOpts(ctypes.Structure):  # knobs_design_opts
+    _fields_ = [("image_property", c_int), ("channel", c_int), ("latent", c_int), ("head", c_void_p),
+                ("goal", c_int), ("target", c_double), ("penalty", c_int), ("lambda_", c_double),
+                ("penalty_opts", PenaltyOpts), ("n", c_int), ("restarts", c_int), ("steps", c_int),
+                ("lr", c_double), ("n_fit", c_int), ("seed", c_uint64)]
+
+
+class DesignItem(ctypes.Structure):  # knobs_design_item
+    _fields_ = [("property", c_double), ("objective", c_double), ("penalty", c_double),
+                ("percentile", c_double), ("nearest", c_double), ("recon", c_double), ("valid", c_int)]
+
+
+class DesignResult(ctypes.Structure):  # knobs_design_result
+    _fields_ = [("n", c_int), ("Z", c_int), ("C", c_int), ("H", c_int), ("W", c_int),
+                ("codes", ctypes.POINTER(ctypes.c_float)), ("images", ctypes.POINTER(ctypes.c_float)),
+                ("items", ctypes.POINTER(DesignItem)), ("threshold", c_double),
+                ("data_p50", c_double), ("data_p90", c_double), ("data_max", c_double),
+                ("valid", c_int), ("method", ctypes.c_char * 640)]
 
 
 def padded(struct):
@@ -140,16 +214,62 @@ _sigs = {
                                   _P(c_void_p)]),
     "knobs_result_json": (c_void_p, [c_void_p]),
     "knobs_result_free": (None, [c_void_p]),
+    "knobs_model_open_data": (_S, [c_void_p, c_char_p, _P(c_void_p)]),
+    # names
+    "knobs_name_opts_default": (None, [c_void_p]),
+    "knobs_name": (_S, [c_void_p, c_void_p, c_void_p, _P(_P(KnobsTable))]),
+    "knobs_name_codes": (_S, [c_void_p, c_void_p, c_void_p, c_int, c_int, c_int, c_void_p,
+                              c_void_p, _P(_P(KnobsTable))]),
+    "knobs_knobs_read": (_S, [c_char_p, c_int, _P(_P(KnobsTable))]),
+    "knobs_knobs_write": (_S, [_P(KnobsTable), c_char_p]),
+    "knobs_knobs_create": (_S, [c_int, c_int, _P(_P(KnobsTable))]),
+    "knobs_knobs_merge_names": (_S, [_P(KnobsTable), _P(KnobsTable)]),
+    "knobs_knobs_free": (None, [_P(KnobsTable)]),
+    "knobs_knobs_rename": (_S, [_P(KnobsTable), c_int, c_char_p]),
+    "knobs_knobs_find": (c_int, [_P(KnobsTable), c_int, c_char_p]),
+    "knobs_knobs_label": (c_char_p, [_P(KnobsTable), c_int, c_char_p, c_size_t]),
+    "knobs_knob_value": (c_double, [_P(Knob), c_double]),
+    "knobs_knob_code": (_S, [_P(Knob), c_double, _P(c_double)]),
+    "knobs_clear_error": (None, []),
+    # edits
+    "knobs_edit_codes": (_S, [_P(KnobsTable), _P(EditOp), c_int, c_void_p, c_int, c_int]),
+    "knobs_edit": (_S, [c_void_p, _P(KnobsTable), _P(EditOp), c_int, c_void_p, c_int, c_void_p,
+                        c_void_p, c_void_p]),
+    "knobs_attribute_vector": (_S, [c_void_p, c_void_p, c_int, c_int, c_void_p]),
+    "knobs_edit_score_opts_default": (None, [c_void_p]),
+    "knobs_edit_score": (_S, [c_void_p, c_void_p, _P(KnobsTable), c_void_p, _P(EditScoreRow),
+                              _P(c_int)]),
+    # property heads
+    "knobs_head_opts_default": (None, [c_void_p]),
+    "knobs_head_fit": (_S, [c_void_p, c_void_p, c_int, c_int, c_void_p, _P(c_void_p),
+                            _P(c_double)]),
+    "knobs_head_save": (_S, [c_void_p, c_char_p]),
+    "knobs_head_load": (_S, [c_char_p, _P(c_void_p)]),
+    "knobs_head_free": (None, [c_void_p]),
+    "knobs_head_dim": (c_int, [c_void_p]),
+    "knobs_head_eval": (_S, [c_void_p, c_void_p, c_int, c_void_p, c_void_p, c_void_p]),
+    # design
+    "knobs_image_property_parse": (c_int, [c_char_p, _P(c_int)]),
+    "knobs_design_opts_default": (None, [c_void_p]),
+    "knobs_design": (_S, [c_void_p, c_void_p, _P(KnobsTable), c_void_p, _P(_P(DesignResult))]),
+    "knobs_design_result_free": (None, [_P(DesignResult)]),
 }
 for _name, (_res, _args) in _sigs.items():
     _f = getattr(lib, _name)
     _f.restype, _f.argtypes = _res, _args
 
 
+# knobs_status in declaration order (knobs_status_name gives a description, "bad data", instead)
+STATUS_NAMES = ["KNOBS_OK", "KNOBS_ERR_ARG", "KNOBS_ERR_IO", "KNOBS_ERR_FORMAT", "KNOBS_ERR_NOMEM",
+                "KNOBS_ERR_DATA", "KNOBS_ERR_UNSUPPORTED", "KNOBS_ERR_INTERRUPTED"]
+
+
 def check(status):
-    """Raise KnobsError with knobs_last_error() for a non-zero status."""
+    """Raise KnobsError with knobs_last_error() and the status's enum name for a non-zero
+    status."""
     if status:
-        name = lib.knobs_status_name(status).decode()
+        name = (STATUS_NAMES[status] if 0 < status < len(STATUS_NAMES)
+                else lib.knobs_status_name(status).decode())
         raise KnobsError(lib.knobs_last_error().decode("utf-8", "replace"), name)
 
 
