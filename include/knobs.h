@@ -591,16 +591,17 @@ KNOBS_API void knobs_knobs_free(knobs_knobs *k);
  * number or has a control character or is longer than 63 bytes. */
 KNOBS_API knobs_status knobs_knobs_rename(knobs_knobs *k, int z, const char *name);
 /* The latent a user means by `name`: a dimension number ("3", "z3"), a user name, or a factor
- * name naming exactly one latent (the first match in that order). -1 with KNOBS_ERR_ARG set
- * (the message lists the known names, and says when a factor names several latents) if none.
- * `k` may be NULL (numbers only). */
+ * name (the first match in that order); when several unnamed latents track that factor, the
+ * one with the largest MI with it. -1 with KNOBS_ERR_ARG set (the message lists the known
+ * names) if none. `k` may be NULL (numbers only). */
 KNOBS_API int knobs_knobs_find(const knobs_knobs *k, int Z, const char *name);
 /* The name shown for latent z: the user's, else its factor, else "z<z>". */
 KNOBS_API const char *knobs_knobs_label(const knobs_knobs *k, int z, char *buf, size_t n);
 /* The calibrated factor value at code value c (clamped to the knots' range), and back: the
- * code at which the calibrated value is v (the middle of a flat stretch). KNOBS_ERR_ARG when the
- * knob has no calibration, or v lies outside the calibrated values (the message gives the
- * range). */
+ * code at which the calibrated value is v (the middle of a flat stretch). A knob without a
+ * calibration gives NaN from knobs_knob_value (with knobs_last_error set) and KNOBS_ERR_ARG
+ * from knobs_knob_code, which also refuses a v outside the calibrated values (the message
+ * gives the range). */
 KNOBS_API double knobs_knob_value(const knobs_knob *k, double c);
 KNOBS_API knobs_status knobs_knob_code(const knobs_knob *k, double v, double *c);
 
@@ -817,7 +818,7 @@ typedef struct {
                              the model's reconstructions of n_fit real observations */
   double data_p50, data_p90, data_max; /* the property over the dataset observations */
   int valid;              /* designs that are valid */
-  char method[160];       /* how `nearest` was measured */
+  char method[640];       /* how `nearest` was measured */
 } knobs_design_result;
 KNOBS_API knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_knobs *k,
                                     const knobs_design_opts *o, knobs_design_result **out);
@@ -831,7 +832,7 @@ KNOBS_API void knobs_design_result_free(knobs_design_result *r);
  * the parameters, the seed and the seconds each metric took, as JSON or a table. */
 
 /* The metric names, NULL-terminated: beta_vae, factor_vae, mig, mig_sampled, dci, sap,
- * modularity, explicitness, irs, unsupervised, intervention, elbo; and a line on each (NULL
+ * modularity, explicitness, irs, unsupervised, intervention, elbo, mcc, amari; and a line on each (NULL
  * for an unknown name). */
 KNOBS_API const char *const *knobs_metric_names(void);
 KNOBS_API const char *knobs_metric_describe(const char *name);
@@ -885,6 +886,14 @@ typedef struct {
    * partial result, as for progress). */
   knobs_status (*on_metric)(void *ctx, const char *name, knobs_result *so_far);
   void *on_metric_ctx;
+  /* knobs_metrics_dataset only (may be NULL): the codes of every point of the dataset's grid
+   * (knobs_grid_codes_build), read instead of rendering and encoding wherever a metric encodes
+   * an observation of a factor vector; see knobs_grid_codes. Refused (KNOBS_ERR_ARG) if it
+   * does not match the dataset and encoder. */
+  const struct knobs_grid_codes *grid_codes;
+  int mcc_spearman;           /* mcc: Spearman (rank) correlations instead of Pearson [0] */
+  const char *amari_unmixing; /* amari: .npy of the estimated unmixing W (k,d) [NULL] */
+  const char *amari_mixing;   /* amari: .npy of the true mixing A (d,k) [NULL] */
 } knobs_metrics_opts;
 KNOBS_API void knobs_metrics_opts_default(knobs_metrics_opts *o);
 
@@ -966,6 +975,42 @@ KNOBS_API knobs_status knobs_model_encoder(knobs_model *m, int sampled, uint64_t
 KNOBS_API knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, const char *metrics,
                                    const knobs_metrics_opts *o, knobs_result **out);
 
+/* The grid code table (src/metrics/grid.c): the posterior means (and log-variances, when the
+ * encoder has a posterior) of every point of a grid dataset, in index order. A full-protocol
+ * evaluation of dSprites draws about 2.9 million observations from its 737,280 points; with
+ * the table each point is encoded once, and a saved table (knobs_grid_codes_save) makes every
+ * later evaluation of the same checkpoint skip encoding altogether.
+ * Scope: grid datasets whose observation is a function of the factors (rendered procedurally
+ * or read by index; not datasets with a continuous draw such as physics), and deterministic
+ * encoders (posterior means, not samples); elbo still evaluates its observations. Codes
+ * from the table equal the encoder's on the fly up to the rounding of batch composition
+ * (OpenBLAS's sums depend on the rows beside a row; ~1e-7 relative). */
+typedef struct knobs_grid_codes {
+  int64_t n;        /* grid points (the dataset's info.n) */
+  int D;            /* code dimensions */
+  float *mean;      /* (n, D) */
+  float *logvar;    /* (n, D), or NULL when the encoder has no posterior */
+  char data[64];    /* the dataset's name, checked on use */
+} knobs_grid_codes;
+/* Encode every grid point of d (in batches of enc->batch, default 512, in index order, on the
+ * calling thread; `progress` as in knobs_metrics_opts, may be NULL). KNOBS_ERR_UNSUPPORTED for
+ * a dataset that is not such a grid, KNOBS_ERR_DATA for a non-finite code, KNOBS_ERR_INTERRUPTED
+ * if progress asked to stop; *out is zeroed on failure. */
+KNOBS_API knobs_status knobs_grid_codes_build(knobs_data *d, const knobs_encoder *enc,
+                                              int (*progress)(void *ctx, const char *what, double done, double total),
+                                              void *progress_ctx, knobs_grid_codes *out);
+/* Save as one .npy (n, D) or (n, 2D) float32 (means, then log-variances), atomically; the
+ * dataset name and D are checked by knobs_grid_codes_load through the shape and `data`. */
+KNOBS_API knobs_status knobs_grid_codes_save(const knobs_grid_codes *g, const char *path);
+/* Load a table saved for dataset d and code_dim D (with log-variances iff want_logvar): any
+ * other shape is KNOBS_ERR_FORMAT naming the file and both shapes. */
+KNOBS_API knobs_status knobs_grid_codes_load(const char *path, const knobs_data *d, int D, int want_logvar,
+                                             knobs_grid_codes *out);
+/* Free the arrays and zero the struct; NULL is a no-op. */
+KNOBS_API void knobs_grid_codes_free(knobs_grid_codes *g);
+/* Whether d is a grid whose observations are a function of the factors (the table's scope). */
+KNOBS_API int knobs_data_is_fixed_grid(const knobs_data *d);
+
 KNOBS_API void knobs_result_free(knobs_result *r);
 /* A number by path: "metric.key" or "metric.key.i" (element i of a vector), e.g.
  * "dci.disentanglement", "mig.per_factor.2"; every metric has its headline as "score".
@@ -979,6 +1024,65 @@ KNOBS_API char *knobs_result_json(const knobs_result *r);
 KNOBS_API char *knobs_result_table(const knobs_result *r);
 /* Write the JSON atomically. */
 KNOBS_API knobs_status knobs_result_write(const knobs_result *r, const char *path);
+
+/* ==== ICA and the metrics of continuous factors (src/metrics/ica.c, mcc.c) ================= */
+/* FastICA as scikit-learn 1.2 defines it: sklearn.decomposition.FastICA(n_components=k,
+ * whiten='unit-variance', algorithm='parallel', fun='logcosh', max_iter, tol, w_init,
+ * whiten_solver='svd'), in double. Centre X (n,d); whiten by the SVD of the centred data (top k
+ * directions); from W = sym(w_init) iterate W <- sym(E[tanh(W x) x^T] - diag(E[1 - tanh(W x)^2]) W),
+ * sym(M) = (M M^T)^-1/2 M, until max_i | |(W_new W^T)_ii| - 1 | < tol or max_iter iterations;
+ * rescale each source to unit variance. docs/metrics.md ("ICA") has the formulas. */
+typedef struct {
+  int k;                  /* components, 1..d (0: min(n, d)) [0] */
+  int max_iter;           /* iterations at most (>= 1) [200] */
+  double tol;             /* convergence tolerance (>= 0) [1e-4] */
+  uint64_t seed;          /* draws w_init when it is NULL [0] */
+  const double *w_init;   /* (k,k) initial unmixing of the whitened data (scikit-learn's w_init),
+                             or NULL: k*k standard normal draws from knobs' rng with `seed`
+                             (not NumPy's RandomState: a seed does not give scikit-learn's draw) */
+} knobs_ica_opts;
+KNOBS_API void knobs_ica_opts_default(knobs_ica_opts *o);
+typedef struct {
+  int n, d, k;
+  double *sources;        /* (n,k) unit variance: sources = (X - mean) unmixing^T */
+  double *unmixing;       /* (k,d) scikit-learn's components_ */
+  double *mixing;         /* (d,k) its pseudo-inverse, scikit-learn's mixing_ */
+  double *mean;           /* (d) the column means of X */
+  double *kurtosis;       /* (k) excess kurtosis of each source (0 for a Gaussian; near 0 for two
+                             or more sources: their rotation is not identifiable) */
+  int iterations;         /* scikit-learn's n_iter_ */
+  int converged;          /* 1 if the change fell below tol within max_iter (0 is not an error:
+                             scikit-learn warns and returns the same numbers) */
+  double change;          /* the last iteration's change, compared with tol */
+} knobs_ica_result;
+/* FastICA of X (n,d) row-major. KNOBS_ERR_ARG for k < 0 or k > d, max_iter < 1, tol < 0, a
+ * non-finite w_init; KNOBS_ERR_DATA for n < max(k, 2), NaN or Inf in X (naming row and
+ * channel), centred data of rank below k (constant or collinear channels); NOMEM. *out is NULL
+ * on failure; free it with knobs_ica_result_free (the result is one block). */
+KNOBS_API knobs_status knobs_ica(const double *X, int n, int d, const knobs_ica_opts *o, knobs_ica_result **out);
+KNOBS_API void knobs_ica_result_free(knobs_ica_result *r);
+
+/* Correlations of n rows of codes (n,D) and factors (n,K) into corr (D,K): corr[j*K+k] is the
+ * Pearson correlation of code j and factor k (spearman = 1: of their average ranks, as
+ * scipy.stats.spearmanr); 0 where a column is constant. KNOBS_ERR_ARG for n < 2, D or K < 1;
+ * KNOBS_ERR_DATA for NaN/Inf (naming the row and column). */
+KNOBS_API knobs_status knobs_correlations(const double *codes, const double *factors, int n, int D, int K,
+                                          int spearman, double *corr);
+/* The linear sum assignment of a (rows,cols) cost matrix (scipy.optimize.linear_sum_assignment):
+ * min(rows, cols) pairs, each row and column used at most once, of least total cost (largest with
+ * maximize = 1), by the Hungarian algorithm (O(r^2 c), r = min(rows, cols)). col_of_row (rows)
+ * gets each row's column, -1 for rows left over when rows > cols. KNOBS_ERR_DATA for NaN/Inf. */
+KNOBS_API knobs_status knobs_linear_assignment(const double *cost, int rows, int cols, int maximize,
+                                               int *col_of_row);
+/* The mean correlation coefficient of correlations corr (D,K): factors matched one-to-one to code
+ * dimensions maximising the sum of |corr| (knobs_linear_assignment); match (K) gets each factor's
+ * code dimension (-1 when D < K leaves it unmatched), *mcc the sum of the matched |corr| / K. */
+KNOBS_API knobs_status knobs_mcc(const double *corr, int D, int K, int *match, double *mcc);
+/* The Amari index of P = W A, W (k,d) an unmixing and A (d,k) a mixing, in [0,1], 0 exactly when
+ * P is a scaled permutation: (1/(2k(k-1))) [sum_i (sum_j |p_ij| / max_j |p_ij| - 1) +
+ * sum_j (sum_i |p_ij| / max_i |p_ij| - 1)] (0 for k = 1). KNOBS_ERR_DATA for NaN/Inf or a zero
+ * row or column of P. */
+KNOBS_API knobs_status knobs_amari_index(const double *W, const double *A, int k, int d, double *index);
 
 /* ==== the knob panel server (src/serve) ===================================================== */
 /* A server holds one or two trained models (run folders or checkpoint files), answers the JSON

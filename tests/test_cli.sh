@@ -109,7 +109,7 @@ grep -q '"state":.*"done"' "$T/e.json" && grep -q '"sap"' "$T/e.json" && ok || b
 # Ctrl-C during eval keeps the finished metrics: exit 130, a valid JSON marked interrupted;
 # progress lines although stderr is not a terminal
 "$K" train --steps 20 --batch 8 --arch mlp --hidden 16 --latents 4 --threads 2 --seed 5 --out "$T/ev" --quiet
-"$K" eval --model "$T/ev" --metrics mig,beta_vae,mig_sampled --num-train 200 --num-test 100 --num-eval 50 --batch-size 8 \
+"$K" eval --model "$T/ev" --grid-cache off --metrics mig,beta_vae,mig_sampled --num-train 200 --num-test 100 --num-eval 50 --batch-size 8 \
   >"$T/ev.out" 2>"$T/ev.err" &
 pid=$!
 EJ="$T/ev/metrics-20.json"
@@ -128,6 +128,16 @@ if command -v python3 >/dev/null 2>&1; then
 else
   echo "skip: python3 absent, the partial JSON was checked by grep only"
 fi
+# Ctrl-C while the grid code table of dSprites is being encoded (--grid-cache on): exit 130,
+# no table and no result written
+rm -f "$EJ"
+"$K" eval --model "$T/ev" --grid-cache on --metrics mig >"$T/gc.out" 2>"$T/gc.err" &
+pid=$!
+i=0; while [ $i -lt 300 ] && ! grep -q "encoding the grid" "$T/gc.err" 2>/dev/null; do sleep 0.1; i=$((i + 1)); done
+kill -INT $pid; wait $pid; rc=$?
+[ "$rc" = 130 ] && grep -q "stopped while encoding the grid" "$T/gc.err" && ok || bad "grid Ctrl-C: exit $rc: $(tail -c 300 "$T/gc.err")"
+ls "$T/ev" | grep -q "grid_codes\|tmp" && bad "an interrupted grid left a file: $(ls "$T/ev")" || ok
+[ -e "$EJ" ] && bad "an eval stopped before any metric wrote $EJ" || ok
 
 chmod -R 700 "$T"; rm -rf "$T"
 echo "$P passed, $F failed, $S skipped"

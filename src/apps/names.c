@@ -485,7 +485,7 @@ int knobs_knobs_find(const knobs_knobs *k, int Z, const char *name) {
       if (!k->knobs[z].name[0] && !strcmp(k->knobs[z].factor, name)) hit = hit < 0 ? z : hit, hits++;
     if (hits == 1) return hit;
     if (hits > 1) {
-      /* several latents track this factor: take the one of largest MI, and say so */
+      /* several latents track this factor: take the one of largest MI */
       int best = -1;
       for (int z = 0; z < Z; z++)
         if (!k->knobs[z].name[0] && !strcmp(k->knobs[z].factor, name) &&
@@ -509,7 +509,10 @@ int knobs_knobs_find(const knobs_knobs *k, int Z, const char *name) {
 
 double knobs_knob_value(const knobs_knob *k, double c) {
   int n = k->n_knots;
-  if (n < 2) return NAN;
+  if (n < 2) {
+    kn_err(KNOBS_ERR_ARG, "the knob has no calibration (it tracks no factor: run 'knobs name')");
+    return NAN;
+  }
   if (c <= k->knot_code[0]) return k->knot_value[0];
   if (c >= k->knot_code[n - 1]) return k->knot_value[n - 1];
   int i = 1;

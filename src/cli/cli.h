@@ -33,6 +33,7 @@ int cmd_serve(int argc, char **argv);
 int cmd_name(int argc, char **argv);
 int cmd_edit(int argc, char **argv);
 int cmd_design(int argc, char **argv);
+int cmd_ica(int argc, char **argv);
 /* `knobs help models` (help_models.c): every model, its loss and its own settings. */
 int cli_help_models(FILE *f);
 /* `knobs help data`: every built-in dataset (description, size, factors) and the files read. */
@@ -126,7 +127,7 @@ int cli_check_ext(const char *cmd, const char *flag, const char *path, const cha
  * (NULL if too many or too long); cli_out_commit renames every temporary to its final name and
  * returns 0, or reports, removes what is left and returns 2; cli_out_abort removes the
  * temporaries (call it on any failure before commit). */
-#define CLI_MAX_OUTPUTS 4
+#define CLI_MAX_OUTPUTS 8 /* knobs ica writes six */
 typedef struct {
   int n;
   char final[CLI_MAX_OUTPUTS][1024];

@@ -21,6 +21,7 @@ const cli_command cli_commands[] = {
     {"name", cmd_name, "name a model's knobs by the factors they track (knobs.json: MI, KL, calibration)"},
     {"edit", cmd_edit, "counterfactual edits: change chosen knobs of an observation and decode (PNG)"},
     {"design", cmd_design, "search latent space for plausible designs with a property (PNG + report)"},
+    {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
     {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},

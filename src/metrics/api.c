@@ -35,6 +35,12 @@ static const kn_metric table[] = {
      KN_NEED_FACTORS | KN_NEED_DATASET | KN_NEED_RENDER, "concentration_max", NULL, kn_intervention},
     {"elbo", "reconstruction, KL and ELBO on held-out observations; KL per dimension, active dimensions",
      KN_NEED_DATASET | KN_NEED_EVALUATE, "elbo", NULL, kn_elbo},
+    {.name = "mcc", .describe = "mean correlation coefficient: |Pearson| (or Spearman) correlations of factors "
+     "matched one-to-one to codes (Hungarian); continuous factors allowed", .needs = KN_NEED_FACTORS | KN_CONTINUOUS,
+     .headline = "mcc", .rows = kn_mcc},
+    {.name = "amari", .describe = "Amari index of W A (0: the unmixing W inverts the true mixing A up to scale and "
+     "order; options amari_unmixing, amari_mixing)", .needs = KN_NEED_MIXING | KN_CONTINUOUS,
+     .headline = "amari_index", .rows = kn_amari},
 };
 #define NMETRICS (int)(sizeof table / sizeof table[0])
 
@@ -106,7 +112,17 @@ knobs_status kn_encode_obs(const kn_mctx *c, const float *obs, int n, float *cod
   return KNOBS_OK;
 }
 
+knobs_status kn_encode_rendered(const kn_mctx *c, const int32_t *f, const float *obs, int n, float *codes) {
+  if (!c->grid) return kn_encode_obs(c, obs, n, codes);
+  kn_grid_lookup(c, f, n, codes, NULL);
+  return KNOBS_OK;
+}
+
 knobs_status kn_encode_factors(const kn_mctx *c, const int32_t *f, int n, float *codes) {
+  if (c->grid) {
+    kn_grid_lookup(c, f, n, codes, NULL);
+    return KNOBS_OK;
+  }
   const knobs_data_info *in = &c->data->info;
   size_t per = (size_t)in->C * in->H * in->W;
   int B = enc_batch(c), KD = in->K;
@@ -159,6 +175,7 @@ typedef struct {
   int dataset, factors, logvar, evaluate, K;
   const char *fname; /* what the factors are called in messages */
   int render;        /* dataset: factor vectors can be rendered */
+  int mixing;        /* the amari options name an unmixing and a mixing */
 } offer;
 
 static const char *missing(const kn_metric *m, const offer *f) {
@@ -168,6 +185,8 @@ static const char *missing(const kn_metric *m, const offer *f) {
     return f->dataset ? "needs the encoder's posterior (a model with one)" : "needs posterior log-variances (a logvar array)";
   if ((m->needs & KN_NEED_EVALUATE) && !f->evaluate) return "needs the model's evaluate (knobs eval with a VAE)";
   if ((m->needs & KN_NEED_K2) && f->factors && f->K < 2) return "needs at least two factors";
+  if ((m->needs & KN_NEED_MIXING) && !f->mixing)
+    return "needs the unmixing and the true mixing (options amari_unmixing and amari_mixing: .npy files)";
   if ((m->needs & KN_NEED_RENDER) && f->dataset && !f->render)
     return "needs a dataset that renders any factor vector (this one is drawn, not rendered)";
   return NULL;
@@ -294,6 +313,7 @@ typedef struct {
   const knobs_array *codes, *factors, *logvar;
   const char *cn, *fn, *ln;
   int N, D, K;
+  int continuous;  /* every metric asked for takes continuous factors (KN_CONTINUOUS) */
 } arr_in;
 
 /* Shapes and dtypes of the arrays; sets N, D, K. */
@@ -377,9 +397,10 @@ static knobs_status read_factors(const arr_in *a, arr_rows *r) {
   int N = a->N, K = a->K;
   for (size_t q = 0; q < (size_t)N * K; q++) {
     double v = knobs_array_get(a->factors, (int64_t)q);
-    if (!isfinite(v) || (is_float(a->factors->dtype) && v != floor(v)))
+    if (!isfinite(v) || (!a->continuous && is_float(a->factors->dtype) && v != floor(v)))
       return kn_err(KNOBS_ERR_DATA, "%s: row %zu, factor %zu is %g: factors must be integer class labels "
-                    "(discretise continuous factors first)", a->fn, q / (size_t)K, q % (size_t)K, v);
+                    "(discretise continuous factors first; mcc and amari alone take them)", a->fn, q / (size_t)K,
+                    q % (size_t)K, v);
     r->yv[q] = v;
   }
   for (int k = 0; k < K; k++) {
@@ -391,7 +412,7 @@ static knobs_status read_factors(const arr_in *a, arr_rows *r) {
       r->y[(size_t)r->col[i].i * K + k] = c;
     }
     r->ncls[k] = c + 1;
-    if (r->ncls[k] > KN_MAX_CLASSES)
+    if (r->ncls[k] > KN_MAX_CLASSES && !a->continuous)
       return kn_err(KNOBS_ERR_DATA, "%s: factor %d has %d distinct values; factors are class labels (at most %d): "
                     "discretise it", a->fn, k, r->ncls[k], KN_MAX_CLASSES);
   }
@@ -453,6 +474,8 @@ knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *f
               .ln = opts->logvar_name ? opts->logvar_name : "logvar"};
   int idx[NMETRICS], nm, all;
   if ((s = parse_list(metrics, idx, &nm, &all)) || (s = check_shapes(&a))) return s;
+  a.continuous = !all;
+  for (int q = 0; q < nm; q++) a.continuous &= (table[idx[q]].needs & (KN_CONTINUOUS | KN_NEED_FACTORS)) != KN_NEED_FACTORS;
   kn_arena ar = {0};
   arr_rows r;
   arrays_layout(&ar, &a, &r); /* counting */
@@ -463,7 +486,7 @@ knobs_status knobs_metrics_arrays(const knobs_array *codes, const knobs_array *f
   if ((s = read_codes(&a, &r)) || (factors && (s = read_factors(&a, &r)))) goto done;
   int N = a.N, D = a.D, K = a.K, ntr = (int)ceil((double)N * opts->train_frac);
   if (ntr > N) ntr = N;
-  offer f = {0, factors != NULL, logvar != NULL, 0, K, a.fn, 0};
+  offer f = {0, factors != NULL, logvar != NULL, 0, K, a.fn, 0, opts->amari_unmixing && opts->amari_mixing};
   kn_mctx c = {.D = D, .K = K, .f32 = codes->dtype == KNOBS_F32, .ncls = r.ncls, .o = opts};
   c.all = (kn_rows){N, r.z, r.y, r.yv, r.lv};
   c.train = (kn_rows){ntr, r.z, r.y, r.yv, r.lv};
@@ -517,7 +540,7 @@ static knobs_status dataset_draw(kn_mctx *c, ds_rows *r, int ntr, int nte) {
   for (int i = 0; i < n && !s; i += B) {
     int b = n - i < B ? n - i : B;
     s = knobs_data_draw(d, b, c->o->seed, KN_STREAM_EVAL + (uint64_t)i, r->obs, KD ? r->fac + (size_t)i * KD : NULL);
-    if (!s) s = kn_encode_obs(c, r->obs, b, r->zf + (size_t)i * D);
+    if (!s) s = kn_encode_rendered(c, r->fac + (size_t)i * KD, r->obs, b, r->zf + (size_t)i * D);
     if (!s) s = kn_progress(c, "drawing points", i + b, n);
   }
   if (s) return s;
@@ -563,15 +586,17 @@ knobs_status knobs_metrics_dataset(knobs_data *d, const knobs_encoder *enc, cons
       fmap[K] = k, ncls[K] = info->factor_sizes[k], fname[K] = info->factor_names[k];
       K++;
     }
-  offer f = {1, K > 0, enc->posterior != NULL, enc->evaluate != NULL, K, info->name, info->has_render || d->grid};
+  offer f = {1, K > 0, enc->posterior != NULL, enc->evaluate != NULL, K, info->name, info->has_render || d->grid,
+             opts->amari_unmixing && opts->amari_mixing};
   int rows_needed = 0, needs_split = 0;
   for (int q = 0; q < nm; q++) {
     const kn_metric *m = &table[idx[q]];
     if (!missing(m, &f) && !m->dataset) rows_needed = 1, needs_split |= (m->needs & KN_NEED_SPLIT) != 0;
   }
   int ntr = opts->num_train, nte = opts->num_test;
+  if ((s = kn_grid_check(opts->grid_codes, d, enc))) return s;
   kn_mctx c = {.D = enc->code_dim, .K = K, .f32 = 1, .ncls = ncls, .fname = fname, .o = opts, .data = d,
-               .fmap = fmap, .enc = enc};
+               .fmap = fmap, .enc = enc, .grid = opts->grid_codes};
   kn_arena ar = {0};
   ds_rows r;
   kn_pool *pool = NULL;

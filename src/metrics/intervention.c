@@ -155,7 +155,7 @@ static knobs_status draw_pairs(const kn_mctx *c, kn_rng *rng, iv_state *s, int i
   if (st) return st;
   for (int q = 0; q < b; q++)
     s->same[q] = !memcmp(s->obs + 2 * q * per, s->obs + (2 * q + 1) * per, sizeof(float) * per);
-  if ((st = kn_encode_obs(c, s->obs, 2 * b, s->z))) return st;
+  if ((st = kn_encode_rendered(c, s->f, s->obs, 2 * b, s->z))) return st;
   s->encoded += 2 * b;
   return KNOBS_OK;
 }

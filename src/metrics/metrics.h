@@ -39,6 +39,7 @@ typedef struct {
                                  (factors with a single value are left out) */
   const knobs_encoder *enc;   /* dataset metrics: the encoder (else NULL) */
   uint64_t stream;            /* this metric's rng stream base (KN_STREAM_EVAL + id << 32) */
+  const knobs_grid_codes *grid; /* dataset metrics: the codes of every grid point, or NULL */
 } kn_mctx;
 
 /* What a metric needs, checked before anything runs. */
@@ -49,7 +50,9 @@ enum {
   KN_NEED_LOGVAR = 8,    /* posterior log-variances */
   KN_NEED_EVALUATE = 16, /* the encoder's evaluate callback (elbo) */
   KN_NEED_K2 = 32,       /* at least two factors */
-  KN_NEED_RENDER = 64    /* on a dataset: rendering of any factor vector */
+  KN_NEED_RENDER = 64,   /* on a dataset: rendering of any factor vector */
+  KN_NEED_MIXING = 128,  /* the options amari_unmixing and amari_mixing (files) */
+  KN_CONTINUOUS = 256    /* reads factor values: takes continuous (non-integral) factors */
 };
 
 typedef struct {
@@ -81,6 +84,8 @@ knobs_status kn_mig_sampled_data(const kn_mctx *c, cJSON *out);
 knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng, cJSON *out);
 knobs_status kn_intervention(const kn_mctx *c, cJSON *out);    /* intervention.c */
 knobs_status kn_elbo(const kn_mctx *c, cJSON *out);            /* elbo.c */
+knobs_status kn_mcc(const kn_mctx *c, cJSON *out);             /* mcc.c */
+knobs_status kn_amari(const kn_mctx *c, cJSON *out);
 
 /* ---- JSON helpers (result.c) ------------------------------------------------------------ */
 /* Add a number / a vector / a row-major (r,c) matrix to `o`. Non-finite values are a
@@ -236,9 +241,17 @@ knobs_status kn_metrics_check_opts(const knobs_metrics_opts *o);
 
 /* ---- encoding helpers (api.c) ------------------------------------------------------------ */
 /* Render n factor vectors (n,KD) of the context's dataset and encode them into codes (n,D)
- * float, in chunks of the encoder's batch; kn_encode_obs encodes observations given. */
+ * float, in chunks of the encoder's batch (from the grid table instead when the context has
+ * one); kn_encode_obs encodes observations given. */
 knobs_status kn_encode_factors(const kn_mctx *c, const int32_t *f, int n, float *codes);
 knobs_status kn_encode_obs(const kn_mctx *c, const float *obs, int n, float *codes);
+/* Codes of n observations obs rendered from the factor vectors f (n,KD): from the grid table
+ * when the context has one, else encoded. */
+knobs_status kn_encode_rendered(const kn_mctx *c, const int32_t *f, const float *obs, int n, float *codes);
+/* grid.c: check that opts->grid_codes fits the dataset and encoder (OK for NULL); copy the
+ * codes (and log-variances, if non-NULL) of n factor vectors (n,KD) from c->grid. */
+knobs_status kn_grid_check(const knobs_grid_codes *g, const knobs_data *d, const knobs_encoder *enc);
+void kn_grid_lookup(const kn_mctx *c, const int32_t *f, int n, float *codes, float *logvar);
 /* Report progress of a long metric; KNOBS_ERR_INTERRUPTED if the callback asks to stop. */
 knobs_status kn_progress(const kn_mctx *c, const char *metric, double done, double total);
 /* Fixed-order parallel sum: run fn over `chunks` chunks of [0,n) (chunk i gets a contiguous

@@ -327,13 +327,17 @@ knobs_status kn_mig_sampled_data(const kn_mctx *c, cJSON *out) {
   double t0 = kn_now();
   for (int i = 0; i < n; i += B) {
     int b = n - i < B ? n - i : B;
-    if (whole) {
+    if (whole && c->grid)
+      for (int t = 0; t < b; t++) knobs_data_factors_of(d, i + t, f + (size_t)(i + t) * KD);
+    if (c->grid && c->grid->logvar) { /* the table: no rendering, no encoding */
+      kn_grid_lookup(c, f + (size_t)i * KD, b, mf, lf);
+    } else if (whole) {
       for (int t = 0; t < b; t++) idx[t] = i + t;
       s = knobs_data_get(d, idx, b, obs, f + (size_t)i * KD);
     } else {
       s = knobs_data_render(d, f + (size_t)i * KD, b, obs);
     }
-    if (!s) s = e->posterior(e->ctx, obs, b, mf, lf);
+    if (!s && !(c->grid && c->grid->logvar)) s = e->posterior(e->ctx, obs, b, mf, lf);
     if (s) goto done;
     for (size_t q = 0; q < (size_t)b * D; q++) {
       z[(size_t)i * D + q] = mf[q];

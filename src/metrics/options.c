@@ -47,8 +47,8 @@ void knobs_metrics_opts_default(knobs_metrics_opts *o) {
 static const knobs_metrics_field fields[] = {
     F("seed", seed, U64, 0, 0, "S", "*", A | DS, "seed of every random draw"),
     F("threads", threads, INT, 1, 1024, "N", "*", A | DS, "worker threads"),
-    F("train_frac", train_frac, DOUBLE, 1e-9, 1 - 1e-9, "F", "dci,sap,explicitness", A,
-      "the first fraction of the rows trains the classifiers, the rest tests them"),
+    F("train_frac", train_frac, DOUBLE, 1e-9, 1 - 1e-9, "F", "dci,sap,explicitness,mcc", A,
+      "the first fraction of the rows trains the classifiers (mcc: its matching), the rest tests them"),
     F("num_train", num_train, INT, 1, 1e8, "N", "*", A | DS,
       "dataset: points drawn to train the array metrics; beta_vae, factor_vae: training points"),
     F("num_test", num_test, INT, 1, 1e8, "N", "*", DS, "dataset: points drawn to test the array metrics"),
@@ -82,6 +82,9 @@ static const knobs_metrics_field fields[] = {
     F("intervention_cyclic", intervention_cyclic, STR, 0, 0, "LIST", "intervention", DS,
       "intervention: auto | none | names of the factors that wrap"),
     F("elbo_points", elbo_points, INT, 1, 1e8, "N", "elbo", DS, "elbo: held-out observations"),
+    F("mcc_spearman", mcc_spearman, FLAG, 0, 1, NULL, "mcc", A | DS, "mcc: Spearman (rank) correlations, not Pearson"),
+    F("amari_unmixing", amari_unmixing, STR, 0, 0, "PATH", "amari", A | DS, "amari: .npy of the estimated unmixing W (k,d)"),
+    F("amari_mixing", amari_mixing, STR, 0, 0, "PATH", "amari", A | DS, "amari: .npy of the true mixing A (d,k)"),
 };
 #undef F
 #undef A
