@@ -103,25 +103,6 @@ static knobs_status mutual_info(const float *mu, const int32_t *f, int n, int Z,
   return st;
 }
 
-typedef struct {
-  double v;
-  int i;
-} keyed;
-static int cmp_keyed(const void *a, const void *b) {
-  const keyed *x = a, *y = b;
-  return x->v < y->v ? -1 : x->v > y->v ? 1 : x->i - y->i;
-}
-
-/* Average ranks (ties share their mean rank), as scipy.stats.rankdata. */
-static void ranks(keyed *t, int n, double *r) {
-  qsort(t, (size_t)n, sizeof *t, cmp_keyed);
-  for (int a = 0; a < n;) {
-    int b = a;
-    while (b + 1 < n && t[b + 1].v == t[a].v) b++;
-    for (int c = a; c <= b; c++) r[t[c].i] = 0.5 * (a + b) + 1;
-    a = b + 1;
-  }
-}
 
 static double pearson(const double *a, const double *b, int n) {
   double ma = 0, mb = 0, sab = 0, saa = 0, sbb = 0;
@@ -138,9 +119,9 @@ static double pearson(const double *a, const double *b, int n) {
  * the factor value on the code, increasing if dir > 0 (else decreasing), read at
  * KNOBS_CALIB_KNOTS quantiles of the code. Knots with equal codes are merged. */
 static void calibrate(knobs_knob *kb, const float *mu, int Z, int j, const double *val, int K, int k, int n,
-                      keyed *t, double *fit, double *w, int *len) {
+                      kn_keyed *t, double *fit, double *w, int *len) {
   for (int i = 0; i < n; i++) t[i].v = mu[(size_t)i * Z + j], t[i].i = i;
-  qsort(t, (size_t)n, sizeof *t, cmp_keyed);
+  kn_keyed_sort(t, n);
   /* PAVA on y = dir * value in code order (a decreasing fit of value is an increasing fit of -value) */
   int nb = 0;
   for (int i = 0; i < n; i++) {
@@ -190,7 +171,7 @@ knobs_status knobs_name_codes(const float *mu, const int32_t *f, const double *v
          *rb = malloc(sizeof(double) * (size_t)n), *fit = malloc(sizeof(double) * (size_t)n),
          *w = malloc(sizeof(double) * (size_t)n), *fv = val ? NULL : malloc(sizeof(double) * (size_t)n * K);
   int *len = malloc(sizeof(int) * (size_t)n);
-  keyed *t = malloc(sizeof(keyed) * (size_t)n);
+  kn_keyed *t = malloc(sizeof(kn_keyed) * (size_t)n);
   knobs_knobs *k = knobs_new(Z, K);
   knobs_status st = KNOBS_OK;
   if (!mi || !ra || !rb || !fit || !w || (!val && !fv) || !len || !t || !k)
@@ -222,9 +203,9 @@ knobs_status knobs_name_codes(const float *mu, const int32_t *f, const double *v
       kb->factor_index = best;
       snprintf(kb->factor, sizeof kb->factor, "%s", factor_names[best]);
       for (int i = 0; i < n; i++) t[i].v = mu[(size_t)i * Z + j], t[i].i = i;
-      ranks(t, n, ra);
+      kn_ranks(t, n, ra);
       for (int i = 0; i < n; i++) t[i].v = val[(size_t)i * K + best], t[i].i = i;
-      ranks(t, n, rb);
+      kn_ranks(t, n, rb);
       kb->corr = pearson(ra, rb, n);
       kb->direction = kb->corr > 0 ? 1 : kb->corr < 0 ? -1 : 0;
       if (kb->direction) calibrate(kb, mu, Z, j, val, K, best, n, t, fit, w, len);

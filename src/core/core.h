@@ -101,6 +101,17 @@ knobs_status kn_blas_init(void);
 /* "OpenBLAS 0.3.21 ..., kernels SkylakeX (chosen by knobs ...)" for --version. */
 const char *kn_blas_describe(void);
 
+/* ---- ranks (rank.c) ------------------------------------------------------------------- */
+typedef struct {
+  double v; /* the value */
+  int i;    /* its row */
+} kn_keyed;
+/* Sort by value, ties by row (a total order: the same result on every platform). */
+void kn_keyed_sort(kn_keyed *t, int n);
+/* Sort t (n values with their rows) and write r[row] = the value's average 1-based rank (ties
+ * share their mean rank, as scipy.stats.rankdata's default). NaN must not occur. */
+void kn_ranks(kn_keyed *t, int n, double *r);
+
 /* ---- time ------------------------------------------------------------------------------- */
 double kn_now(void); /* monotonic seconds */
 

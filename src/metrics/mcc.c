@@ -21,28 +21,11 @@
 #include "metrics/metrics.h"
 
 /* ---- correlations ------------------------------------------------------------------------- */
-typedef struct {
-  double v;
-  int i;
-} keyed;
-
-static int cmp_keyed(const void *a, const void *b) {
-  const keyed *x = a, *y = b;
-  if (x->v != y->v) return x->v < y->v ? -1 : 1;
-  return (x->i > y->i) - (x->i < y->i);
-}
-
 /* Column c of x (n rows, stride s) as average 1-based ranks (ties share their mean rank, as
  * scipy.stats.rankdata) into r (n); t is scratch of n. */
-static void rank_column(const double *x, int n, int s, keyed *t, double *r) {
-  for (int i = 0; i < n; i++) t[i] = (keyed){x[(size_t)i * s], i};
-  qsort(t, (size_t)n, sizeof *t, cmp_keyed);
-  for (int a = 0; a < n;) {
-    int b = a;
-    while (b + 1 < n && t[b + 1].v == t[a].v) b++;
-    for (int q = a; q <= b; q++) r[t[q].i] = 0.5 * (a + b) + 1;
-    a = b + 1;
-  }
+static void rank_column(const double *x, int n, int s, kn_keyed *t, double *r) {
+  for (int i = 0; i < n; i++) t[i] = (kn_keyed){x[(size_t)i * s], i};
+  kn_ranks(t, n, r);
 }
 
 /* Checks shared by the public entry points: finite values, named by row and column. */
@@ -65,7 +48,7 @@ knobs_status knobs_correlations(const double *codes, const double *factors, int 
   int M = D + K;
   /* the columns, centred (ranks first for Spearman), as rows of x (M,n) */
   double *x = malloc(sizeof(double) * (size_t)M * n), *ss = malloc(sizeof(double) * (size_t)M);
-  keyed *t = spearman ? malloc(sizeof(keyed) * (size_t)n) : NULL;
+  kn_keyed *t = spearman ? malloc(sizeof(kn_keyed) * (size_t)n) : NULL;
   if (!x || !ss || (spearman && !t)) {
     free(x), free(ss), free(t);
     return kn_err(KNOBS_ERR_NOMEM, "correlations: cannot allocate %d x %d values", M, n);
