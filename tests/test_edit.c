@@ -347,6 +347,18 @@ static void test_name_model(void) {
     for (int z = 0; z < 4; z++) kl_pos &= a->knobs[z].kl >= 0 && a->knobs[z].scale >= 0;
     CHECK(kl_pos, "negative KL or scale");
   }
+  if (a) { /* the score refuses knobs named for other factors (the same count, other names) */
+    knobs_edit_score_opts so;
+    knobs_edit_score_opts_default(&so);
+    knobs_edit_score_row rows[4];
+    int nr = -1;
+    char keep[32];
+    memcpy(keep, a->factors[1], sizeof keep);
+    snprintf(a->factors[1], sizeof a->factors[1], "bogus");
+    CHECK(knobs_edit_score(m, d, a, &so, rows, &nr) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "'bogus'"),
+          "knobs of another factor list scored: %s", knobs_last_error());
+    memcpy(a->factors[1], keep, sizeof keep);
+  }
   o.n = 50;
   knobs_knobs *e = NULL;
   CHECK(knobs_name(m, d, &o, &e) == KNOBS_ERR_ARG && !e, "n = 50 accepted");

@@ -104,6 +104,10 @@ knobs_status knobs_edit_score(knobs_model *m, knobs_data *d, const knobs_knobs *
     return kn_err(KNOBS_ERR_ARG, "edit score: the model's knobs are not named (run 'knobs name' first)");
   const knobs_data_info *in = knobs_data_info_get(d);
   if (in->K != k->K) return kn_err(KNOBS_ERR_ARG, "edit score: knobs.json was computed on %s, not %s", k->data, in->name);
+  for (int q = 0; q < in->K; q++)
+    if (strcmp(k->factors[q], in->factor_names[q]))
+      return kn_err(KNOBS_ERR_ARG, "edit score: knobs.json names factor %d '%s', %s calls it '%s' (computed on %s)", q,
+                    k->factors[q], in->name, in->factor_names[q], k->data);
   knobs_oracle *orc;
   knobs_status s = knobs_oracle_create(d, knobs_config_number(knobs_model_config(m), "threads") > 1 ? 2 : 1, &orc);
   if (s) return kn_err_prefix(s, "edit score");
