@@ -3,7 +3,8 @@
 # 1. The training step of the beta-VAE (both architectures; batch 32, 64, 256) in knobs and in
 #    PyTorch on the same machine and thread count, as ratios. PyTorch runs twice, with its
 #    default OpenMP wait policy and with OMP_WAIT_POLICY=PASSIVE, and its faster run counts.
-# 2. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering).
+# 2. Inference: encoder throughput and one-image decoder latency (bench_infer, torch_infer.py).
+# 3. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve).
 BUILD=${1:-build}
 PY=/usr/bin/python3
 THREADS=${THREADS:-2}
@@ -30,8 +31,24 @@ for arch in conv mlp; do
   done
 done
 echo "(speed = knobs / PyTorch images/s; memory = knobs / PyTorch peak RSS)"
+echo
+echo "## inference, conv beta-VAE, $THREADS threads: encoder images/s (posterior means, batch 256; higher is better),"
+echo "## decoder latency of one code -> one 64x64 image (ms; lower is better)"
+k=$("$BUILD/bench/bench_infer" $THREADS 256) || { echo "bench_infer failed"; exit 2; }
+ke=$(field "$k" encode_images_per_s); kd=$(field "$k" decode_ms_median); kp=$(field "$k" decode_ms_p90)
+te="-"; td="-"; tp="-"; er="-"; dr="-"
+if [ $have_torch = 1 ]; then
+  t=$(OMP_WAIT_POLICY=PASSIVE $PY bench/torch_infer.py $THREADS 256)
+  te=$(field "$t" encode_images_per_s); td=$(field "$t" decode_ms_median); tp=$(field "$t" decode_ms_p90)
+  er=$(awk "BEGIN{printf \"%.2fx\", $ke / $te}"); dr=$(awk "BEGIN{printf \"%.2fx\", $td / $kd}")
+fi
+printf '%-26s | %12s | %12s | %7s\n' what knobs torch ratio
+printf '%-26s | %12s | %12s | %7s\n' "encoder img/s (b256)" "$ke" "$te" "$er"
+printf '%-26s | %12s | %12s | %7s\n' "decoder ms, median" "$kd" "$td" "$dr"
+printf '%-26s | %12s | %12s | %7s\n' "decoder ms, p90" "$kp" "$tp" "-"
+echo "(ratio = how many times faster knobs is)"
 for b in "$BUILD"/bench/bench_*; do
-  case "$b" in */bench_train|*/bench_prior) continue ;; esac # bench_prior: bench/apps/penalty.sh
+  case "$b" in */bench_train|*/bench_infer|*/bench_prior) continue ;; esac # bench_prior: bench/apps/penalty.sh
   [ -x "$b" ] || continue
   echo; echo "## $(basename "$b")"
   "$b" || echo "$(basename "$b") failed"
