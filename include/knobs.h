@@ -824,6 +824,91 @@ KNOBS_API knobs_status knobs_design(knobs_model *m, knobs_data *d, const knobs_k
                                     const knobs_design_opts *o, knobs_design_result **out);
 KNOBS_API void knobs_design_result_free(knobs_design_result *r);
 
+/* ==== orbits: a symmetry as a loop in latent space (src/apps/orbit.c) ======================= */
+/* The codes of an ordered sequence of inputs (an orbit: one observation rotated step by step,
+ * say) and what they trace; docs/apps.md ("knobs orbit") gives every formula and its source:
+ * - PCA of the codes: centre = their mean, the plane of the top two principal directions, and
+ *   the share of the variance (1/n) that plane holds;
+ * - a circle in that plane: Kasa's algebraic fit, then refined geometrically (Levenberg-
+ *   Marquardt on the radial distances) unless told not to; relative residual = RMS radial
+ *   distance / radius;
+ * - the winding number around the circle's centre: the angle steps between consecutive points,
+ *   each wrapped into [-pi, pi], summed (with the step from the last point back to the first
+ *   when the orbit is closed), / 2 pi;
+ * - with a value per point (a factor's value): Mardia's circular-linear correlation R^2 of the
+ *   angle and the value, and the Pearson correlation of the unwrapped angle and the value. */
+typedef enum {
+  KNOBS_ORBIT_AUTO = -1,  /* closed exactly when the last input equals the first (bit for bit;
+                             for knobs_orbit_codes: the last code equals the first) */
+  KNOBS_ORBIT_OPEN = 0,   /* the closing step never counts */
+  KNOBS_ORBIT_CLOSED = 1  /* the step from the last point back to the first counts */
+} knobs_orbit_closure;
+typedef struct {
+  int closed;             /* a knobs_orbit_closure [KNOBS_ORBIT_AUTO]. A closed orbit whose last
+                             input equals its first drops that duplicate point */
+  int refine;             /* 1: refine Kasa's circle geometrically; 0: Kasa's circle as it is [1] */
+} knobs_orbit_opts;
+KNOBS_API void knobs_orbit_opts_default(knobs_orbit_opts *o);
+typedef struct {
+  int n, Z;               /* points (a dropped duplicate not counted) and code dimensions */
+  int closed;             /* 1 if the step from the last point back to the first counted */
+  int dropped;            /* 1 if the last input equalled the first and was dropped */
+  double *mean;           /* (Z) the centre of the PCA: the mean code */
+  double *axes;           /* (2,Z) the first two principal directions: unit, orthogonal, each
+                             signed so that its largest |component| is positive */
+  double *xy;             /* (n,2) the points in the plane: (code - mean) . axes */
+  double *angle;          /* (n) each point's angle around the circle's centre, in [-pi, pi] */
+  double *values;         /* (n) the value of each point, or NULL */
+  double var[2];          /* the variance along each axis (the top two eigenvalues) */
+  double var_total;       /* the total variance (the covariance's trace) */
+  double plane_share;     /* (var[0] + var[1]) / var_total */
+  int circle;             /* 1 if a circle was fitted; 0 if the points are collinear in the
+                             plane: nothing to wind around, so the circle, the angles, winding,
+                             max_step and the correlations are NaN */
+  double cx, cy, radius;  /* the circle, in plane coordinates */
+  double kasa_cx, kasa_cy, kasa_radius; /* Kasa's circle (before refinement) */
+  int refine_iters;       /* accepted Levenberg-Marquardt steps (0 without refinement) */
+  double residual;        /* sqrt(mean (|p_i - c| - r)^2) / r */
+  double winding;         /* total angle / 2 pi; its sign depends on the axes' signs. Read it
+                             with max_step: a step near pi makes the count ambiguous */
+  double max_step;        /* the largest |angle step| (radians) */
+  double circlin_r2;      /* Mardia's R^2 in [0,1]; NaN without values, with constant values,
+                             or with |corr(cos, sin)| = 1. Note: a linear value traversed
+                             uniformly over one turn gives 6/pi^2 = 0.61, not 1 (R^2 is 1 when
+                             the value is a + b cos(theta - phi)) */
+  double angle_corr;      /* Pearson correlation of the unwrapped angle and the value (+-1 for a
+                             uniform traversal of any number of turns); NaN as circlin_r2 */
+  int factor;             /* knobs_orbit_factor: the factor swept; -1 otherwise */
+  int64_t index;          /* knobs_orbit_factor: the observation; -1 otherwise */
+  int32_t *classes;       /* knobs_orbit_factor: (n) each point's class of the factor; else NULL */
+} knobs_orbit;
+/* The orbit of codes (n,Z) (row i: the code of input i, in order) with values (n) or NULL. o
+ * NULL: the defaults. KNOBS_ERR_ARG for n < 3 (after a dropped duplicate), Z < 2, bad options;
+ * KNOBS_ERR_DATA for NaN or Inf (naming the point and element), or codes that are all equal;
+ * KNOBS_ERR_NOMEM. *out is NULL on failure; free it with knobs_orbit_free (one block). */
+KNOBS_API knobs_status knobs_orbit_codes(const float *codes, int n, int Z, const double *values,
+                                         const knobs_orbit_opts *o, knobs_orbit **out);
+/* The same for n inputs x (n,C,H,W) of the model's input shape, encoded to posterior means
+ * (knobs_model_encode); NaN or Inf in x is KNOBS_ERR_DATA, before encoding. */
+KNOBS_API knobs_status knobs_orbit_inputs(knobs_model *m, const float *x, int n, const double *values,
+                                          const knobs_orbit_opts *o, knobs_orbit **out);
+/* The orbit of observation `index` of d along factor `factor`: every class of the factor in
+ * order, the other factors as the observation has them, rendered (knobs_data_render), encoded;
+ * values = knobs_data_factor_value. With KNOBS_ORBIT_AUTO a sweep whose last rendering equals
+ * its first (dSprites' orientation: class 39 is 2 pi, drawn as class 0) is closed and that
+ * rendering dropped. KNOBS_ERR_UNSUPPORTED for data without factors or a renderer;
+ * KNOBS_ERR_ARG for factor or index out of range, or observations of another shape than the
+ * model's; KNOBS_ERR_DATA for a factor with a single class. */
+KNOBS_API knobs_status knobs_orbit_factor(knobs_model *m, knobs_data *d, int64_t index, int factor,
+                                          const knobs_orbit_opts *o, knobs_orbit **out);
+/* A size x size RGB PNG (size 64..4096; 0: 512) of the orbit in its plane, axes scaled equally:
+ * the points joined in order (and closed if the orbit is), coloured dark to light (viridis) by
+ * order, a ring around the first, the fitted circle (blue) and its centre (a red cross), the
+ * principal axes through the mean (gray). Written atomically; KNOBS_ERR_ARG for a path not
+ * ending in .png or a size out of range, before anything is drawn. */
+KNOBS_API knobs_status knobs_orbit_png(const knobs_orbit *r, const char *path, int size);
+KNOBS_API void knobs_orbit_free(knobs_orbit *r);
+
 /* ==== metrics (src/metrics) ================================================================ */
 /* Every standard disentanglement metric, defined as google-research/disentanglement_lib defines
  * it; docs/metrics.md gives each formula, its defaults, its source and where knobs differs.

@@ -22,6 +22,7 @@ const cli_command cli_commands[] = {
     {"edit", cmd_edit, "counterfactual edits: change chosen knobs of an observation and decode (PNG)"},
     {"design", cmd_design, "search latent space for plausible designs with a property (PNG + report)"},
     {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
+    {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
     {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
