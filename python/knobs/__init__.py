@@ -87,7 +87,8 @@ def _metrics_opts(options):
     keep = []
     for k, v in options.items():
         f = names.get(k.lower())
-        if f is None or f in ("progress", "progress_ctx", "codes_name", "factors_name", "logvar_name"):
+        if f is None or f in ("progress", "progress_ctx", "codes_name", "factors_name", "logvar_name", "on_metric",
+                              "on_metric_ctx", "grid_codes"):
             raise KnobsError("unknown metrics option '%s'" % k)
         ctype = dict(MetricsOpts._fields_)[f]
         if ctype is ctypes.c_char_p:

@@ -49,7 +49,9 @@ class MetricsOpts(ctypes.Structure):  # knobs_metrics_opts, in declaration order
         ("mig_sampled_points", c_int), ("mig_sampled_samples", c_int),
         ("mig_sampled_factors", c_char_p), ("elbo_points", c_int),
         ("codes_name", c_char_p), ("factors_name", c_char_p), ("logvar_name", c_char_p),
-        ("progress", c_void_p), ("progress_ctx", c_void_p)]
+        ("progress", c_void_p), ("progress_ctx", c_void_p), ("on_metric", c_void_p),
+        ("on_metric_ctx", c_void_p), ("grid_codes", c_void_p), ("mcc_spearman", c_int),
+        ("amari_unmixing", c_char_p), ("amari_mixing", c_char_p)]
 
 
 class DataOpts(ctypes.Structure):  # knobs_data_opts

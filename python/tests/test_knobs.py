@@ -101,6 +101,24 @@ class TestMetrics(Base):
         r = knobs.metrics(z, f, metrics="mig_sampled", logvar=lv, mig_sampled_samples=500)
         self.assertIn("score", r["metrics"]["mig_sampled"])
 
+    def test_mcc_and_amari_options(self):
+        # continuous factors, the codes a monotone (not linear) map of them, permuted and flipped:
+        # Spearman MCC is 1, Pearson below; amari of W = A^-1 is 0 (options reach the library)
+        rng = np.random.default_rng(3)
+        s = rng.uniform(-1, 1, (2000, 3))
+        z = np.stack([-s[:, 2] ** 3, np.exp(2 * s[:, 0]), s[:, 1] ** 5], 1)
+        sp = knobs.metrics(z, s, metrics="mcc", mcc_spearman=1)["metrics"]["mcc"]["score"]
+        pe = knobs.metrics(z, s, metrics="mcc")["metrics"]["mcc"]["score"]
+        self.assertAlmostEqual(sp, 1.0, places=9)
+        self.assertLess(pe, 0.99)
+        A = rng.normal(size=(3, 3))
+        np.save(self.path("W.npy"), np.linalg.inv(A))
+        np.save(self.path("A.npy"), A)
+        r = knobs.metrics(z, s, metrics="amari", amari_unmixing=self.path("W.npy"), amari_mixing=self.path("A.npy"))
+        self.assertLess(r["metrics"]["amari"]["score"], 1e-9)
+        with self.assertRaises(knobs.KnobsError):
+            knobs.metrics(z, s, metrics="mcc", grid_codes=1)
+
     def test_errors(self):
         z, f = self.arrays()
         with self.assertRaises(knobs.KnobsError) as e:
