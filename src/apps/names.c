@@ -366,6 +366,15 @@ knobs_status knobs_knobs_read(const char *model_path, int Z, knobs_knobs **out) 
   return KNOBS_OK;
 }
 
+/* A number written with 17 significant digits, which read back to the same double (cJSON's own
+ * printer tries 15 digits first and keeps them when they read back within its tolerance, which
+ * can drop the last bit). Finite values only (the knots are). */
+static cJSON *exact_number(double v) {
+  char b[40];
+  snprintf(b, sizeof b, "%.17g", v);
+  return cJSON_CreateRaw(b);
+}
+
 static double round6(double v) { return round(v * 1e6) / 1e6; }
 
 knobs_status knobs_knobs_write(const knobs_knobs *k, const char *model_path) {
@@ -397,8 +406,8 @@ knobs_status knobs_knobs_write(const knobs_knobs *k, const char *model_path) {
       /* full precision: knots must stay strictly increasing when read back */
       cJSON *cc = cJSON_AddArrayToObject(cal, "code"), *cv = cJSON_AddArrayToObject(cal, "value");
       for (int i = 0; i < kb->n_knots; i++) {
-        cJSON_AddItemToArray(cc, cJSON_CreateNumber(kb->knot_code[i]));
-        cJSON_AddItemToArray(cv, cJSON_CreateNumber(kb->knot_value[i]));
+        cJSON_AddItemToArray(cc, exact_number(kb->knot_code[i]));
+        cJSON_AddItemToArray(cv, exact_number(kb->knot_value[i]));
       }
     }
     cJSON_AddItemToArray(lat, e);
