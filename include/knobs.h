@@ -782,7 +782,8 @@ typedef struct {
   knobs_image_property image_property;
   int channel;            /* KNOBS_PROP_CHANNEL */
   int latent;             /* >= 0: the calibrated value of this knob (needs `knobs`) [-1] */
-  knobs_head *head;       /* non-NULL: the head's prediction on the code */
+  knobs_head *head;       /* non-NULL: the head's prediction on the code (evaluated through
+                             its own scratch: one design at a time per head) */
   knobs_design_goal goal;
   double target;
   knobs_penalty_kind penalty;
