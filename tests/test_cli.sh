@@ -65,6 +65,12 @@ cmp -s "$T/a.npy" "$T/b.npy" && ok || bad "resumed run encodes differently from 
 expect 0 "" "$K" encode --model "$RUN" --n 100 --seed 0 --out "$T/codes.npy" --factors "$T/factors.npy"
 [ "$(head -c 6 "$T/codes.npy" | tail -c 5)" = "NUMPY" ] && ok || bad "codes.npy is not .npy"
 expect 0 "" "$K" encode --model "$RUN" --n 10 --sampled --out "$T/s.npy"
+# --values: the factors' values as float64 (N,K), the same draw as --factors; refusals
+expect 0 "" "$K" encode --model "$RUN" --n 100 --seed 0 --out "$T/codes2.npy" --factors "$T/factors2.npy" --values "$T/values.npy"
+cmp -s "$T/codes.npy" "$T/codes2.npy" && cmp -s "$T/factors.npy" "$T/factors2.npy" && ok || bad "--values changed the draw"
+head -c 128 "$T/values.npy" | grep -q "'descr': '<f8'.*'shape': (100, 5)" && ok || bad "values.npy header: $(head -c 128 "$T/values.npy")"
+expect 1 "different files" "$K" encode --model "$RUN" --n 10 --out "$T/x.npy" --values "$T/x.npy"
+expect 1 "--values" "$K" encode --model "$RUN" --n 10 --out "$T/x.npy" --values "$T/v.txt"
 expect 0 "rows are latent dimensions" "$K" traverse --model "$RUN" --index 123 --range -2:2:7 --out "$T/t.png"
 expect 0 "" "$K" traverse --model "$RUN" --index 123 --out "$T/t.gif"
 [ "$(head -c 6 "$T/t.gif")" = "GIF89a" ] && ok || bad "traversal gif lacks the GIF89a header"

@@ -1,6 +1,8 @@
 /* cmd_encode.c: `knobs encode`: encode observations of a dataset and write the codes (N,Z)
  * float32 .npy (posterior means, or samples with --sampled), optionally the posterior
- * log-variances and the ground-truth factors (N,K) int64 .npy, for `knobs metrics` or NumPy.
+ * log-variances, the ground-truth factors (N,K) int64 .npy and their values (N,K) float64
+ * (the exact draws of continuous factors, e.g. physics: what `knobs metrics --metrics mcc`
+ * compares codes with), for `knobs metrics` or NumPy.
  * Which observations: a user's file gives every row, in order (row i of the file is row i of
  * the codes); a built-in dataset, or a file with --n given, gives N drawn with --seed.
  * Observations stream in chunks: memory grows with N only by the output arrays. The outputs
@@ -14,7 +16,7 @@
 static const char *const npy_ext[] = {".npy", NULL};
 
 int cmd_encode(int argc, char **argv) {
-  const char *cmd = "encode", *model = NULL, *data = NULL, *out = NULL, *factors = NULL, *logvar = NULL;
+  const char *cmd = "encode", *model = NULL, *data = NULL, *out = NULL, *factors = NULL, *logvar = NULL, *values = NULL;
   int n_draw = 10000, threads = 0, sampled = 0;
   uint64_t seed = 0;
   cli_opt o[] = {
@@ -25,6 +27,7 @@ int cmd_encode(int argc, char **argv) {
       {"--out", OPT_STR, &out, 0, 0, "PATH", "codes .npy (N,Z) float32", 0},
       {"--factors", OPT_STR, &factors, 0, 0, "PATH", "also write the factors .npy (N,K) int64", 0},
       {"--logvar", OPT_STR, &logvar, 0, 0, "PATH", "also write the posterior log-variances .npy", 0},
+      {"--values", OPT_STR, &values, 0, 0, "PATH", "also write the factors' values .npy (N,K) float64 (continuous factors exactly)", 0},
       {"--sampled", OPT_FLAG, &sampled, 0, 0, NULL, "codes are posterior samples, not means", 0},
       {"--threads", OPT_INT, &threads, 0, 1024, "N", "threads (0: as trained)", 0},
   };
@@ -33,10 +36,13 @@ int cmd_encode(int argc, char **argv) {
   if (r) return r < 0 ? 0 : r;
   if (!out) return cli_usage_error(cmd, "--out PATH is required");
   if ((r = cli_check_ext(cmd, "--out", out, npy_ext)) || (factors && (r = cli_check_ext(cmd, "--factors", factors, npy_ext))) ||
-      (logvar && (r = cli_check_ext(cmd, "--logvar", logvar, npy_ext))))
+      (logvar && (r = cli_check_ext(cmd, "--logvar", logvar, npy_ext))) || (values && (r = cli_check_ext(cmd, "--values", values, npy_ext))))
     return r;
-  if ((factors && !strcmp(factors, out)) || (logvar && !strcmp(logvar, out)) || (factors && logvar && !strcmp(factors, logvar)))
-    return cli_usage_error(cmd, "--out, --factors and --logvar must name different files");
+  const char *paths[4] = {out, factors, logvar, values};
+  for (int a = 0; a < 4; a++)
+    for (int b2 = a + 1; b2 < 4; b2++)
+      if (paths[a] && paths[b2] && !strcmp(paths[a], paths[b2]))
+        return cli_usage_error(cmd, "--out, --factors, --logvar and --values must name different files");
   knobs_model *m;
   knobs_data *d;
   if ((r = cli_open_model_data(cmd, model, threads, data, &m, &d))) return r;
@@ -47,13 +53,17 @@ int cmd_encode(int argc, char **argv) {
   int64_t n = whole ? in->n : n_draw;
   size_t D = (size_t)in->C * in->H * in->W;
   enum { CHUNK = 2048 };
-  knobs_array codes = {0}, lv = {0}, fac = {0};
+  knobs_array codes = {0}, lv = {0}, fac = {0}, val = {0};
   float *x = NULL, *lvt = NULL;
   int32_t *f = NULL;
   int64_t *idx = NULL;
   cli_outputs outs = {0};
-  if (factors && K == 0) {
+  if ((factors || values) && K == 0) {
     r = cli_fail(cmd, "%s has no ground-truth factors to write", in->name);
+    goto out;
+  }
+  if (values && whole) {
+    r = cli_usage_error(cmd, "--values: a file encoded whole has its labels as factors (use --factors, or --n to draw)");
     goto out;
   }
   int64_t cs[2] = {n, Z}, fs[2] = {n, K};
@@ -62,7 +72,8 @@ int cmd_encode(int argc, char **argv) {
   lvt = malloc(sizeof(float) * (size_t)CHUNK * Z);
   idx = malloc(sizeof(int64_t) * CHUNK);
   if (!x || !f || !lvt || !idx || knobs_array_alloc(&codes, KNOBS_F32, 2, cs) ||
-      (logvar && knobs_array_alloc(&lv, KNOBS_F32, 2, cs)) || (factors && knobs_array_alloc(&fac, KNOBS_I64, 2, fs))) {
+      (logvar && knobs_array_alloc(&lv, KNOBS_F32, 2, cs)) || (factors && knobs_array_alloc(&fac, KNOBS_I64, 2, fs)) ||
+      (values && knobs_array_alloc(&val, KNOBS_F64, 2, fs))) {
     r = cli_fail(cmd, "cannot allocate %lld codes", (long long)n);
     goto out;
   }
@@ -74,7 +85,7 @@ int cmd_encode(int argc, char **argv) {
       for (int j = 0; j < b; j++) idx[j] = i + j;
       s = knobs_data_get(d, idx, b, x, K ? f : NULL);
     } else {
-      s = knobs_data_draw(d, b, seed, (uint64_t)i, x, K ? f : NULL);
+      s = knobs_data_draw_values(d, b, seed, (uint64_t)i, x, K ? f : NULL, values ? (double *)val.data + (size_t)i * K : NULL);
     }
     if (!s) s = sampled ? knobs_model_encode_sampled(m, x, b, seed, (uint64_t)i, cz, lvt)
                         : knobs_model_encode(m, x, b, cz, lvt);
@@ -87,24 +98,25 @@ int cmd_encode(int argc, char **argv) {
       for (int j = 0; j < b * K; j++) ((int64_t *)fac.data)[(size_t)i * K + j] = f[j];
   }
   const char *t_out = cli_out_add(&outs, out), *t_lv = logvar ? cli_out_add(&outs, logvar) : NULL,
-             *t_fac = factors ? cli_out_add(&outs, factors) : NULL;
-  if (!t_out || (logvar && !t_lv) || (factors && !t_fac)) {
+             *t_fac = factors ? cli_out_add(&outs, factors) : NULL, *t_val = values ? cli_out_add(&outs, values) : NULL;
+  if (!t_out || (logvar && !t_lv) || (factors && !t_fac) || (values && !t_val)) {
     cli_out_abort(&outs);
     r = cli_usage_error(cmd, "an output path is too long");
     goto out;
   }
-  if (knobs_npy_write(t_out, &codes) || (logvar && knobs_npy_write(t_lv, &lv)) || (factors && knobs_npy_write(t_fac, &fac))) {
+  if (knobs_npy_write(t_out, &codes) || (logvar && knobs_npy_write(t_lv, &lv)) || (factors && knobs_npy_write(t_fac, &fac)) ||
+      (values && knobs_npy_write(t_val, &val))) {
     cli_out_abort(&outs);
     r = cli_lib_fail(cmd, "cannot write the output (nothing written)");
     goto out;
   }
   if ((r = cli_out_commit(cmd, &outs))) goto out;
-  fprintf(stderr, "wrote %s (%lld x %d, %s; %s)%s%s%s%s\n", out, (long long)n, Z, sampled ? "sampled" : "means",
+  fprintf(stderr, "wrote %s (%lld x %d, %s; %s)%s%s%s%s%s%s\n", out, (long long)n, Z, sampled ? "sampled" : "means",
           whole ? "every row of the file, in order" : "drawn with the seed", logvar ? ", " : "", logvar ? logvar : "",
-          factors ? ", " : "", factors ? factors : "");
+          factors ? ", " : "", factors ? factors : "", values ? ", " : "", values ? values : "");
 out:
   free(x), free(f), free(lvt), free(idx);
-  knobs_array_free(&codes), knobs_array_free(&lv), knobs_array_free(&fac);
+  knobs_array_free(&codes), knobs_array_free(&lv), knobs_array_free(&fac), knobs_array_free(&val);
   knobs_data_free(d);
   knobs_model_free(m);
   return r;
