@@ -27,7 +27,7 @@ import json
 
 import numpy as np
 
-from ._lib import (Array, DataOpts, KnobsError, METRICS_DEFAULTS, MetricsOpts, TrainOpts, check,
+from ._lib import (Array, DataOpts, Handle, KnobsError, METRICS_DEFAULTS, MetricsOpts, TrainOpts, check,
                    lib, padded, take_string)
 from . import _apps
 from ._apps import Head, Knobs, attribute_vector, edit_codes, name_codes
@@ -143,7 +143,7 @@ def _open_data(cfg, spec=None):
     return d
 
 
-class Model:
+class Model(Handle):
     """A trained (or freshly created) model: encode, decode, traverse; name its knobs, edit,
     design (_apps.py). Free it with close() or a `with` block; it is also freed when
     garbage-collected."""
@@ -160,26 +160,12 @@ class Model:
         check(lib.knobs_model_load(str(path).encode(), int(threads), ctypes.byref(m)))
         return cls(m)
 
-    def close(self):
+    _attr, _free, _what = "_m", "knobs_model_free", "model was"
+
+    def _release(self):
         if getattr(self, "_data", None):
             lib.knobs_data_free(self._data)
             self._data = None
-        if getattr(self, "_m", None):
-            lib.knobs_model_free(self._m)
-            self._m = None
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._m:
-            raise KnobsError("the model was closed")
-        return self._m
 
     @property
     def config(self):

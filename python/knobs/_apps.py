@@ -13,7 +13,7 @@ import ctypes
 
 import numpy as np
 
-from ._lib import (CALIB_KNOTS, DESIGN_GOALS, DesignOpts, DesignResult, EDIT_MODES, EditOp,
+from ._lib import (CALIB_KNOTS, Handle, DESIGN_GOALS, DesignOpts, DesignResult, EDIT_MODES, EditOp,
                    EditScoreOpts, EditScoreRow, HeadOpts, KnobsError, KnobsTable, NameOpts,
                    PENALTIES, check, lib, padded)
 
@@ -77,7 +77,7 @@ def _text(b):
 
 
 # ---- the knob table --------------------------------------------------------------------------
-class Knobs:
+class Knobs(Handle):
     """A model's knobs (knobs_knobs): per code dimension the user's name, the factor it tracks,
     the normalised MI with every factor, KL, mean, scale, direction and the calibration to the
     factor's value. Made by Model.name, name_codes, Knobs.read (knobs.json) or Knobs.create;
@@ -106,29 +106,13 @@ class Knobs:
     def save(self, model_path):
         """Write knobs.json beside the checkpoint `model_path` (a run folder or a .safetensors
         file), atomically."""
-        check(lib.knobs_knobs_write(self._ptr(), str(model_path).encode()))
+        check(lib.knobs_knobs_write(self._handle(), str(model_path).encode()))
 
-    def close(self):
-        if getattr(self, "_k", None):
-            lib.knobs_knobs_free(self._k)
-            self._k = None
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _ptr(self):
-        if not self._k:
-            raise KnobsError("the knobs were closed")
-        return self._k
+    _attr, _free, _what = "_k", "knobs_knobs_free", "knobs were"
 
     def _knob(self, z):
         z = self._index(z)
-        return self._ptr().contents.knobs[z]
+        return self._handle().contents.knobs[z]
 
     def _index(self, z):
         if isinstance(z, str):
@@ -137,15 +121,15 @@ class Knobs:
             raise KnobsError("latent %r out of range 0..%d" % (z, self.Z - 1))
         return int(z)
 
-    Z = property(lambda self: self._ptr().contents.Z, doc="code dimensions")
-    K = property(lambda self: self._ptr().contents.K, doc="factors (0 for data without them)")
-    step = property(lambda self: self._ptr().contents.step, doc="the checkpoint step described")
-    n = property(lambda self: self._ptr().contents.n, doc="samples of the statistics (0: names only)")
-    data = property(lambda self: _text(self._ptr().contents.data), doc="the dataset used")
+    Z = property(lambda self: self._handle().contents.Z, doc="code dimensions")
+    K = property(lambda self: self._handle().contents.K, doc="factors (0 for data without them)")
+    step = property(lambda self: self._handle().contents.step, doc="the checkpoint step described")
+    n = property(lambda self: self._handle().contents.n, doc="samples of the statistics (0: names only)")
+    data = property(lambda self: _text(self._handle().contents.data), doc="the dataset used")
 
     @property
     def factors(self):
-        t = self._ptr().contents
+        t = self._handle().contents
         return [_text(t.factors[q].value) for q in range(t.K)]
 
     def __len__(self):
@@ -156,7 +140,7 @@ class Knobs:
         factor and factor_index (None if none), mi (K floats), kl, mean, scale, corr, direction
         (+1, -1, 0), calibration ({"code": [...], "value": [...]} or None)."""
         z = self._index(z)
-        kb = self._ptr().contents.knobs[z]
+        kb = self._handle().contents.knobs[z]
         nk = kb.n_knots
         return {"index": z, "label": self.label(z), "name": _text(kb.name) or None,
                 "factor": _text(kb.factor) or None,
@@ -175,14 +159,14 @@ class Knobs:
         """The name shown for latent z: the user's, else its factor, else "z<z>"."""
         z = self._index(z)
         buf = ctypes.create_string_buffer(64)
-        return _text(lib.knobs_knobs_label(self._ptr(), z, buf, 64))
+        return _text(lib.knobs_knobs_label(self._handle(), z, buf, 64))
 
     def find(self, name):
         """The latent a user means by `name`: a number (3, "3", "z3"), a user name, or a factor
         name; KnobsError listing the known names if none."""
         if isinstance(name, (int, np.integer)):
             return self._index(name)
-        z = lib.knobs_knobs_find(self._ptr(), self.Z, str(name).encode())
+        z = lib.knobs_knobs_find(self._handle(), self.Z, str(name).encode())
         if z < 0:
             raise KnobsError(_text(lib.knobs_last_error()))
         return z
@@ -191,11 +175,11 @@ class Knobs:
         """Set latent z's user name (None or "" clears it). KnobsError for a name that reads as a
         number, has a control character or is longer than 63 bytes."""
         z = self._index(z)
-        check(lib.knobs_knobs_rename(self._ptr(), z, (name or "").encode()))
+        check(lib.knobs_knobs_rename(self._handle(), z, (name or "").encode()))
 
     def merge_names(self, other):
         """Copy the user names of `other` (a Knobs of the same Z) into this table."""
-        check(lib.knobs_knobs_merge_names(self._ptr(), other._ptr()))
+        check(lib.knobs_knobs_merge_names(self._handle(), other._handle()))
 
     def value(self, z, code):
         """The calibrated factor value of latent z at code value(s) `code` (clamped to the
@@ -233,7 +217,7 @@ def _table(knobs):
         return None
     if not isinstance(knobs, Knobs):
         raise KnobsError("knobs: want a knobs.Knobs or None, got %s" % type(knobs).__name__)
-    return knobs._ptr()
+    return knobs._handle()
 
 
 def name_codes(codes, factors, values=None, factor_names=None, kl=None):
@@ -392,7 +376,7 @@ def model_edit_score(model, knobs, data=None, n_edits=None, delta=None, seed=Non
 
 
 # ---- property heads --------------------------------------------------------------------------
-class Head:
+class Head(Handle):
     """A property head (knobs_head): a small MLP on codes, Z -> hidden (ReLU) x layers -> 1,
     predicting a value (or a probability for a logistic head). Head.fit trains one, Head.load
     reads one (.safetensors); head(z) predicts. Free it with close() or a `with` block."""
@@ -436,23 +420,7 @@ class Head:
         """Write the head (.safetensors: torch.nn.Sequential's state_dict names), atomically."""
         check(lib.knobs_head_save(self._handle(), str(path).encode()))
 
-    def close(self):
-        if getattr(self, "_h", None):
-            lib.knobs_head_free(self._h)
-            self._h = None
-
-    __del__ = close
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def _handle(self):
-        if not self._h:
-            raise KnobsError("the head was closed")
-        return self._h
+    _attr, _free, _what = "_h", "knobs_head_free", "head was"
 
     @property
     def dim(self):

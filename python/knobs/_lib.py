@@ -178,6 +178,39 @@ def _load():
 
 lib = _load()
 
+
+class Handle:
+    """A library handle owned by one Python object (Model, Knobs, Head): close() frees it once
+    (also at the end of a `with` block and on garbage collection); _handle() returns it, or
+    raises once it is closed. A subclass names the attribute holding it (_attr), the library
+    function freeing it (_free) and itself in messages (_what); _release frees anything else."""
+    _attr, _free, _what = "_p", None, "object"
+
+    def _release(self):
+        pass
+
+    def close(self):
+        self._release()
+        h = getattr(self, self._attr, None)
+        if h:
+            getattr(lib, self._free)(h)
+            setattr(self, self._attr, None)
+
+    def __del__(self):
+        self.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _handle(self):
+        h = getattr(self, self._attr, None)
+        if not h:
+            raise KnobsError("the %s closed" % self._what)
+        return h
+
 _P = ctypes.POINTER
 _S = c_int  # knobs_status
 _sigs = {
