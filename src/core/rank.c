@@ -1,6 +1,7 @@
 /* rank.c: values sorted with their row numbers, and average ranks as scipy.stats.rankdata
  * gives them (ties share their mean rank); shared by Spearman correlations (metrics/mcc.c,
- * apps/names.c) and the calibration's sort (apps/names.c). */
+ * apps/names.c), the calibration's sort (apps/names.c), ROC AUC (metrics/logreg.c) and the
+ * class labels of factor columns (metrics/api.c). */
 #include <stdlib.h>
 
 #include "core/core.h"

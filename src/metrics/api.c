@@ -119,10 +119,7 @@ knobs_status kn_encode_rendered(const kn_mctx *c, const int32_t *f, const float 
 }
 
 knobs_status kn_encode_factors(const kn_mctx *c, const int32_t *f, int n, float *codes) {
-  if (c->grid) {
-    kn_grid_lookup(c, f, n, codes, NULL);
-    return KNOBS_OK;
-  }
+  if (c->grid) return kn_encode_rendered(c, f, NULL, n, codes); /* nothing to render */
   const knobs_data_info *in = &c->data->info;
   size_t per = (size_t)in->C * in->H * in->W;
   int B = enc_batch(c), KD = in->K;
@@ -297,17 +294,6 @@ static knobs_status check_split_classes(const kn_mctx *c, const char *what) {
 /* ---- arrays ------------------------------------------------------------------------------- */
 static int is_float(knobs_dtype t) { return t == KNOBS_F32 || t == KNOBS_F64; }
 
-typedef struct {
-  double v;
-  int i;
-} vpair;
-
-static int cmp_vpair(const void *a, const void *b) {
-  const vpair *x = a, *y = b;
-  if (x->v != y->v) return x->v < y->v ? -1 : 1;
-  return (x->i > y->i) - (x->i < y->i);
-}
-
 /* The user's arrays and what they are called in messages. */
 typedef struct {
   const knobs_array *codes, *factors, *logvar;
@@ -360,7 +346,7 @@ typedef struct {
   double *z, *lv, *yv; /* (N,D) codes, (N,D) log-variances or NULL, (N,K) factor values */
   int32_t *y;          /* (N,K) factor classes */
   int *ncls;           /* (K) */
-  vpair *col;          /* (N) sort scratch */
+  kn_keyed *col;       /* (N) sort scratch */
 } arr_rows;
 
 static void arrays_layout(kn_arena *ar, const arr_in *a, arr_rows *r) {
@@ -370,7 +356,7 @@ static void arrays_layout(kn_arena *ar, const arr_in *a, arr_rows *r) {
   r->yv = a->factors ? kn_arena_take(ar, sizeof(double) * NK) : NULL;
   r->y = a->factors ? kn_arena_take(ar, sizeof(int32_t) * NK) : NULL;
   r->ncls = a->factors ? kn_arena_take(ar, sizeof(int) * (size_t)a->K) : NULL;
-  r->col = a->factors ? kn_arena_take(ar, sizeof(vpair) * (size_t)a->N) : NULL;
+  r->col = a->factors ? kn_arena_take(ar, sizeof(kn_keyed) * (size_t)a->N) : NULL;
 }
 
 /* Codes and log-variances to double, refusing non-finite values with the row named. */
@@ -404,8 +390,8 @@ static knobs_status read_factors(const arr_in *a, arr_rows *r) {
     r->yv[q] = v;
   }
   for (int k = 0; k < K; k++) {
-    for (int i = 0; i < N; i++) r->col[i] = (vpair){r->yv[(size_t)i * K + k], i};
-    qsort(r->col, (size_t)N, sizeof *r->col, cmp_vpair);
+    for (int i = 0; i < N; i++) r->col[i] = (kn_keyed){r->yv[(size_t)i * K + k], i};
+    kn_keyed_sort(r->col, N);
     int c = 0;
     for (int i = 0; i < N; i++) {
       if (i && r->col[i].v != r->col[i - 1].v) c++;

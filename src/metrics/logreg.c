@@ -239,25 +239,14 @@ void kn_logreg_predict(const double *W, const double *X, int n, int d, int ncls,
   }
 }
 
-typedef struct {
-  double v;
-  int i;
-} score_pair;
-
-static int cmp_pair(const void *a, const void *b) {
-  const score_pair *x = a, *y = b;
-  if (x->v != y->v) return x->v < y->v ? -1 : 1;
-  return (x->i > y->i) - (x->i < y->i);
-}
-
 double kn_roc_auc(const double *score, int stride, const uint8_t *y, int n, void *scratch) {
   int64_t npos = 0;
   for (int i = 0; i < n; i++) npos += y[i] != 0;
   int64_t nneg = n - npos;
   if (!npos || !nneg) return -1;
-  score_pair *sp = scratch;
-  for (int i = 0; i < n; i++) sp[i] = (score_pair){score[(size_t)i * stride], i};
-  qsort(sp, (size_t)n, sizeof *sp, cmp_pair);
+  kn_keyed *sp = scratch;
+  for (int i = 0; i < n; i++) sp[i] = (kn_keyed){score[(size_t)i * stride], i};
+  kn_keyed_sort(sp, n);
   /* Mann-Whitney U with average ranks for ties = the trapezoidal area under the ROC curve */
   double rank_pos = 0;
   for (int a = 0; a < n;) {
