@@ -325,19 +325,21 @@ knobs_status kn_mig_sampled_data(const kn_mctx *c, cJSON *out) {
     kn_data_sample_factors(d, &rng, n, f);
   }
   double t0 = kn_now();
+  int table = c->grid && c->grid->logvar; /* the posteriors from the grid code table */
   for (int i = 0; i < n; i += B) {
     int b = n - i < B ? n - i : B;
-    if (whole && c->grid)
-      for (int t = 0; t < b; t++) knobs_data_factors_of(d, i + t, f + (size_t)(i + t) * KD);
-    if (c->grid && c->grid->logvar) { /* the table: no rendering, no encoding */
+    if (table) { /* no rendering, no encoding */
+      for (int t = 0; whole && t < b; t++) knobs_data_factors_of(d, i + t, f + (size_t)(i + t) * KD);
       kn_grid_lookup(c, f + (size_t)i * KD, b, mf, lf);
-    } else if (whole) {
-      for (int t = 0; t < b; t++) idx[t] = i + t;
-      s = knobs_data_get(d, idx, b, obs, f + (size_t)i * KD);
     } else {
-      s = knobs_data_render(d, f + (size_t)i * KD, b, obs);
+      if (whole) {
+        for (int t = 0; t < b; t++) idx[t] = i + t;
+        s = knobs_data_get(d, idx, b, obs, f + (size_t)i * KD);
+      } else {
+        s = knobs_data_render(d, f + (size_t)i * KD, b, obs);
+      }
+      if (!s) s = e->posterior(e->ctx, obs, b, mf, lf);
     }
-    if (!s && !(c->grid && c->grid->logvar)) s = e->posterior(e->ctx, obs, b, mf, lf);
     if (s) goto done;
     for (size_t q = 0; q < (size_t)b * D; q++) {
       z[(size_t)i * D + q] = mf[q];
