@@ -139,6 +139,11 @@ int cli_out_commit(const char *cmd, cli_outputs *o);
 void cli_out_abort(cli_outputs *o);
 /* Write `text` to `path` atomically (through cli_outputs); 0 or an exit code (reported). */
 int cli_write_text(const char *cmd, const char *path, const char *text);
+/* Add `path` to o and write `text` to its temporary; 0, or an exit code (reported: abort o). */
+int cli_out_text(const char *cmd, cli_outputs *o, const char *path, const char *text);
+/* Create the output folder `dir` unless it exists (*made = 1 if this call made it, for an
+ * rmdir when the outputs fail); 0, or exit code 2 (reported). */
+int cli_out_dir(const char *cmd, const char *dir, int *made);
 /* s as a JSON string literal, quotes included, into out (n bytes; truncated to fit, still a
  * valid literal); returns out. Escapes quote, backslash and control characters. */
 const char *cli_json_str(char *out, size_t n, const char *s);

@@ -209,9 +209,8 @@ static char *report_json(const knobs_data_info *in, const ica_flags *f, const kn
 
 /* The six files into dir (created if missing), together or not at all. */
 static int write_outputs(const char *cmd, const char *dir, const knobs_ica_result *r, const char *json) {
-  int made = 0;
-  if (mkdir(dir, 0777) == 0) made = 1;
-  else if (errno != EEXIST) return cli_fail(cmd, "cannot create %s: %s (nothing written)", dir, strerror(errno));
+  int made, rc = cli_out_dir(cmd, dir, &made);
+  if (rc) return rc;
   struct {
     const char *name;
     int ndim;
@@ -222,7 +221,6 @@ static int write_outputs(const char *cmd, const char *dir, const knobs_ica_resul
             {"kurtosis.npy", 1, r->k, 0, r->kurtosis}};
   cli_outputs outs = {0};
   char path[1024];
-  int rc = 0;
   for (int i = 0; i < 5 && !rc; i++) {
     snprintf(path, sizeof path, "%s/%s", dir, f[i].name);
     const char *tmp = cli_out_add(&outs, path);
@@ -231,10 +229,7 @@ static int write_outputs(const char *cmd, const char *dir, const knobs_ica_resul
     else if (knobs_npy_write(tmp, &a)) rc = cli_lib_fail(cmd, "cannot write the outputs (nothing written)");
   }
   snprintf(path, sizeof path, "%s/ica.json", dir);
-  const char *tmp = rc ? NULL : cli_out_add(&outs, path);
-  FILE *jf = tmp ? fopen(tmp, "wb") : NULL;
-  if (!rc && (!jf || fputs(json, jf) < 0)) rc = cli_fail(cmd, "cannot write %s: %s (nothing written)", path, strerror(errno));
-  if (jf && fclose(jf) && !rc) rc = cli_fail(cmd, "cannot write %s (nothing written)", path);
+  if (!rc) rc = cli_out_text(cmd, &outs, path, json);
   if (!rc) rc = cli_out_commit(cmd, &outs);
   else cli_out_abort(&outs);
   if (rc && made) rmdir(dir);

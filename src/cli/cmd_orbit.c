@@ -152,9 +152,8 @@ static char *report_json(const orbit_flags *f, const knobs_data_info *in, const 
 
 /* orbit.json and orbit.png into dir (created if missing), together or not at all. */
 static int write_outputs(const char *cmd, const orbit_flags *f, const knobs_orbit *r, const char *json) {
-  int made = 0, rc = 0;
-  if (mkdir(f->out, 0777) == 0) made = 1;
-  else if (errno != EEXIST) return cli_fail(cmd, "cannot create %s: %s (nothing written)", f->out, strerror(errno));
+  int made, rc = cli_out_dir(cmd, f->out, &made);
+  if (rc) return rc;
   cli_outputs outs = {0};
   char path[1024];
   snprintf(path, sizeof path, "%s/orbit.png", f->out);
@@ -162,10 +161,7 @@ static int write_outputs(const char *cmd, const orbit_flags *f, const knobs_orbi
   if (!tmp) rc = cli_usage_error(cmd, "--out %s: the path is too long", f->out);
   else if (knobs_orbit_png(r, tmp, f->size)) rc = cli_lib_fail(cmd, "cannot draw orbit.png (nothing written)");
   snprintf(path, sizeof path, "%s/orbit.json", f->out);
-  tmp = rc ? NULL : cli_out_add(&outs, path);
-  FILE *jf = tmp ? fopen(tmp, "wb") : NULL;
-  if (!rc && (!jf || fputs(json, jf) < 0)) rc = cli_fail(cmd, "cannot write %s: %s (nothing written)", path, strerror(errno));
-  if (jf && fclose(jf) && !rc) rc = cli_fail(cmd, "cannot write %s (nothing written)", path);
+  if (!rc) rc = cli_out_text(cmd, &outs, path, json);
   if (!rc) rc = cli_out_commit(cmd, &outs);
   else cli_out_abort(&outs);
   if (rc && made) rmdir(f->out);

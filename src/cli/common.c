@@ -135,16 +135,29 @@ const char *cli_json_str(char *out, size_t n, const char *s) {
   return out;
 }
 
-int cli_write_text(const char *cmd, const char *path, const char *text) {
-  cli_outputs outs = {0};
-  const char *tmp = cli_out_add(&outs, path);
+int cli_out_text(const char *cmd, cli_outputs *o, const char *path, const char *text) {
+  const char *tmp = cli_out_add(o, path);
   if (!tmp) return cli_usage_error(cmd, "output path too long: %s", path);
   FILE *f = fopen(tmp, "wb");
   int bad = !f || fputs(text, f) < 0;
   if (f && fclose(f)) bad = 1;
-  if (bad) {
+  if (bad) return cli_fail(cmd, "cannot write %s: %s (nothing written)", path, strerror(errno));
+  return 0;
+}
+
+int cli_write_text(const char *cmd, const char *path, const char *text) {
+  cli_outputs outs = {0};
+  int r = cli_out_text(cmd, &outs, path, text);
+  if (r) {
     cli_out_abort(&outs);
-    return cli_fail(cmd, "cannot write %s", path);
+    return r;
   }
   return cli_out_commit(cmd, &outs);
+}
+
+int cli_out_dir(const char *cmd, const char *dir, int *made) {
+  *made = 0;
+  if (mkdir(dir, 0777) == 0) *made = 1;
+  else if (errno != EEXIST) return cli_fail(cmd, "cannot create %s: %s (nothing written)", dir, strerror(errno));
+  return 0;
 }
