@@ -6,9 +6,7 @@
 # counted as skipped. `knobs --version` must name the kernels that were asked for.
 # Usage: sh tests/test_blas_cores.sh BUILD
 BUILD=${1:-build}
-P=0; F=0; S=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 has() { grep -q -w "$1" /proc/cpuinfo 2>/dev/null; }
 run_with() { # core (or "auto")
   core=$1

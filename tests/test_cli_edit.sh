@@ -7,16 +7,7 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-edit-XXXXXX)
-P=0; F=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  code=$1; pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 400 "$T/err")"; return; fi
-  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 400 "$T/out" "$T/err")"; return; fi
-  ok
-}
+. "$(dirname "$0")/lib.sh"
 absent() { [ -e "$1" ] && bad "$1 was left behind" || ok; }
 
 R=$T/run

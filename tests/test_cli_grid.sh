@@ -9,16 +9,7 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-cli-grid-XXXXXX)
-P=0; F=0; S=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  code=$1; pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 300 "$T/err")"; return; fi
-  ok
-}
+. "$(dirname "$0")/lib.sh"
 if ! /usr/bin/python3 -c "import numpy" 2>/dev/null; then
   echo "skip: python3-numpy not installed (it writes the grid dataset)"
   echo "0 passed, 0 failed, 1 skipped"

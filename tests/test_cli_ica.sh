@@ -10,17 +10,7 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-ica-XXXXXX)
-P=0; F=0; S=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
-# expect CODE PATTERN CMD...: exit code and a pattern in stdout or stderr
-expect() {
-  code=$1; pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 300 "$T/out" "$T/err")"; return; fi
-  ok
-}
+. "$(dirname "$0")/lib.sh"
 # lacks PATTERN: the last command's output does not hold it
 lacks() { if grep -q -- "$1" "$T/err" "$T/out"; then bad "output holds '$1': $(head -c 300 "$T/err")"; else ok; fi; }
 npy_shape() { head -c 128 "$1" | LC_ALL=C tr -d '\000' | LC_ALL=C sed -n "s/.*'shape': (\([^)]*\)).*/\1/p"; }

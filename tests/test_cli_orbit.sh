@@ -12,17 +12,7 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-orbit-XXXXXX)
-P=0; F=0; S=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
-# expect CODE PATTERN CMD...: exit code and a pattern in stdout or stderr
-expect() {
-  code=$1; pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 300 "$T/out" "$T/err")"; return; fi
-  ok
-}
+. "$(dirname "$0")/lib.sh"
 absent() { [ ! -e "$1" ] && ok || bad "$1 was written after a failure"; }
 png_width() { od -An -tu1 -j16 -N4 "$1" | awk '{ print $3 * 256 + $4 }'; }
 json_ok() {

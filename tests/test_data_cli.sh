@@ -6,18 +6,8 @@
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 T=$(mktemp -d /tmp/knobs-dcli-XXXXXX)
-P=0; F=0; S=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 skip() { S=$((S + 1)); echo "skip: $*"; }
-# expect CODE PATTERN CMD...: exit code and a pattern in stdout or stderr
-expect() {
-  code=$1; pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 300 "$T/out" "$T/err")"; return; fi
-  ok
-}
 # npy_shape FILE: the shape tuple in a .npy header
 npy_shape() { head -c 128 "$1" | LC_ALL=C tr -d '\000' | LC_ALL=C sed -n "s/.*'shape': (\([^)]*\)).*/\1/p"; }
 is_png() { [ "$(head -c 4 "$1" | tail -c 3)" = "PNG" ]; }

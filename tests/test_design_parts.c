@@ -24,6 +24,7 @@
 #include "core/core.h"
 #include "io/io.h"
 #include "t.h"
+#include "ref_json.h"
 
 #define REF_JSON "tests/ref/design_ref.json"
 #define LOG_2PI 1.8378770664093453
@@ -56,14 +57,7 @@ static int jflat(const cJSON *a, double *dst, int max) {
 }
 
 static int load_ref(void) {
-  char *txt = NULL;
-  size_t n = 0;
-  if (kn_read_file(REF_JSON, 1 << 22, &txt, &n)) {
-    fprintf(stderr, "cannot read %s: %s\n", REF_JSON, knobs_last_error());
-    return 0;
-  }
-  ref = cJSON_ParseWithLength(txt, n);
-  free(txt);
+  ref = t_ref_json(REF_JSON);
   const cJSON *v = jget(ref, "version");
   return cJSON_IsNumber(v) && v->valueint == 1;
 }

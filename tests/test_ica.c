@@ -23,6 +23,7 @@
 #include "core/core.h"
 #include "io/io.h"
 #include "t.h"
+#include "ref_json.h"
 
 #define REF_JSON "tests/ref/ica_ref.json"
 
@@ -47,14 +48,7 @@ static double *jvec(const cJSON *o, const char *key, int n) {
 }
 
 static int load_ref(void) {
-  char *txt = NULL;
-  size_t n = 0;
-  if (kn_read_file(REF_JSON, 1 << 22, &txt, &n)) {
-    fprintf(stderr, "cannot read %s: %s\n", REF_JSON, knobs_last_error());
-    return 0;
-  }
-  ref = cJSON_ParseWithLength(txt, n);
-  free(txt);
+  ref = t_ref_json(REF_JSON);
   return jnum(ref, "version") == 1;
 }
 

@@ -10,9 +10,7 @@
 # -fsanitize flags. Usage: sh tests/test_install.sh BUILD
 BUILD=${1:-build}
 T=$(mktemp -d /tmp/knobs-install-XXXXXX)
-P=0; F=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
+. "$(dirname "$0")/lib.sh"
 check() { msg=$1; shift; if "$@"; then ok; else bad "$msg"; fi; }
 SAN=0; SANFLAGS=""
 case $(basename "$BUILD") in *-san) SAN=1; SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" ;; esac

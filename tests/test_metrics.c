@@ -22,6 +22,7 @@
 #include "io/io.h"
 #include "metrics/metrics.h"
 #include "t.h"
+#include "ref_json.h"
 
 #define REF_NPZ "tests/ref/metrics_ref.npz"
 #define REF_JSON "tests/ref/metrics_ref.json"
@@ -773,15 +774,10 @@ static void test_cli(const char *argv0) {
 
 int main(int argc, char **argv) {
   (void)argc;
-  char *j = NULL;
-  size_t n;
-  if (kn_read_file(REF_JSON, 1 << 20, &j, &n) || !(ref = cJSON_Parse(j))) {
-    fprintf(stderr, "cannot read %s (run from the repository root)\n", REF_JSON);
+  if (!(ref = t_ref_json(REF_JSON))) {
     CHECK(0, "reference");
-    free(j);
     return t_done();
   }
-  free(j);
   CHECK(jnum(ref, "version") == 1, "reference version %g, this test reads version 1", jnum(ref, "version"));
   test_pieces();
   test_closed_forms();

@@ -8,16 +8,7 @@ BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 H="$PWD/tests/ref/head_reg.safetensors" # a head on 5 latents (tests/ref/make_head_ref.py)
 T=$(mktemp -d /tmp/knobs-penalty-XXXXXX)
-P=0; F=0
-ok() { P=$((P + 1)); }
-bad() { F=$((F + 1)); echo "FAIL: $*" >&2; }
-expect() {
-  code=$1; pat=$2; shift 2
-  "$@" >"$T/out" 2>"$T/err"; rc=$?
-  if [ "$rc" != "$code" ]; then bad "$* -> exit $rc, want $code: $(head -c 300 "$T/err")"; return; fi
-  if [ -n "$pat" ] && ! grep -q -- "$pat" "$T/err" "$T/out"; then bad "$* -> output lacks '$pat': $(head -c 300 "$T/err")"; return; fi
-  ok
-}
+. "$(dirname "$0")/lib.sh"
 
 expect 0 "--property-penalty" "$K" train --help
 expect 0 "--property-weight" "$K" train --help

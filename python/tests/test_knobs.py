@@ -136,16 +136,19 @@ class TestMetrics(Base):
             knobs.metrics(bad, f, metrics="mig")
 
 
-class TestModel(Base):
+class TinyRun(Base):
+    """A 20-step MLP beta-VAE on dSprites and 64 observations with their factors and values."""
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.run_dir = os.path.join(cls.tmp, "run")
         cli("train", "--arch", "mlp", "--hidden", "32", "--latents", "4", "--batch", "8",
             "--steps", "20", "--threads", "2", "--seed", "3", "--out", cls.run_dir, "--quiet")
-        x = os.path.join(cls.tmp, "x.npy")
-        cli("data", "export", "dsprites", "--n", "64", "--seed", "5", "--out", x)
-        cls.x = np.load(x)
+        p = lambda s: os.path.join(cls.tmp, s)
+        cli("data", "export", "dsprites", "--n", "64", "--seed", "5", "--out", p("x.npy"),
+            "--factors", p("f.npy"), "--values", p("v.npy"))
+        cls.x, cls.f, cls.v = np.load(p("x.npy")), np.load(p("f.npy")), np.load(p("v.npy"))
         cls.model = knobs.Model.load(cls.run_dir)
 
     @classmethod
@@ -153,6 +156,13 @@ class TestModel(Base):
         cls.model.close()
         super().tearDownClass()
 
+    def data_knobs(self):
+        """Knobs of the model from its codes of the 64 observations (no KL: none inactive)."""
+        return knobs.name_codes(self.model.encode(self.x), self.f, self.v,
+                                ["shape", "scale", "orientation", "posX", "posY"])
+
+
+class TestModel(TinyRun):
     def test_encode_same_as_cli(self):
         cli("encode", "--model", self.run_dir, "--n", "64", "--seed", "5",
             "--out", self.path("c.npy"), "--logvar", self.path("lv.npy"))
@@ -403,32 +413,6 @@ class TestNames(Base):
         k.close()
         with self.assertRaises(knobs.KnobsError):
             k.label(0)
-
-
-class TinyRun(Base):
-    """A 20-step MLP beta-VAE on dSprites (as TestModel's) and 64 observations with factors."""
-
-    @classmethod
-    def setUpClass(cls):
-        super().setUpClass()
-        cls.run_dir = os.path.join(cls.tmp, "run")
-        cli("train", "--arch", "mlp", "--hidden", "32", "--latents", "4", "--batch", "8",
-            "--steps", "20", "--threads", "2", "--seed", "3", "--out", cls.run_dir, "--quiet")
-        p = lambda s: os.path.join(cls.tmp, s)
-        cli("data", "export", "dsprites", "--n", "64", "--seed", "5", "--out", p("x.npy"),
-            "--factors", p("f.npy"), "--values", p("v.npy"))
-        cls.x, cls.f, cls.v = np.load(p("x.npy")), np.load(p("f.npy")), np.load(p("v.npy"))
-        cls.model = knobs.Model.load(cls.run_dir)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.model.close()
-        super().tearDownClass()
-
-    def data_knobs(self):
-        """Knobs of the model from its codes of the 64 observations (no KL: none inactive)."""
-        return knobs.name_codes(self.model.encode(self.x), self.f, self.v,
-                                ["shape", "scale", "orientation", "posX", "posY"])
 
 
 class TestModelKnobs(TinyRun):
