@@ -124,6 +124,14 @@ else
   S=$((S + 1)); echo "skip: python3-torch not installed (the strict PyTorch load of model.safetensors)"
 fi
 
+# ---- --init: a new run from another run's weights; a missing or mismatched one is refused ----
+expect 0 "" "$K" train $MLP --steps 10 --log-every 5 --out "$T/i0" --quiet
+expect 0 "" "$K" train $MLP --steps 10 --log-every 5 --init "$T/i0" --out "$T/i1" --quiet
+grep -q '"init":' "$T/i1/config.json" && ok || bad "config.json does not record init"
+expect 2 "no-such-run" "$K" train $MLP --steps 10 --init "$T/no-such-run" --out "$T/i2" --quiet
+[ -e "$T/i2/config.json" ] && bad "a refused --init wrote $T/i2/config.json" || ok
+expect 2 "weight" "$K" train --arch mlp --hidden 16 --latents 4 --batch 8 --threads 1 --steps 10 --init "$T/i0" --out "$T/i3" --quiet
+
 chmod -R 700 "$T"; rm -rf "$T"
 echo "$P passed, $F failed, $S skipped"
 [ "$F" = 0 ]
