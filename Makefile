@@ -22,7 +22,7 @@ PYTHON  ?= /usr/bin/python3
 # the python/knobs tests; groff to check the man page). PyTorch and scikit-learn are only for
 # `make ref` and `make bench` (PyTorch comparison).
 DEB_BUILD := build-essential pkg-config libopenblas-dev zlib1g-dev libpng-dev libcjson-dev \
-             libhdf5-dev libmicrohttpd-dev
+             libhdf5-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin
 DEB_TEST  := dataset-fashion-mnist python3-numpy groff-base chromium
 DEB_REF   := python3-torch python3-numpy python3-sklearn
 
@@ -38,6 +38,12 @@ HDF5_LIBS   := -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5
 CFLAGS  += -std=c11 -D_GNU_SOURCE $(OPT) $(WARN) $(SANFLAGS) -pthread -Iinclude -Isrc \
            -I/usr/include/x86_64-linux-gnu/openblas-pthread $(HDF5_CFLAGS) -MMD -MP
 LDLIBS  += $(SANFLAGS) -pthread $(HDF5_LIBS) -lpng -lz -lcjson -lmicrohttpd -lm -ldl
+
+# Open MPI, when mpicc exists: only the command links it (src/cli/mpi.c); `knobs --version` says
+# whether it has it. Without mpicc knobs builds and runs as one process.
+MPICC      := $(shell command -v mpicc 2>/dev/null)
+MPI_CFLAGS := $(if $(MPICC),-DKNOBS_HAVE_MPI $(shell mpicc --showme:compile 2>/dev/null))
+MPI_LIBS   := $(if $(MPICC),$(shell mpicc --showme:link 2>/dev/null))
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/data/*.c \
                               src/metrics/*.c src/io/*.c src/apps/*.c src/run/*.c \
@@ -86,7 +92,7 @@ deps:
 
 # Objects depend on the flags they were built with: a change of CFLAGS rebuilds them.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW   := $(CC) $(CFLAGS) | $(LIB_CFLAGS) | $(LDLIBS)
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(LIB_CFLAGS) | $(LDLIBS) | $(MPI_CFLAGS) $(MPI_LIBS)
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 
 $(SRC_OBJ): $(BUILD)/%.o: %.c $(FLAGS_STAMP)
@@ -123,8 +129,10 @@ $(SOLINK): $(SO)
 $(MAN): $(KNOBS) scripts/man.sh
 	sh scripts/man.sh $(KNOBS) > $@.tmp && mv $@.tmp $@
 
+$(CLI_OBJ): CFLAGS += $(MPI_CFLAGS)
+
 $(KNOBS): $(CLI_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS) $(MPI_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/t.h $(LIB)
 	@mkdir -p $(dir $@)

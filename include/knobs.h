@@ -401,6 +401,30 @@ typedef struct {
 /* One optimisation step on a batch the model draws from `d` with the rng of (seed, step).
  * Allocates nothing. Loss terms of the step go to `terms` if non-NULL. */
 KNOBS_API knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *terms);
+/* Data-parallel training: `size` processes train one model together. Each draws the batch of
+ * step t from (seed, t) as a single process would and keeps its shard (rows rank*B/size ..
+ * (rank+1)*B/size of cfg.batch = B), computes its shard's gradient, and the gradient block is
+ * summed across the processes by `sum_f32` (divided by size: the gradient of the whole batch's
+ * mean loss) before every process applies the same Adam step; the loss terms are summed by
+ * `sum_f64` likewise. The sums must give every process the same bytes, in a fixed order
+ * (src/cli/mpi.c does it with MPI). Only families whose loss is a mean of per-example terms
+ * qualify (betavae); the others couple the examples of a batch (a minibatch estimator, a
+ * discriminator, a batch covariance, the batch's KL against a capacity) and are refused with
+ * KNOBS_ERR_UNSUPPORTED, as are a property penalty and a batch that size does not divide
+ * (KNOBS_ERR_ARG). p NULL or size 1: back to one process. The checkpoints are those of one
+ * process of batch B, so a run resumes under any number of processes that divides B. */
+typedef struct {
+  int rank, size;
+  int (*sum_f32)(void *ctx, float *buf, size_t n);   /* 0 on success, in place */
+  int (*sum_f64)(void *ctx, double *buf, size_t n);
+  void *ctx;
+} knobs_parallel;
+KNOBS_API knobs_status knobs_model_set_parallel(knobs_model *m, const knobs_parallel *p);
+/* 1 if the family `model` can train data-parallel (its loss is a mean of per-example terms). */
+KNOBS_API int knobs_model_data_parallel(const char *model);
+/* FNV-1a 64 of the model's state: parameters, buffers, optimizer moments and step count. Two
+ * processes of one data-parallel run hold the same digest after every step. */
+KNOBS_API uint64_t knobs_model_digest(const knobs_model *m);
 /* Posterior of n observations (n,C,H,W): mean (n,Z) and, if non-NULL, log-variance (n,Z).
  * For models without a posterior (InfoGAN) this is the model's representation. */
 KNOBS_API knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *mean, float *logvar);
@@ -478,6 +502,13 @@ KNOBS_API void knobs_run_free(knobs_run *r);
 /* 1 if `dir` holds a run's files (config.json, log.csv, model.safetensors or
  * optimizer.safetensors), else 0. */
 KNOBS_API int knobs_run_exists(const char *dir);
+
+/* A data-parallel worker's copy of the run in `dir` (knobs_model_set_parallel), made right
+ * after the writer process created or resumed it: the model as the writer holds it (built
+ * from config.json, with its init weights, when the folder has no checkpoint yet; else loaded
+ * from its checkpoint pair, with config.json's steps) and the run's data, both the caller's to
+ * free. Reads the folder only: no lock, nothing written. `threads` 0: as configured. */
+KNOBS_API knobs_status knobs_run_replica(const char *dir, int threads, knobs_model **m, knobs_data **d);
 
 /* The embedder's entry: train the caller's `m` on `d` (both stay the caller's) into
  * opts->out_dir to opts->steps, as knobs_run_train does. The folder is locked while it runs.

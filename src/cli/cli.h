@@ -84,6 +84,24 @@ int cli_exit_code(knobs_status s);
  * cli_exit_code(knobs_last_status()) (2 if the status says OK, which is a bug somewhere). */
 int cli_lib_fail(const char *cmd, const char *what);
 
+/* mpi.c: the ranks of an MPI launch (rank 0 of 1 without one). cli_mpi_start starts MPI when
+ * a launcher started the process (0, or an exit status after reporting); cli_mpi_parallel is
+ * the data-parallel sums for knobs_model_set_parallel (a stop asked on any rank reaches
+ * *stop on all); cli_mpi_bcast sends rank 0's bytes to all; cli_mpi_same_u64 is 1 if every
+ * rank holds v; send/poll/recv carry a sweep's small int messages (nonzero: failed). */
+int cli_mpi_start(int *argc, char ***argv);
+void cli_mpi_end(void);
+int cli_mpi_rank(void);
+int cli_mpi_size(void);
+void cli_mpi_abort(int code) __attribute__((noreturn));
+const char *cli_mpi_info(void);
+knobs_parallel cli_mpi_parallel(volatile int *stop);
+int cli_mpi_bcast(void *buf, int bytes);
+int cli_mpi_same_u64(uint64_t v);
+int cli_mpi_send(int dest, const int *msg, int n);
+int cli_mpi_poll(int *src, int *msg, int n);
+int cli_mpi_recv(int src, int *msg, int n);
+
 /* Parse "lo:hi:steps" (e.g. "-2:2:11"). Returns 0 on success. */
 int cli_parse_range(const char *s, double *lo, double *hi, int *steps);
 /* Parse a comma list of names into out[] (pointers into a static copy); returns the count or

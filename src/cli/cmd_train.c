@@ -19,6 +19,13 @@ static void on_sigint(int sig) {
   stop_flag = 1;
 }
 
+static void catch_signals(void) {
+  struct sigaction sa = {0};
+  sa.sa_handler = on_sigint;
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+}
+
 typedef struct {
   cli_progress pr;
   int quiet, batch;
@@ -139,6 +146,20 @@ static int unique_dir(char *out, size_t n, const knobs_config *c) {
   return -1;
 }
 
+/* Under more than one MPI rank: the model must train data-parallel and the batch split into
+ * equal shards; 0, or 1 after reporting (before anything is written). */
+static int check_parallel(const knobs_config *c) {
+  int P = cli_mpi_size(), B = (int)knobs_config_number(c, "batch");
+  const char *model = knobs_config_string(c, "model");
+  if (P <= 1) return 0;
+  if (!knobs_model_data_parallel(model))
+    return cli_usage_error("train", "%s cannot train data-parallel on %d ranks: its loss couples the examples of a "
+                           "batch, so shards would change it (betavae can; spread runs over ranks with knobs sweep)",
+                           model, P);
+  if (B % P) return cli_usage_error("train", "batch %d does not split into %d equal shards (one per rank)", B, P);
+  return 0;
+}
+
 /* A new run from the flags: the data opened (exit 2), the config checked (exit 1), the folder
  * claimed (exit 2). 0 with *run set, else the exit status (reported). */
 static int start_run(const cli_opt *opts, int nfield, const char *out, int overwrite, knobs_run **run) {
@@ -154,6 +175,7 @@ static int start_run(const cli_opt *opts, int nfield, const char *out, int overw
     fprintf(stderr, "knobs: train: %s (see 'knobs train --help')\n", knobs_last_error());
     rc = 1;
   }
+  if (!rc) rc = check_parallel(c);
   char dir[600];
   if (out) snprintf(dir, sizeof dir, "%s", out);
   else if (!rc && unique_dir(dir, sizeof dir, c)) rc = cli_fail(cmd, "cannot find a free run folder name under runs/");
@@ -180,16 +202,16 @@ static int train(knobs_run *run, int quiet) {
   prog_ctx pc = {.quiet = quiet, .batch = batch};
   cli_progress_init(&pc.pr, stdout);
   if (!quiet && knobs_data_info_get(d)->note[0]) printf("note: %s\n", knobs_data_info_get(d)->note);
+  char ranks[64] = "";
+  if (cli_mpi_size() > 1)
+    snprintf(ranks, sizeof ranks, " (%d ranks x %d)", cli_mpi_size(), batch / cli_mpi_size());
   if (!quiet)
-    printf("knobs train: %s (%s, %s, Z=%.0f) on %s, %.0f steps, batch %d, %d thread%s -> %s\n",
+    printf("knobs train: %s (%s, %s, Z=%.0f) on %s, %.0f steps, batch %d%s, %d thread%s%s -> %s\n",
            knobs_config_string(c, "model"), knobs_config_string(c, "arch"), knobs_config_string(c, "likelihood"),
            knobs_config_number(c, "latents"), knobs_config_string(c, "data"), knobs_config_number(c, "steps"), batch,
-           threads, threads == 1 ? "" : "s", dir);
+           ranks, threads, threads == 1 ? "" : "s", cli_mpi_size() > 1 ? " per rank" : "", dir);
   fflush(stdout);
-  struct sigaction sa = {0};
-  sa.sa_handler = on_sigint;
-  sigaction(SIGINT, &sa, NULL);
-  sigaction(SIGTERM, &sa, NULL);
+  catch_signals();
   knobs_train_opts to = {.progress = progress, .ctx = &pc, .stop = &stop_flag};
   knobs_status s = knobs_run_train(run, &to);
   if (s == KNOBS_ERR_INTERRUPTED) {
@@ -203,6 +225,66 @@ static int train(knobs_run *run, int quiet) {
     printf(")\n");
   }
   return 0;
+}
+
+static int open_run(const cli_opt *opts, int nfield, const char *out, const char *resume, int overwrite,
+                    knobs_run **out_run);
+
+/* ---- data-parallel: one run on every MPI rank ------------------------------------------------
+ * Rank 0 creates or resumes the run (rc: its exit status if it could not) and owns the folder:
+ * the lock, log.csv, the checkpoints and pictures. The other ranks copy its model
+ * (knobs_run_replica) and train their shards in step; every rank ends by checking that all
+ * hold the same model. */
+static int train_ranks(knobs_run *run, int rc, int quiet) {
+  int rank = cli_mpi_rank();
+  struct {
+    int rc;
+    char dir[900];
+  } msg = {.rc = rc};
+  if (rank == 0 && !rc) snprintf(msg.dir, sizeof msg.dir, "%s", knobs_run_dir(run));
+  if (cli_mpi_bcast(&msg, (int)sizeof msg)) cli_mpi_abort(2);
+  if (msg.rc) return msg.rc; /* rank 0 said why */
+  knobs_model *m = NULL;
+  knobs_data *d = NULL;
+  if (rank == 0) {
+    m = knobs_run_model(run);
+  } else if (knobs_run_replica(msg.dir, 0, &m, &d)) {
+    fprintf(stderr, "knobs: train: rank %d: cannot copy the run: %s\n", rank, knobs_last_error());
+    cli_mpi_abort(2);
+  }
+  knobs_parallel par = cli_mpi_parallel(&stop_flag);
+  if (knobs_model_set_parallel(m, &par)) {
+    fprintf(stderr, "knobs: train: rank %d: %s\n", rank, knobs_last_error());
+    cli_mpi_abort(1);
+  }
+  int r = 0;
+  if (rank == 0) {
+    r = train(run, quiet); /* reports its own failure */
+    if (r && r != 130) cli_mpi_abort(r);
+  } else {
+    catch_signals();
+    long steps = (long)knobs_config_number(knobs_model_config(m), "steps");
+    while (knobs_model_step(m) < steps && !stop_flag)
+      if (knobs_model_train_step(m, d, NULL)) {
+        fprintf(stderr, "knobs: train: rank %d: %s\n", rank, knobs_last_error());
+        cli_mpi_abort(2);
+      }
+    if (stop_flag) r = 130;
+  }
+  long step = knobs_model_step(m);
+  if (!cli_mpi_same_u64(knobs_model_digest(m))) {
+    if (rank == 0)
+      fprintf(stderr, "knobs: train: the ranks' models differ after step %ld: their gradient sums were not the same "
+              "bytes on every rank\n", step);
+    r = 2;
+  }
+  if (rank == 0) {
+    knobs_run_free(run);
+  } else {
+    knobs_model_free(m);
+    knobs_data_free(d);
+  }
+  return r;
 }
 
 int cmd_train(int argc, char **argv) {
@@ -220,7 +302,28 @@ int cmd_train(int argc, char **argv) {
   opts[n++] = (cli_opt){"--quiet", OPT_FLAG, &quiet, 0, 0, NULL, "no progress output", 0};
   int r = cli_parse(cmd, "[options]   (models: see 'knobs help models')", argc, argv, opts, n, NULL, 0, NULL);
   if (r) return r < 0 ? 0 : r;
+  if (cli_mpi_size() > 1) {
+    knobs_run *run = NULL;
+    if (cli_mpi_rank() == 0) {
+      r = open_run(opts, nfield, out, resume, overwrite, &run);
+      if (!r && resume) r = check_parallel(knobs_model_config(knobs_run_model(run)));
+      if (r && run) knobs_run_free(run), run = NULL;
+    }
+    return train_ranks(run, r, quiet);
+  }
+  knobs_run *run = NULL;
+  if ((r = open_run(opts, nfield, out, resume, overwrite, &run))) return r;
+  r = train(run, quiet);
+  knobs_run_free(run);
+  return r;
+}
 
+/* The run the flags ask for: resumed (--resume) or new; 0 with *run set, else the exit status
+ * (reported). */
+static int open_run(const cli_opt *opts, int nfield, const char *out, const char *resume, int overwrite,
+                    knobs_run **out_run) {
+  const char *cmd = "train";
+  int r;
   knobs_run *run = NULL;
   if (resume) {
     if (out) return cli_usage_error(cmd, "--out and --resume exclude each other (a resumed run stays in its folder)");
@@ -237,7 +340,6 @@ int cmd_train(int argc, char **argv) {
   } else if ((r = start_run(opts, nfield, out, overwrite, &run))) {
     return r;
   }
-  r = train(run, quiet);
-  knobs_run_free(run);
-  return r;
+  *out_run = run;
+  return 0;
 }

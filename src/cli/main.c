@@ -8,6 +8,7 @@
 int cmd_metrics(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
+int cmd_sweep(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"train", cmd_train, "train a model (default: beta-VAE on the built-in dSprites)"},
@@ -23,6 +24,7 @@ const cli_command cli_commands[] = {
     {"design", cmd_design, "search latent space for plausible designs with a property (PNG + report)"},
     {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
     {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
+    {"sweep", cmd_sweep, "train and evaluate a grid of runs (seeds, models, settings) on local jobs or MPI ranks"},
     {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
@@ -68,6 +70,7 @@ int cmd_version(int argc, char **argv) {
   (void)argv;
   printf("knobs %s\n", knobs_version());
   printf("blas: %s\n", knobs_blas_info());
+  printf("mpi: %s\n", cli_mpi_info());
   return 0;
 }
 
@@ -83,5 +86,16 @@ int main(int argc, char **argv) {
     fprintf(stderr, "knobs: unknown command '%s' (see 'knobs help')\n", argv[1]);
     return 1;
   }
-  return c->run(argc - 1, argv + 1);
+  int rc = cli_mpi_start(&argc, &argv);
+  if (rc) return rc;
+  if (cli_mpi_size() > 1 && strcmp(c->name, "train") && strcmp(c->name, "sweep")) {
+    if (cli_mpi_rank() == 0)
+      fprintf(stderr, "knobs: %s does not run on several MPI ranks (only train and sweep do): run it as one "
+              "process\n", c->name);
+    cli_mpi_end();
+    return 1;
+  }
+  rc = c->run(argc - 1, argv + 1);
+  cli_mpi_end();
+  return rc;
 }

@@ -95,6 +95,7 @@ const kn_model_ops kn_model_betavae = {
     .build = vae_build,
     .step = betavae_step,
     .property_penalty = 1,
+    .batch_separable = 1,
 };
 
 const kn_model_ops kn_model_annealedvae = {

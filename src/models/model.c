@@ -227,7 +227,15 @@ knobs_status kn_model_batch(knobs_model *m, knobs_data *d) {
   const knobs_data_info *in = knobs_data_info_get(d);
   kn_rng r;
   kn_rng_seed(&r, m->cfg.seed, KN_STREAM_DATA + (uint64_t)m->step);
-  return kn_data_batch(d, &r, m->B, m->x, in->K > 0 ? m->fac : NULL, m->fac);
+  if (m->par.size <= 1) return kn_data_batch(d, &r, m->B, m->x, in->K > 0 ? m->fac : NULL, m->fac);
+  /* a shard: the whole batch is drawn as one process would (the draw is cheap next to the
+   * step), and this process keeps rows rank*B .. rank*B + B */
+  s = kn_data_batch(d, &r, m->cfg.batch, m->x, in->K > 0 ? m->fac : NULL, m->fac);
+  if (s) return s;
+  size_t lo = (size_t)m->par.rank * m->B;
+  memmove(m->x, m->x + lo * m->D, sizeof(float) * m->D * (size_t)m->B);
+  if (in->K > 0) memmove(m->fac, m->fac + lo * in->K, sizeof(int32_t) * (size_t)in->K * m->B);
+  return KNOBS_OK;
 }
 
 void kn_vae_encode_batch(knobs_model *m, const float *x, int B) {
@@ -245,8 +253,14 @@ void kn_model_rng(const knobs_model *m, uint64_t stream, uint64_t salt, kn_rng *
 
 void kn_vae_sample(knobs_model *m, int B, kn_rng *r) {
   size_t n = (size_t)B * m->Z;
-  if (m->test_eps) memcpy(m->eps, m->test_eps + (size_t)(m->step % m->test_neps) * n, sizeof(float) * n);
-  else kn_rng_normal_fill(r, m->eps, n);
+  if (m->test_eps) {
+    memcpy(m->eps, m->test_eps + (size_t)(m->step % m->test_neps) * n, sizeof(float) * n);
+  } else if (m->par.size > 1 && B == m->B) { /* this shard's rows of the whole batch's noise */
+    kn_rng_normal_fill(r, m->eps, (size_t)m->cfg.batch * m->Z);
+    memmove(m->eps, m->eps + (size_t)m->par.rank * n, sizeof(float) * n);
+  } else {
+    kn_rng_normal_fill(r, m->eps, n);
+  }
   kn_reparam_forward(m->z, m->mu, m->lv, m->eps, n);
 }
 
@@ -281,11 +295,67 @@ void kn_vae_backward(knobs_model *m, int B) {
   kn_stack_backward(&m->enc, B);
 }
 
-void kn_model_opt_step(knobs_model *m, int k) { kn_adam_step(m->pool, &m->opt[k], m->net.p, m->net.g); }
+void kn_model_opt_step(knobs_model *m, int k) {
+  if (m->par.size > 1) { /* the whole batch's gradient: the shards' sum over the processes / size */
+    kn_adam *a = &m->opt[k];
+    float *g = m->net.g + a->off;
+    if (m->par.sum_f32(m->par.ctx, g, a->n)) m->par_failed = 1;
+    float inv = 1.0f / (float)m->par.size;
+    for (size_t i = 0; i < a->n; i++) g[i] *= inv;
+  }
+  kn_adam_step(m->pool, &m->opt[k], m->net.p, m->net.g);
+}
+
+static uint64_t fnv(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+  return h;
+}
+
+uint64_t knobs_model_digest(const knobs_model *m) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  h = fnv(h, m->net.p, sizeof(float) * m->net.n_p);
+  if (m->net.n_buf) h = fnv(h, m->net.buf, sizeof(float) * m->net.n_buf);
+  for (int k = 0; k < m->nopt; k++) {
+    const kn_adam *a = &m->opt[k];
+    if (a->m) h = fnv(h, a->m, sizeof(float) * a->n);
+    if (a->v) h = fnv(h, a->v, sizeof(float) * a->n);
+    h = fnv(h, &a->t, sizeof a->t);
+  }
+  return fnv(h, &m->step, sizeof m->step);
+}
+
+int knobs_model_data_parallel(const char *model) {
+  const kn_model_ops *o = model ? kn_model_ops_find(model) : NULL;
+  return o && o->batch_separable;
+}
+
+knobs_status knobs_model_set_parallel(knobs_model *m, const knobs_parallel *p) {
+  if (!p || p->size <= 1) {
+    m->par = (knobs_parallel){0};
+    m->B = m->cfg.batch;
+    return KNOBS_OK;
+  }
+  if (p->rank < 0 || p->rank >= p->size || !p->sum_f32 || !p->sum_f64)
+    return kn_err(KNOBS_ERR_ARG, "data-parallel: rank %d of %d, or a missing sum", p->rank, p->size);
+  if (!m->ops->batch_separable)
+    return kn_err(KNOBS_ERR_UNSUPPORTED, "data-parallel training needs a loss that is a mean of per-example terms "
+                  "(betavae); %s couples the examples of a batch, so shards would change its loss (spread runs "
+                  "over processes with knobs sweep instead)", m->cfg.model);
+  if (m->prop.on)
+    return kn_err(KNOBS_ERR_UNSUPPORTED, "data-parallel training with a property penalty is not supported");
+  if (m->cfg.batch % p->size)
+    return kn_err(KNOBS_ERR_ARG, "data-parallel: batch %d does not split into %d equal shards", m->cfg.batch, p->size);
+  m->par = *p;
+  m->B = m->cfg.batch / p->size;
+  return KNOBS_OK;
+}
 
 int knobs_model_has_posterior(const knobs_model *m) { return m->has_vae; }
 
 knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
+  knobs_terms own;
+  if (!t && m->par.size > 1) t = &own; /* every process sums the terms */
   if (t) t->n = 0;
   for (int i = 0; i < m->nstacks; i++) m->stacks[i]->training = 1;
   kn_model_zero_grad(m);
@@ -293,6 +363,12 @@ knobs_status knobs_model_train_step(knobs_model *m, knobs_data *d, knobs_terms *
   if (!s) s = m->ops->step(m, d, t);
   if (s) return s;
   m->step++;
+  if (m->par.size > 1) { /* the whole batch's terms: the mean of the shards' means */
+    if (m->par.sum_f64(m->par.ctx, t->value, (size_t)t->n)) m->par_failed = 1;
+    for (int i = 0; i < t->n; i++) t->value[i] /= m->par.size;
+    if (m->par_failed)
+      return kn_err(KNOBS_ERR_IO, "data-parallel: the sum across processes failed at step %ld", m->step);
+  }
   if (m->prop.on && t) { /* the penalty's term, and its share of the loss */
     for (int i = 0; i < t->n; i++)
       if (!strcmp(t->name[i], "loss")) t->value[i] += m->cfg.property_weight * m->prop.value;

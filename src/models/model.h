@@ -65,6 +65,10 @@ struct knobs_model {
    * instead of draws from the rng. */
   const float *test_x, *test_eps;
   int test_nx, test_neps;
+  /* data-parallel training (knobs_model_set_parallel): size 0 or 1 is one process; else B is
+   * this process's shard of cfg.batch */
+  knobs_parallel par;
+  int par_failed; /* a sum failed during the step */
 };
 
 struct kn_model_ops {
@@ -79,6 +83,10 @@ struct kn_model_ops {
   /* 1 if step() goes through kn_vae_forward, which applies the property penalty; config
    * validation refuses a property penalty for the other families. */
   int property_penalty;
+  /* 1 if the loss is a batch mean of per-example terms, so that shards of a batch on several
+   * processes, their gradients summed, give the gradient of the whole batch
+   * (knobs_model_set_parallel) */
+  int batch_separable;
   /* Declare stacks and parameters (before allocation); may set m->impl. The default VAE is
    * declared by kn_vae_declare, which most families call first. */
   knobs_status (*build)(knobs_model *m);

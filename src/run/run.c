@@ -355,6 +355,48 @@ knobs_status knobs_run_resume(const char *dir, const knobs_setting *changes, int
   return KNOBS_OK;
 }
 
+/* ---- a data-parallel worker's replica ------------------------------------------------------- */
+
+knobs_status knobs_run_replica(const char *dir, int threads, knobs_model **m, knobs_data **d) {
+  *m = NULL, *d = NULL;
+  char cp[1100], mp[1100], op[1100];
+  path_in(cp, sizeof cp, dir, "config.json");
+  path_in(mp, sizeof mp, dir, "model.safetensors");
+  path_in(op, sizeof op, dir, "optimizer.safetensors");
+  char *json = NULL;
+  size_t n;
+  knobs_config *c = NULL;
+  knobs_status s = kn_read_file(cp, (size_t)1 << 24, &json, &n);
+  if (!s) s = knobs_config_create(NULL, &c);
+  if (!s) s = knobs_config_from_json(c, json);
+  if (!s && threads > 0) {
+    char v[16];
+    snprintf(v, sizeof v, "%d", threads);
+    s = knobs_config_set(c, "threads", v);
+  }
+  free(json);
+  knobs_run r = {.lock_fd = -1};
+  if (!s && !kn_file_exists(mp)) { /* a new run: built as knobs_run_create built it */
+    s = knobs_model_create(c, &r.m);
+    const char *init = knobs_config_string(c, "init");
+    if (!s && init && init[0] && (s = knobs_model_init_weights(r.m, init))) s = kn_err_prefix(s, "init");
+  } else if (!s) {
+    snprintf(r.dir, sizeof r.dir, "%s", dir);
+    s = load_checkpoint(&r, (int)knobs_config_number(c, "threads"));
+    char v[32];
+    snprintf(v, sizeof v, "%.0f", knobs_config_number(c, "steps")); /* as the writer's resume set it */
+    if (!s) s = knobs_model_set(r.m, "steps", v);
+  }
+  if (!s) s = open_data(&r);
+  knobs_config_free(c);
+  if (s) {
+    knobs_model_free(r.m);
+    return kn_err_prefix(s, dir);
+  }
+  *m = r.m, *d = r.d;
+  return KNOBS_OK;
+}
+
 /* ---- training ----------------------------------------------------------------------------- */
 
 static uint64_t config_seed(const knobs_config *c) {
