@@ -253,11 +253,11 @@ static knobs_status check_args(const float *reps, const double *kl, int R, int N
   if (o->variant != KNOBS_UDR_LASSO && o->variant != KNOBS_UDR_SPEARMAN)
     return kn_err(KNOBS_ERR_ARG, "udr: unknown variant %d (lasso %d, spearman %d)", (int)o->variant,
                   KNOBS_UDR_LASSO, KNOBS_UDR_SPEARMAN);
-  if (o->variant == KNOBS_UDR_LASSO && !(o->alpha > 0 && isfinite(o->alpha)))
+  if (!(o->alpha > 0 && isfinite(o->alpha))) /* checked for spearman too: one contract */
     return kn_err(KNOBS_ERR_ARG, "udr: Lasso alpha %g; it must be > 0", o->alpha);
-  if (o->variant == KNOBS_UDR_LASSO && o->max_iter < 1)
+  if (o->max_iter < 1)
     return kn_err(KNOBS_ERR_ARG, "udr: Lasso max_iter %d; it must be >= 1", o->max_iter);
-  if (o->variant == KNOBS_UDR_LASSO && !(o->tol >= 0))
+  if (!(o->tol >= 0))
     return kn_err(KNOBS_ERR_ARG, "udr: Lasso tol %g; it must be >= 0", o->tol);
   if (!(o->kl_filter_threshold >= 0))
     return kn_err(KNOBS_ERR_ARG, "udr: kl_filter_threshold %g; it must be >= 0", o->kl_filter_threshold);
