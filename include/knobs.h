@@ -1233,6 +1233,80 @@ KNOBS_API int knobs_serve_port(const knobs_server *s);
 /* Stop listening, finish the requests in flight, free everything. NULL is a no-op. */
 KNOBS_API void knobs_serve_stop(knobs_server *s);
 
+/* ==== UDR: unsupervised model selection (src/metrics/udr.c, src/apps/udr_models.c) ========= */
+/* The Unsupervised Disentanglement Ranking of Duan et al. 2020 ("Unsupervised Model Selection for
+ * Variational Disentangled Representation Learning", arXiv:1905.12614), as google-research/
+ * disentanglement_lib computes it (evaluation/udr/metrics/udr.py, compute_udr_sklearn; the KL
+ * vectors of evaluation/udr/evaluate.py); docs/metrics.md ("UDR") gives every step. R runs
+ * (models of one setting trained from different seeds) encode the same N inputs; for each run
+ * its posterior means are standardised per latent (scikit-learn's StandardScaler), latents with
+ * KL <= 0.01 are zeroed (udr.py's fixed constant) and latents with KL > kl_filter_threshold are
+ * "active". For each ordered pair (i, j), i != j, a (D,D) matrix C relates run i's latents
+ * (rows) to run j's (columns): lasso: C[a][b] = |w_a| of scikit-learn's Lasso(alpha) predicting
+ * j's latent b from all of i's latents; spearman: the |Spearman correlation| of the two latents
+ * (NaN if either is constant, as scipy gives it). On C restricted to the active latents (all
+ * of them without filter_low_kl), the pair's score is udr.py's relative strength,
+ * (mean over columns of max^2/sum + mean over rows of max^2/sum) / 2, a NaN term counting 0 (a
+ * NaN in a column or row makes that column's or row's term NaN). A run's UDR score is the
+ * median of the pair scores (j, i) over the other runs j. */
+typedef enum {
+  KNOBS_UDR_LASSO = 0,    /* udr.py's "lasso" (its default) */
+  KNOBS_UDR_SPEARMAN = 1  /* udr.py's "spearman" */
+} knobs_udr_variant;
+typedef struct {
+  knobs_udr_variant variant; /* [KNOBS_UDR_LASSO] */
+  double alpha;           /* lasso: scikit-learn's alpha, the L1 weight of
+                             (1/(2N)) |y - X w - b|^2 + alpha |w|_1 (> 0) [0.1, udr.py's] */
+  int max_iter;           /* lasso: coordinate descent sweeps at most (>= 1) [1000] */
+  double tol;             /* lasso: scikit-learn's stopping tolerance (>= 0) [1e-4] */
+  int filter_low_kl;      /* 1: score only the active latents [1] */
+  double kl_filter_threshold; /* a latent is active when its KL is above it (>= 0) [0.01] */
+  int raw_correlations;   /* 1: the result keeps every pair's matrix C (udr.py's
+                             include_raw_correlations) [1] */
+  int threads;            /* pairs are split over this many threads (>= 1); the numbers do
+                             not depend on it [1] */
+  int n;                  /* knobs_udr_models: observations drawn (>= 2) [1000, udr.gin's
+                             num_data_points] */
+  uint64_t seed;          /* knobs_udr_models: the draw of the observations [0]. (udr.py also
+                             hands its random state to Lasso, whose cyclic coordinate descent
+                             does not use it: the scores need no other seed) */
+} knobs_udr_opts;
+KNOBS_API void knobs_udr_opts_default(knobs_udr_opts *o);
+typedef struct {
+  int R, N, D;            /* runs, inputs, latents */
+  knobs_udr_variant variant;
+  double *scores;         /* (R) each run's UDR score (udr.py's model_scores) */
+  double *pairwise;       /* (R,R) [i*R + j]: the score of pair (i, j); 0 on the diagonal
+                             (udr.py's pairwise_disentanglement_scores) */
+  double *correlations;   /* (R,R,D,D) [((i*R + j)*D + a)*D + b]: C of pair (i, j) over all
+                             latents, zeros for i == j (udr.py's raw_correlations); NULL unless
+                             opts.raw_correlations */
+  double *kl;             /* (R,D) the KL vectors used (zeros when none were given) */
+  int *active;            /* (R,D) 1 for the latents scored */
+  int *n_active;          /* (R) how many */
+} knobs_udr_result;
+/* UDR of R runs' posterior means reps (R,N,D) (float32, row-major: run r's input k's latent d
+ * at reps[(r*N + k)*D + d]) and their KL vectors kl (R,D) (the mean over the N inputs of each
+ * latent's KL to the prior, 0.5 (mu^2 + exp(logvar) - logvar - 1)), or kl NULL: no latent
+ * zeroed and every latent active. A pair in which one run has no active latent scores 0
+ * (udr.py fails on it). o NULL: the defaults. KNOBS_ERR_ARG for R < 2, N < 2, D < 1, an unknown
+ * variant, alpha <= 0, max_iter < 1, tol < 0, a negative or NaN threshold, threads < 1;
+ * KNOBS_ERR_DATA for NaN or Inf in reps (naming run, row and latent) or a NaN, infinite or
+ * negative KL; KNOBS_ERR_NOMEM. *out is NULL on failure; free it with knobs_udr_result_free
+ * (one block). The same inputs and options give the same bits, whatever the thread count. */
+KNOBS_API knobs_status knobs_udr(const float *reps, const double *kl, int R, int N, int D,
+                                 const knobs_udr_opts *o, knobs_udr_result **out);
+/* UDR of R trained models on dataset d: o->n observations drawn with o->seed (knobs_data_draw,
+ * in chunks of 256 on streams 0, 1, ...: the same inputs for every model), encoded by each
+ * model's posterior (knobs_model_encode: means and log-variances), the KL vectors as above,
+ * then knobs_udr. KNOBS_ERR_ARG for R < 2, a NULL model or dataset, models of different code
+ * sizes or of an input shape other than d's (naming the model), n < 2;
+ * KNOBS_ERR_UNSUPPORTED for a model without a Gaussian posterior (InfoGAN); a failed draw or
+ * encode passes its status through. */
+KNOBS_API knobs_status knobs_udr_models(knobs_model *const *models, int R, knobs_data *d,
+                                        const knobs_udr_opts *o, knobs_udr_result **out);
+KNOBS_API void knobs_udr_result_free(knobs_udr_result *r);
+
 
 #ifdef __cplusplus
 }

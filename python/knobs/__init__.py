@@ -19,6 +19,11 @@ Using the knobs (knobs.h "names, edits, design"; docs/apps.md):
     h = knobs.Head.fit(z, y, logistic=True) # property head; h(z), h.save(path), Head.load(path)
     r = m.design("area", goal="max", penalty="gmm", n=8)   # r["codes"], r["images"], r["designs"]
 
+Unsupervised model selection (knobs.h "UDR"; docs/metrics.md):
+
+    u = knobs.udr(reps, kl, variant="lasso")  # reps (R,N,D) of R runs, kl (R,D): u["scores"] (R,)
+    u = knobs.udr_models([m1, m2, m3], n=1000, seed=0)   # the models encode one draw
+
 Arrays are NumPy arrays in and out; errors raise knobs.KnobsError carrying knobs_last_error().
 The library is found via $KNOBS_LIB, a build/ next to the package, or the system loader.
 """
@@ -31,9 +36,10 @@ from ._lib import (Array, DataOpts, Handle, KnobsError, METRICS_DEFAULTS, Metric
                    lib, padded, take_string)
 from . import _apps
 from ._apps import Head, Knobs, attribute_vector, edit_codes, name_codes
+from ._udr import udr, udr_models
 
 __all__ = ["metrics", "Model", "train", "version", "blas_info", "KnobsError", "Knobs", "Head",
-           "name_codes", "edit_codes", "attribute_vector"]
+           "name_codes", "edit_codes", "attribute_vector", "udr", "udr_models"]
 
 _DTYPES = {np.dtype(np.float32): 0, np.dtype(np.float64): 1, np.dtype(np.int64): 2,
            np.dtype(np.int32): 3, np.dtype(np.int16): 4, np.dtype(np.int8): 5,
