@@ -45,7 +45,7 @@ expect 2 "no sweep in" "$K" sweep --resume r
 [ ! -e r ] && ok || bad "a refused sweep wrote its folder"
 
 # a sweep: 3 runs on 2 jobs, each evaluated
-FL="--arch mlp --batch 32 --log-every 10"
+FL="--arch mlp --hidden 64 --batch 32 --log-every 10"
 expect 0 "3 of 3 runs finished" "$K" sweep --grid "seed=0..2" --data physics --steps 40 --jobs 2 --threads 1 \
   --eval "--metrics mcc --num-train 500 --num-test 200" --out s -- $FL
 [ "$(states done s)" = 3 ] && ok || bad "3 runs done: $(cat s/sweep.json)"
@@ -65,8 +65,8 @@ expect 0 "3 of 3 runs finished" "$K" sweep --grid "seed=0..2" --data physics --s
 [ "$(last_step s/betavae-seed0)" = 60 ] && ok || bad "steps 60: $(last_step s/betavae-seed0)"
 
 # resume: SIGINT while the runs train, then --resume
-"$K" sweep --grid "seed=0..1" --data physics --steps 400 --jobs 2 --threads 1 --no-eval --out i -- $FL \
-  --ckpt-every 50 >"$T/i.out" 2>&1 &
+"$K" sweep --grid "seed=0..1" --data physics --steps 20000 --jobs 2 --threads 1 --no-eval --out i -- $FL \
+  --ckpt-every 1000 >"$T/i.out" 2>&1 &
 pid=$!
 n=0
 while [ $n -lt 600 ] && ! { [ -f i/betavae-seed0/log.csv ] && [ "$(wc -l < i/betavae-seed0/log.csv)" -ge 4 ]; }; do
@@ -77,9 +77,9 @@ wait $pid; rc=$?
 [ "$rc" = 130 ] && ok || bad "a stopped sweep exits 130, got $rc: $(cat "$T/i.out")"
 [ "$(states done i)" = 0 ] && ok || bad "the runs were stopped before their end: $(cat i/sweep.json)"
 s0=$(last_step i/betavae-seed0)
-[ "$s0" -lt 400 ] && ok || bad "seed0 stopped at $s0"
+[ "$s0" -lt 20000 ] && ok || bad "seed0 stopped at $s0"
 expect 0 "2 of 2 runs finished" "$K" sweep --resume i --jobs 2 --threads 1
-"$K" train --data physics --steps 400 --seed 0 --threads 1 --quiet --out direct0 $FL --ckpt-every 50 && ok || bad "direct0"
+"$K" train --data physics --steps 20000 --seed 0 --threads 1 --quiet --out direct0 $FL --ckpt-every 1000 && ok || bad "direct0"
 same direct0/model.safetensors i/betavae-seed0/model.safetensors  # (optimizer.safetensors holds the seconds trained)
 
 # the folder's lock
