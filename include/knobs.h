@@ -198,6 +198,8 @@ typedef struct {
                            * a linear mixture is not identifiable) */
   uint8_t factor_continuous[KNOBS_MAX_FACTORS]; /* 1 if factor k's classes are bins of a
                            * continuous value (knobs_data_draw_values gives the values) */
+  int T;                  /* frames of a sequence dataset (dsprites:seq): an observation is T
+                           * frames of C / T channels, (T, C/T, H, W); 1 for everything else */
 } knobs_data_info;
 
 typedef struct {

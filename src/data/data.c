@@ -8,7 +8,7 @@
 #include "data/data.h"
 
 static const kn_data_entry *const registry[] = {
-    &kn_data_dsprites, &kn_data_shapes, &kn_data_physics, &kn_data_fashion, &kn_data_h5,
+    &kn_data_dsprites, &kn_data_dsprites_seq, &kn_data_shapes, &kn_data_physics, &kn_data_fashion, &kn_data_h5,
     &kn_data_mpi3d,    &kn_data_norb,   &kn_data_idx,     &kn_data_arrays,
 };
 #define NREG (int)(sizeof registry / sizeof registry[0])
@@ -78,7 +78,8 @@ knobs_status knobs_data_open(const char *spec, const knobs_data_opts *opts, knob
   if (!s && !d->pool && opts->threads > 1 && !(d->pool = kn_pool_create(opts->threads))) s = knobs_last_status();
   if (!s) {
     knobs_data_info *in = &d->info;
-    if (in->C <= 0 || in->H <= 0 || in->W <= 0 || in->K < 0 || in->K > KNOBS_MAX_FACTORS)
+    if (in->T <= 0) in->T = 1; /* not a sequence */
+    if (in->C <= 0 || in->H <= 0 || in->W <= 0 || in->K < 0 || in->K > KNOBS_MAX_FACTORS || in->C % in->T)
       s = kn_err(KNOBS_ERR_FORMAT, "%s: dataset reports an invalid shape", spec);
     double prod = 1;
     for (int k = 0; k < in->K; k++) prod *= in->factor_sizes[k];

@@ -62,6 +62,7 @@ knobs_status kn_data_batch(knobs_data *d, kn_rng *r, int B, float *obs, int32_t 
 
 /* The openers, one per file in src/data/. */
 extern const kn_data_entry kn_data_dsprites;
+extern const kn_data_entry kn_data_dsprites_seq; /* dsprites_seq.c */
 extern const kn_data_entry kn_data_shapes;       /* shapes.c */
 extern const kn_data_entry kn_data_physics;      /* physics.c */
 extern const kn_data_entry kn_data_fashion;      /* idx.c: the Debian copy of Fashion-MNIST */

@@ -227,7 +227,7 @@ int kn_dsprites_mask(uint8_t *mask, int shape, double scale, double angle, doubl
 /* ---- factor values (the original's latents_values) --------------------------------------- */
 /* Class c of grid factor j (0 shape .. 4 posY), computed as numpy.linspace does (start + c *
  * step, the last value exactly the stop). */
-static double grid_value(int j, int c) {
+double kn_dsprites_value(int j, int c) {
   switch (j) {
   case 0: return c + 1;                                   /* 1 square, 2 ellipse, 3 heart */
   case 1: return c == 5 ? 1.0 : 0.5 + c * 0.1;           /* linspace(0.5, 1, 6) */
@@ -238,7 +238,7 @@ static double grid_value(int j, int c) {
 
 static double ds_factor_value(const knobs_data *d, int k, int c) {
   const ds *m = d->impl;
-  return grid_value(m->v == V_NOSHAPE ? k + 1 : k, c);
+  return kn_dsprites_value(m->v == V_NOSHAPE ? k + 1 : k, c);
 }
 
 /* ---- procedural rendering ---------------------------------------------------------------- */
@@ -255,8 +255,8 @@ static void render_one(const knobs_data *d, const ds *m, const int32_t *f, float
     g = f + 1;
   }
   uint8_t mask[NPIX];
-  kn_dsprites_mask(mask, shape, grid_value(1, g[0]), grid_value(2, g[1]), 16 + 32 * grid_value(3, g[2]),
-                   16 + 32 * grid_value(4, g[3]));
+  kn_dsprites_mask(mask, shape, kn_dsprites_value(1, g[0]), kn_dsprites_value(2, g[1]), 16 + 32 * kn_dsprites_value(3, g[2]),
+                   16 + 32 * kn_dsprites_value(4, g[3]));
   if (m->v == V_COLOR) {
     for (int ch = 0; ch < 3; ch++) {
       float col = (float)(0.5 + 0.5 * kn_rng_uniform(&r));
@@ -478,7 +478,7 @@ static int is_dsprites_file(const char *spec) {
 
 static int ds_match(const char *spec) {
   if (kn_ends_with(spec, ".npz")) return is_dsprites_file(spec);
-  return !strcmp(spec, "dsprites") || !strncmp(spec, "dsprites:", 9);
+  return !strcmp(spec, "dsprites") || (!strncmp(spec, "dsprites:", 9) && strncmp(spec, "dsprites:seq", 12));
 }
 
 static knobs_status ds_open(knobs_data *d, const char *spec, const knobs_data_opts *o) {

@@ -24,4 +24,15 @@ enum { KN_DSPRITES_SQUARE = 0, KN_DSPRITES_ELLIPSE = 1, KN_DSPRITES_HEART = 2 };
  * sprite's bounding box is sampled. Parts outside the image are clipped. Returns the number of pixels set. */
 int kn_dsprites_mask(uint8_t *mask, int shape, double scale, double angle, double cx, double cy);
 
+/* The value of class c of dSprites grid factor j (0 shape 1..3, 1 scale, 2 orientation in
+ * radians, 3 posX, 4 posY in [0, 1]), as numpy.linspace gives the original's latents_values. */
+double kn_dsprites_value(int j, int c);
+
+/* dsprites:seq (dsprites_seq.c): a sequence's factors are (shape, scale, action, posX, posY,
+ * orientation), the last three of its first frame; kn_dsprites_seq_frame gives frame t of T as
+ * dSprites grid factors (shape, scale, orientation, posX, posY). */
+enum { KN_SEQ_LEFT, KN_SEQ_RIGHT, KN_SEQ_UP, KN_SEQ_DOWN, KN_SEQ_CIRCLE, KN_SEQ_ROTATE, KN_SEQ_ACTIONS };
+extern const char *const kn_dsprites_seq_actions[KN_SEQ_ACTIONS];
+void kn_dsprites_seq_frame(const int32_t *seq, int t, int T, int32_t frame[5]);
+
 #endif
