@@ -8,12 +8,12 @@
 #
 #   sh bench/study/run.sh BUILD OUT
 #
-# Environment: STEPS (1500), JOBS (2 runs at once), THREADS (1 per run), SEEDS (0..2),
+# Environment: STEPS (1000), JOBS (2 runs at once), THREADS (1 per run), SEEDS (0..2),
 # EVAL (knobs eval flags: the metrics of the study with smaller samples than the reference's,
 # so that an eval takes ~30 s instead of minutes).
 BUILD=${1:?BUILD}; OUT=${2:?OUT}
 K=$BUILD/knobs
-STEPS=${STEPS:-1500}; JOBS=${JOBS:-2}; THREADS=${THREADS:-1}; SEEDS=${SEEDS:-0..2}
+STEPS=${STEPS:-1000}; JOBS=${JOBS:-2}; THREADS=${THREADS:-1}; SEEDS=${SEEDS:-0..2}
 EVAL=${EVAL:-"--metrics beta_vae,factor_vae,mig,dci,sap,modularity --num-train 1000 --num-test 500 --num-eval 500 --num-variance 2000 --batch-size 16 --grid-cache off"}
 # The settings: two of each model's values in the study's sweep (disentanglement_lib
 # config/unsupervised_study_v1): beta 1 and 16; C 5 and 25 (capacity reached at half the
