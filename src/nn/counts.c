@@ -1,0 +1,209 @@
+/* counts.c: the negative binomial (NB) and zero-inflated NB (ZINB) likelihoods of count data,
+ * as scVI defines them (scvi-tools, scvi/distributions/_negative_binomial.py: log_nb_positive,
+ * log_zinb_positive, eps = 1e-8), with scVI's VAE parameterisation (scvi/module/_vae.py): the
+ * decoder's logits go through a softmax over genes (px_scale), the mean is the cell's library
+ * size times px_scale, theta = exp(px_r) is one learned inverse dispersion per gene, and ZINB
+ * adds a dropout logit per cell and gene. Formulas in nn.h.
+ *
+ * Everything is computed in double. Two rewrites that change no value mathematically, only
+ * rounding: log(theta+eps) - log(theta+mu+eps) = -log1p(mu / (theta+eps)) (the difference of two
+ * close logs loses digits when theta >> mu, the Poisson limit), and the terms of a zero count
+ * that cancel exactly (lgamma(0+theta) - lgamma(theta) - lgamma(1), digamma(theta) -
+ * digamma(theta)) are left out. It does not learn anything: the caller owns px_r and the
+ * optimizer; and it does not compute the library size's gradient (scVI observes it). */
+#include <math.h>
+
+#include "nn/nn.h"
+
+#define EPS 1e-8            /* scVI's eps */
+#define PAR_MIN 16384       /* elements below which the loss stays on one thread */
+#define CHUNK 256           /* cells per chunk: the row statistics live on the stack */
+
+static double softplus(double z) { return (z > 0 ? z : 0) + log1p(exp(-fabs(z))); }
+static double sigmoid(double z) {
+  double e = exp(-fabs(z));
+  return z >= 0 ? 1 / (1 + e) : e / (1 + e);
+}
+
+double kn_digamma(double x) {
+  /* psi(x) = psi(x + n) - sum_{k<n} 1/(x+k); for x >= 10 the asymptotic series
+   * log x - 1/(2x) - sum B_2k / (2k x^2k) to k = 6 has error < 1e-15 (Abramowitz & Stegun 6.3.18) */
+  double r = 0;
+  while (x < 10) r -= 1 / x, x += 1;
+  double f = 1 / (x * x);
+  double t = f * (-1.0 / 12 + f * (1.0 / 120 + f * (-1.0 / 252 + f * (1.0 / 240 + f * (-1.0 / 132 + f * (691.0 / 32760))))));
+  return r + log(x) - 0.5 / x + t;
+}
+
+static double lgam(double x) {
+  int sign;
+  return lgamma_r(x, &sign); /* reentrant: lgamma() writes the global signgam */
+}
+
+/* One element: the value (if ll), dmu and dpi always, dtheta if dth (then psi_th, digamma of
+ * theta, is set: per gene, computed once by the caller); zinb selects the model. */
+typedef struct {
+  double theta, psi_th;
+} gene_c;
+
+static void elem(double x, double mu, const gene_c *gc, int zinb, double pi, double *ll,
+                 double *dmu, double *dth, double *dpi) {
+  double th = gc->theta, tme = th + mu + EPS;
+  double L = -log1p(mu / (th + EPS));         /* log(theta+eps) - log(theta+mu+eps) */
+  double dL_dmu = -1 / tme;                   /* d L / d mu */
+  double dL_dth = mu / ((th + EPS) * tme);   /* d L / d theta = 1/(th+eps) - 1/tme */
+  int zero = x < EPS;
+  if (zinb && zero) {
+    double s = -pi + th * L, sg = sigmoid(s);
+    if (ll) *ll = softplus(s) - softplus(-pi);
+    *dmu = sg * th * dL_dmu;
+    if (dth) *dth = sg * (L + th * dL_dth);
+    *dpi = -sg + sigmoid(-pi);
+    return;
+  }
+  /* NB, or the non-zero case of ZINB (which adds -softplus(-pi) - pi = -softplus(pi)) */
+  if (ll) {
+    double v = th * L + (zero ? 0 : x * (log(mu + EPS) - log(tme)));
+    if (!zero) v += lgam(x + th) - lgam(th) - lgam(x + 1);
+    if (zinb) v -= softplus(pi);
+    *ll = v;
+  }
+  *dmu = th * dL_dmu + x * (1 / (mu + EPS) - 1 / tme);
+  if (dth) *dth = L + th * dL_dth - x / tme + (zero ? 0 : kn_digamma(x + th) - gc->psi_th);
+  *dpi = zinb ? -sigmoid(pi) : 0;
+}
+
+double kn_counts_logp(double x, double mu, double theta, double pi, double *dmu, double *dtheta,
+                      double *dpi) {
+  gene_c gc = {theta, kn_digamma(theta)};
+  double ll, a, b, c;
+  elem(x, mu, &gc, !isnan(pi), pi, &ll, &a, &b, &c);
+  if (dmu) *dmu = a;
+  if (dtheta) *dtheta = b;
+  if (dpi) *dpi = c;
+  return ll;
+}
+
+typedef struct {
+  const kn_counts_batch *in;
+  const kn_counts_grad *g;
+  int zinb;
+  double coef;               /* scale / B */
+  int b0, nb;                /* the chunk's cells */
+  double mx[CHUNK], lse[CHUNK], lib[CHUNK], per[CHUNK];
+} job;
+
+/* px_scale and mu of cell b (chunk row r), gene k */
+static inline double mu_of(const job *j, int r, const float *l, int k) {
+  return j->lib[r] * exp((double)l[k] - j->mx[r] - j->lse[r]);
+}
+
+static void stats_task(void *ctx, int tid, int nt) { /* per cell: max, log-sum-exp, library */
+  job *j = ctx;
+  const kn_counts_batch *in = j->in;
+  long lo, hi;
+  kn_split(j->nb, tid, nt, &lo, &hi);
+  for (long r = lo; r < hi; r++) {
+    size_t o = (size_t)(j->b0 + r) * in->G;
+    const float *l = in->logits + o;
+    double m = l[0], s = 0, t = 0;
+    for (int k = 1; k < in->G; k++) m = l[k] > m ? l[k] : m;
+    for (int k = 0; k < in->G; k++) s += exp((double)l[k] - m);
+    if (in->lib) t = in->lib[j->b0 + r];
+    else for (int k = 0; k < in->G; k++) t += in->x[o + k];
+    KN_ASSERT(t >= 0);
+    j->mx[r] = m, j->lse[r] = log(s), j->lib[r] = t;
+  }
+}
+
+static void gene_consts(const kn_counts_batch *in, int k, gene_c *gc, int want_psi) {
+  gc->theta = exp((double)in->px_r[k]);
+  gc->psi_th = want_psi ? kn_digamma(gc->theta) : 0;
+}
+
+static void rows_task(void *ctx, int tid, int nt) { /* value, dlogits, dpi */
+  job *j = ctx;
+  const kn_counts_batch *in = j->in;
+  float *dl = j->g ? j->g->dlogits : NULL, *dp = j->g && j->zinb ? j->g->dpi : NULL;
+  long lo, hi;
+  kn_split(j->nb, tid, nt, &lo, &hi);
+  for (long r = lo; r < hi; r++) {
+    size_t o = (size_t)(j->b0 + r) * in->G;
+    const float *l = in->logits + o, *x = in->x + o;
+    const float *pi = j->zinb ? in->pi + o : NULL;
+    /* pass 1: the value, and a = sum_k p_k dmu_k for the softmax's backward */
+    double tot = 0, a = 0;
+    for (int k = 0; k < in->G; k++) {
+      gene_c gc;
+      gene_consts(in, k, &gc, 0);
+      double mu = mu_of(j, (int)r, l, k), ll, dmu, dpi;
+      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, &ll, &dmu, NULL, &dpi);
+      tot -= ll;
+      a += mu * dmu;
+      if (dp) dp[o + k] += (float)(-j->coef * dpi);
+    }
+    j->per[r] = tot;
+    if (!dl) continue;
+    /* pass 2: d(-ll)/d logit_k = -mu_k (dmu_k - a / lib)   (mu_k = lib p_k) */
+    double abar = j->lib[r] > 0 ? a / j->lib[r] : 0;
+    for (int k = 0; k < in->G; k++) {
+      gene_c gc;
+      gene_consts(in, k, &gc, 0);
+      double mu = mu_of(j, (int)r, l, k), dmu, dpi;
+      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, NULL, &dmu, NULL, &dpi);
+      dl[o + k] += (float)(-j->coef * mu * (dmu - abar));
+    }
+  }
+}
+
+static void genes_task(void *ctx, int tid, int nt) { /* dpx_r = sum over cells of dtheta theta */
+  job *j = ctx;
+  const kn_counts_batch *in = j->in;
+  long lo, hi;
+  kn_split(in->G, tid, nt, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    gene_c gc;
+    gene_consts(in, (int)k, &gc, 1);
+    double acc = 0;
+    for (int r = 0; r < j->nb; r++) {
+      size_t o = (size_t)(j->b0 + r) * in->G;
+      double mu = mu_of(j, r, in->logits + o, (int)k), dmu, dth, dpi;
+      elem(in->x[o + k], mu, &gc, j->zinb, j->zinb ? in->pi[o + k] : 0, NULL, &dmu, &dth, &dpi);
+      acc += dth;
+    }
+    j->g->dpx_r[k] += (float)(-j->coef * acc * gc.theta);
+  }
+}
+
+double kn_counts_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale) {
+  KN_ASSERT(in && in->B >= 1 && in->G >= 1 && in->x && in->logits && in->px_r);
+  job j; /* with 8 KB of row statistics */
+  j.in = in, j.g = g, j.zinb = in->pi != NULL, j.coef = (double)scale / in->B;
+  int par = (long)in->B * in->G >= PAR_MIN && kn_pool_size(p) > 1;
+  double total = 0;
+  for (int b0 = 0; b0 < in->B; b0 += CHUNK) {
+    j.b0 = b0, j.nb = in->B - b0 < CHUNK ? in->B - b0 : CHUNK;
+    if (par) kn_pool_run(p, stats_task, &j), kn_pool_run(p, rows_task, &j);
+    else stats_task(&j, 0, 1), rows_task(&j, 0, 1);
+    if (g && g->dpx_r) {
+      if (par) kn_pool_run(p, genes_task, &j);
+      else genes_task(&j, 0, 1);
+    }
+    for (int r = 0; r < j.nb; r++) {
+      total += j.per[r];
+      if (g && g->per) g->per[b0 + r] = j.per[r];
+    }
+  }
+  return total / in->B;
+}
+
+double kn_nb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale) {
+  kn_counts_batch nb = *in;
+  nb.pi = NULL;
+  return kn_counts_loss(p, &nb, g, scale);
+}
+
+double kn_zinb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale) {
+  KN_ASSERT(in->pi);
+  return kn_counts_loss(p, in, g, scale);
+}
