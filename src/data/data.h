@@ -64,11 +64,17 @@ knobs_status kn_data_batch(knobs_data *d, kn_rng *r, int B, float *obs, int32_t 
 extern const kn_data_entry kn_data_dsprites;
 extern const kn_data_entry kn_data_shapes;       /* shapes.c */
 extern const kn_data_entry kn_data_physics;      /* physics.c */
+extern const kn_data_entry kn_data_counts;       /* counts.c: simulated single-cell counts */
 extern const kn_data_entry kn_data_fashion;      /* idx.c: the Debian copy of Fashion-MNIST */
 extern const kn_data_entry kn_data_h5;           /* h5.c: 3dshapes.h5 and HDF5 image files */
 extern const kn_data_entry kn_data_mpi3d;        /* mpi3d.c */
 extern const kn_data_entry kn_data_norb;         /* norb.c */
 extern const kn_data_entry kn_data_idx;          /* idx.c: MNIST-style IDX files */
 extern const kn_data_entry kn_data_arrays;       /* arrays.c: .npy/.npz, PNG folders, CSV/TSV */
+
+/* The ground truth of a `counts` dataset (counts.c): its gene-wise inverse dispersions theta (G)
+ * and the expected proportions (T,2,G) of each gene in a cell of type t and condition c (the
+ * mean count is the library size times the proportion). 0 if d is not a counts dataset. */
+int kn_counts_truth(const knobs_data *d, const float **theta, const float **prop, int *T, int *G);
 
 #endif
