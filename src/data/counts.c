@@ -137,7 +137,20 @@ static void ct_free(void *impl) {
   free(c);
 }
 
-static const kn_data_ops ops = {.get = ct_get, .free_impl = ct_free};
+static const char *ct_class_name(const knobs_data *d, int k, int c) {
+  static const char *const cond[2] = {"ctrl", "stim"};
+  static const char *const types[MAX_TYPES] = {
+      "type0",  "type1",  "type2",  "type3",  "type4",  "type5",  "type6",  "type7",  "type8",  "type9",
+      "type10", "type11", "type12", "type13", "type14", "type15", "type16", "type17", "type18", "type19",
+      "type20", "type21", "type22", "type23", "type24", "type25", "type26", "type27", "type28", "type29",
+      "type30", "type31", "type32", "type33", "type34", "type35", "type36", "type37", "type38", "type39",
+      "type40", "type41", "type42", "type43", "type44", "type45", "type46", "type47", "type48", "type49",
+      "type50", "type51", "type52", "type53", "type54", "type55", "type56", "type57", "type58", "type59",
+      "type60", "type61", "type62", "type63"};
+  return k == 0 ? types[c] : cond[c];
+}
+
+static const kn_data_ops ops = {.get = ct_get, .free_impl = ct_free, .class_name = ct_class_name};
 
 /* The gene tables, in this order from the rng (seed, STREAM_GENES): base means, cell-type
  * effects type by type, the shared perturbation response, its type-specific part, dispersions. */

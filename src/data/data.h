@@ -27,6 +27,9 @@ typedef struct {
                        double *values);
   /* Optional: the mixing matrix (C,K) for knobs_data_mixing. */
   void (*mixing)(const knobs_data *d, double *A);
+  /* Optional: the name of class c of factor k ("ctrl", "B cells"), or NULL if it has none
+   * (categorical labels of cell data). k and c are in range. */
+  const char *(*class_name)(const knobs_data *d, int k, int c);
 } kn_data_ops;
 
 struct knobs_data {
@@ -71,6 +74,12 @@ extern const kn_data_entry kn_data_mpi3d;        /* mpi3d.c */
 extern const kn_data_entry kn_data_norb;         /* norb.c */
 extern const kn_data_entry kn_data_idx;          /* idx.c: MNIST-style IDX files */
 extern const kn_data_entry kn_data_arrays;       /* arrays.c: .npy/.npz, PNG folders, CSV/TSV */
+extern const kn_data_entry kn_data_cells;        /* cells.c, h5ad.c: 10x MTX folders, .h5ad */
+
+/* The name of class c of factor k, or NULL when the dataset names none or k, c are out of range. */
+const char *kn_data_class_name(const knobs_data *d, int k, int c);
+/* The class of factor k named `name`, or -1 if no class has that name. */
+int kn_data_class_find(const knobs_data *d, int k, const char *name);
 
 /* The ground truth of a `counts` dataset (counts.c): its gene-wise inverse dispersions theta (G)
  * and the expected proportions (T,2,G) of each gene in a cell of type t and condition c (the
