@@ -9,7 +9,8 @@
  * rounding: log(theta+eps) - log(theta+mu+eps) = -log1p(mu / (theta+eps)) (the difference of two
  * close logs loses digits when theta >> mu, the Poisson limit), and the terms of a zero count
  * that cancel exactly (lgamma(0+theta) - lgamma(theta) - lgamma(1), digamma(theta) -
- * digamma(theta)) are left out. It does not learn anything: the caller owns px_r and the
+ * digamma(theta)) are left out; for small whole counts the lgamma and digamma differences are
+ * a product and a sum (lg_terms, dg_terms). It does not learn anything: the caller owns px_r and the
  * optimizer; and it does not compute the library size's gradient (scVI observes it). */
 #include <math.h>
 
@@ -40,8 +41,43 @@ static double lgam(double x) {
   return lgamma_r(x, &sign); /* reentrant: lgamma() writes the global signgam */
 }
 
-/* One element: the value (if ll), dmu and dpi always, dtheta if dth (then psi_th, digamma of
- * theta, is set: per gene, computed once by the caller); zinb selects the model. */
+/* log(x!) for x = 0..SMALL */
+#define SMALL 16
+static const double log_fact[SMALL + 1] = {
+    0.0, 0.0, 0.693147180559945, 1.7917594692280554,
+    3.178053830347945, 4.787491742782047, 6.579251212010102, 8.525161361065415,
+    10.604602902745249, 12.801827480081467, 15.104412573075514, 17.502307845873887,
+    19.987214495661885, 22.55216385312342, 25.191221182738683, 27.89927138384089,
+    30.671860106080672};
+
+/* A whole count x in 1..SMALL with theta < 1e6 (most counts of single-cell data): lgamma(x+theta)
+ * - lgamma(theta) = log prod_{k<x} (theta+k) and digamma(x+theta) - digamma(theta) =
+ * sum_{k<x} 1/(theta+k), exactly (the product stays below 1e97); both far cheaper than lgamma. */
+static int small_count(double x, double th) { return x <= SMALL && th < 1e6 && x == (double)(int)x; }
+
+/* lgamma(x+theta) - lgamma(theta) - lgamma(x+1) for x > 0 */
+static double lg_terms(double x, double th) {
+  if (small_count(x, th)) {
+    double p = th;
+    for (int k = 1; k < (int)x; k++) p *= th + k;
+    return log(p) - log_fact[(int)x];
+  }
+  return lgam(x + th) - lgam(th) - lgam(x + 1);
+}
+
+/* digamma(x+theta) - digamma(theta) for x > 0; psi_th = digamma(theta) */
+static double dg_terms(double x, double th, double psi_th) {
+  if (small_count(x, th)) {
+    double s = 0;
+    for (int k = 0; k < (int)x; k++) s += 1 / (th + k);
+    return s;
+  }
+  return kn_digamma(x + th) - psi_th;
+}
+
+/* One element: the value (if ll), dmu always, dtheta if dth (then psi_th, digamma of theta, is
+ * set: per gene, computed once by the caller), dpi if dpi; zinb selects the model. Only what is
+ * asked for is computed (the softmax backward's second pass wants dmu alone). */
 typedef struct {
   double theta, psi_th;
 } gene_c;
@@ -49,28 +85,30 @@ typedef struct {
 static void elem(double x, double mu, const gene_c *gc, int zinb, double pi, double *ll,
                  double *dmu, double *dth, double *dpi) {
   double th = gc->theta, tme = th + mu + EPS;
-  double L = -log1p(mu / (th + EPS));         /* log(theta+eps) - log(theta+mu+eps) */
   double dL_dmu = -1 / tme;                   /* d L / d mu */
-  double dL_dth = mu / ((th + EPS) * tme);   /* d L / d theta = 1/(th+eps) - 1/tme */
   int zero = x < EPS;
   if (zinb && zero) {
+    double L = -log1p(mu / (th + EPS));       /* log(theta+eps) - log(theta+mu+eps) */
     double s = -pi + th * L, sg = sigmoid(s);
     if (ll) *ll = softplus(s) - softplus(-pi);
     *dmu = sg * th * dL_dmu;
-    if (dth) *dth = sg * (L + th * dL_dth);
-    *dpi = -sg + sigmoid(-pi);
+    if (dth) *dth = sg * (L + th * mu / ((th + EPS) * tme));
+    if (dpi) *dpi = -sg + sigmoid(-pi);
     return;
   }
   /* NB, or the non-zero case of ZINB (which adds -softplus(-pi) - pi = -softplus(pi)) */
+  *dmu = th * dL_dmu + x * (1 / (mu + EPS) - 1 / tme);
+  if (dpi) *dpi = zinb ? -sigmoid(pi) : 0;
+  if (!ll && !dth) return;
+  double L = -log1p(mu / (th + EPS));
+  double dL_dth = mu / ((th + EPS) * tme);    /* d L / d theta = 1/(th+eps) - 1/tme */
   if (ll) {
     double v = th * L + (zero ? 0 : x * (log(mu + EPS) - log(tme)));
-    if (!zero) v += lgam(x + th) - lgam(th) - lgam(x + 1);
+    if (!zero) v += lg_terms(x, th);
     if (zinb) v -= softplus(pi);
     *ll = v;
   }
-  *dmu = th * dL_dmu + x * (1 / (mu + EPS) - 1 / tme);
-  if (dth) *dth = L + th * dL_dth - x / tme + (zero ? 0 : kn_digamma(x + th) - gc->psi_th);
-  *dpi = zinb ? -sigmoid(pi) : 0;
+  if (dth) *dth = L + th * dL_dth - x / tme + (zero ? 0 : dg_terms(x, th, gc->psi_th));
 }
 
 double kn_counts_logp(double x, double mu, double theta, double pi, double *dmu, double *dtheta,
@@ -137,7 +175,7 @@ static void rows_task(void *ctx, int tid, int nt) { /* value, dlogits, dpi */
       gene_c gc;
       gene_consts(in, k, &gc, 0);
       double mu = mu_of(j, (int)r, l, k), ll, dmu, dpi;
-      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, &ll, &dmu, NULL, &dpi);
+      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, &ll, &dmu, NULL, dp ? &dpi : NULL);
       tot -= ll;
       a += mu * dmu;
       if (dp) dp[o + k] += (float)(-j->coef * dpi);
@@ -149,8 +187,8 @@ static void rows_task(void *ctx, int tid, int nt) { /* value, dlogits, dpi */
     for (int k = 0; k < in->G; k++) {
       gene_c gc;
       gene_consts(in, k, &gc, 0);
-      double mu = mu_of(j, (int)r, l, k), dmu, dpi;
-      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, NULL, &dmu, NULL, &dpi);
+      double mu = mu_of(j, (int)r, l, k), dmu;
+      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, NULL, &dmu, NULL, NULL);
       dl[o + k] += (float)(-j->coef * mu * (dmu - abar));
     }
   }
@@ -167,8 +205,8 @@ static void genes_task(void *ctx, int tid, int nt) { /* dpx_r = sum over cells o
     double acc = 0;
     for (int r = 0; r < j->nb; r++) {
       size_t o = (size_t)(j->b0 + r) * in->G;
-      double mu = mu_of(j, r, in->logits + o, (int)k), dmu, dth, dpi;
-      elem(in->x[o + k], mu, &gc, j->zinb, j->zinb ? in->pi[o + k] : 0, NULL, &dmu, &dth, &dpi);
+      double mu = mu_of(j, r, in->logits + o, (int)k), dmu, dth;
+      elem(in->x[o + k], mu, &gc, j->zinb, j->zinb ? in->pi[o + k] : 0, NULL, &dmu, &dth, NULL);
       acc += dth;
     }
     j->g->dpx_r[k] += (float)(-j->coef * acc * gc.theta);
