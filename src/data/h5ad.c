@@ -207,9 +207,10 @@ static knobs_status dense(const char *path, const char *m, hid_t ds, int mfd, re
   int64_t slab = (int64_t)((8u << 20) / (uint64_t)G / 4);
   if (slab < 1) slab = 1;
   if (slab > n) slab = n;
-  float *buf = malloc(sizeof(float) * (size_t)(slab * G));
+  float *buf = malloc(sizeof(float) * (size_t)(slab * G)), *vals = malloc(sizeof(float) * (size_t)(slab * G));
+  int32_t *cols = malloc(sizeof(int32_t) * (size_t)(slab * G)); /* a slab's nonzeros, written at once */
   int64_t *ptr = calloc((size_t)n + 1, sizeof *ptr);
-  if (!buf || !ptr) return kn_err(KNOBS_ERR_NOMEM, "%s: cannot allocate", path);
+  if (!buf || !vals || !cols || !ptr) return kn_err(KNOBS_ERR_NOMEM, "%s: cannot allocate", path);
   int64_t nnz = 0;
   for (int pass = 0; pass < 2; pass++) {
     if (pass == 1) {
@@ -229,19 +230,20 @@ static knobs_status dense(const char *path, const char *m, hid_t ds, int mfd, re
         return kn_err(KNOBS_ERR_FORMAT, "%s: cannot read rows %lld..%lld of %s: %s", path, (long long)r0,
                       (long long)(r0 + k - 1), m, why());
       H5Sclose(ms);
+      int64_t q = 0;
       for (int64_t i = 0; i < k; i++)
         for (int64_t j = 0; j < G; j++) {
           float v = buf[i * G + j];
           if (v == 0) continue;
-          if (pass == 0) {
-            nnz++, ptr[r0 + i + 1]++;
-          } else {
-            int32_t jj = (int32_t)j;
-            if (!put(mfd, &jj, 4, rep->off_indices + (uint64_t)e * 4) || !put(mfd, &v, 4, rep->off_data + (uint64_t)e * 4))
-              return kn_err(KNOBS_ERR_NOMEM, "%s: cannot write to shared memory", path);
-            e++;
-          }
+          if (pass == 0) nnz++, ptr[r0 + i + 1]++;
+          else cols[q] = (int32_t)j, vals[q++] = v;
         }
+      if (pass == 1 && q) {
+        if (!put(mfd, cols, (size_t)q * 4, rep->off_indices + (uint64_t)e * 4) ||
+            !put(mfd, vals, (size_t)q * 4, rep->off_data + (uint64_t)e * 4))
+          return kn_err(KNOBS_ERR_NOMEM, "%s: cannot write to shared memory", path);
+        e += q;
+      }
     }
     if (pass == 0)
       for (int64_t i = 0; i < n; i++) ptr[i + 1] += ptr[i];
