@@ -8,8 +8,8 @@
  *   formulas): loss and per-cell values to 1e-9 relative (both in double; lgamma
  *   implementations differ in the last bits), gradients (stored as float32) to 1e-5 relative +
  *   1e-6 absolute of the largest gradient of that tensor;
- * - the results do not depend on the thread count, and a given library size equal to the row
- *   sums changes nothing. */
+ * - the results do not depend on the thread count nor on the work buffer (bit for bit), and a
+ *   given library size equal to the row sums changes nothing. */
 #include <float.h>
 
 #include "io/io.h"
@@ -113,7 +113,7 @@ static void test_fd(void) {
   kn_rng_uniform_fill(&R, logits, B * G, -2, 2);
   kn_rng_uniform_fill(&R, px_r, G, -2, 3);
   kn_rng_uniform_fill(&R, pi, B * G, -3, 3);
-  batch b = {{x, logits, px_r, pi, NULL, B, G}, logits, px_r, pi};
+  batch b = {{.x = x, .logits = logits, .px_r = px_r, .pi = pi, .B = B, .G = G}, logits, px_r, pi};
   for (int zinb = 0; zinb < 2; zinb++) {
     T_CASE(zinb ? "zinb gradients" : "nb gradients");
     float dl[B * G] = {0}, dr[G] = {0}, dp[B * G] = {0};
@@ -188,7 +188,7 @@ static void test_ref(void) {
       const char *m = zinb ? "zinb" : "nb";
       float *dl = calloc((size_t)B * G, 4), *dr = calloc((size_t)G, 4), *dp = calloc((size_t)B * G, 4);
       double *per = malloc(sizeof(double) * B);
-      kn_counts_batch in = {x, logits, px_r, zinb ? pi : NULL, NULL, B, G};
+      kn_counts_batch in = {.x = x, .logits = logits, .px_r = px_r, .pi = zinb ? pi : NULL, .B = B, .G = G};
       kn_counts_grad g = {dl, dr, dp, per};
       double L = zinb ? kn_zinb_loss(NULL, &in, &g, 1.0f) : kn_nb_loss(NULL, &in, &g, 1.0f);
       const kn_st_tensor *t;
@@ -229,7 +229,7 @@ static void test_ref(void) {
 }
 
 static void test_threads(void) {
-  T_CASE("threads and library sizes");
+  T_CASE("threads, work buffer and library sizes");
   enum { B = 300, G = 120 }; /* past one 256-cell chunk and the parallel threshold */
   size_t n = (size_t)B * G;
   float *x = malloc(4 * n), *l = malloc(4 * n), *pi = malloc(4 * n), r[G], lib[B];
@@ -242,21 +242,26 @@ static void test_threads(void) {
     for (int k = 0; k < G; k++) s += x[(size_t)b * G + k];
     lib[b] = (float)s;
   }
-  float *d1 = calloc(n, 4), *d2 = calloc(n, 4), *p1 = calloc(n, 4), *p2 = calloc(n, 4);
-  float r1[G] = {0}, r2[G] = {0};
-  double e1[B], e2[B];
-  kn_counts_batch in = {x, l, r, pi, NULL, B, G};
-  kn_counts_grad g1 = {d1, r1, p1, e1}, g2 = {d2, r2, p2, e2};
-  double L1 = kn_counts_loss(NULL, &in, &g1, 1.0f);
+  double *work = malloc(sizeof(double) * kn_counts_work_size(B, G));
   kn_pool *pool = kn_pool_create(2);
-  in.lib = lib;
-  double L2 = kn_counts_loss(pool, &in, &g2, 1.0f);
+  for (int zinb = 0; zinb < 2; zinb++) {
+    /* one thread, no work buffer, observed sizes; then two threads, the work buffer, given sizes */
+    float *d1 = calloc(n, 4), *d2 = calloc(n, 4), *p1 = calloc(n, 4), *p2 = calloc(n, 4);
+    float r1[G] = {0}, r2[G] = {0};
+    double e1[B], e2[B];
+    kn_counts_batch in = {.x = x, .logits = l, .px_r = r, .pi = zinb ? pi : NULL, .B = B, .G = G};
+    kn_counts_grad g1 = {d1, r1, p1, e1}, g2 = {d2, r2, p2, e2};
+    double L1 = kn_counts_loss(NULL, &in, &g1, 1.0f);
+    in.lib = lib, in.work = work;
+    double L2 = kn_counts_loss(pool, &in, &g2, 1.0f);
+    CHECK(L1 == L2, "%s: loss %.17g, %.17g with two threads, the work buffer and given library sizes",
+          zinb ? "zinb" : "nb", L1, L2);
+    CHECK(!memcmp(d1, d2, 4 * n) && !memcmp(r1, r2, sizeof r1) && !memcmp(p1, p2, 4 * n) && !memcmp(e1, e2, sizeof e1),
+          "%s: gradients differ", zinb ? "zinb" : "nb");
+    free(d1), free(d2), free(p1), free(p2);
+  }
   kn_pool_free(pool);
-  CHECK(L1 == L2, "loss %.17g with one thread, %.17g with two and given library sizes", L1, L2);
-  CHECK(!memcmp(d1, d2, 4 * n) && !memcmp(r1, r2, sizeof r1) && !memcmp(p1, p2, 4 * n) &&
-            !memcmp(e1, e2, sizeof e1),
-        "gradients differ between one thread and two");
-  free(x), free(l), free(pi), free(d1), free(d2), free(p1), free(p2);
+  free(x), free(l), free(pi), free(work);
 }
 
 int main(void) {

@@ -89,11 +89,14 @@ static void elem(double x, double mu, const gene_c *gc, int zinb, double pi, dou
   int zero = x < EPS;
   if (zinb && zero) {
     double L = -log1p(mu / (th + EPS));       /* log(theta+eps) - log(theta+mu+eps) */
-    double s = -pi + th * L, sg = sigmoid(s);
-    if (ll) *ll = softplus(s) - softplus(-pi);
+    double s = -pi + th * L, es = exp(-fabs(s)), sg = s >= 0 ? 1 / (1 + es) : es / (1 + es);
+    if (ll || dpi) { /* softplus and sigmoid of -pi share exp(-|pi|) */
+      double ep = exp(-fabs(pi));
+      if (ll) *ll = (s > 0 ? s : 0) + log1p(es) - ((pi < 0 ? -pi : 0) + log1p(ep));
+      if (dpi) *dpi = -sg + (pi <= 0 ? 1 / (1 + ep) : ep / (1 + ep));
+    }
     *dmu = sg * th * dL_dmu;
     if (dth) *dth = sg * (L + th * mu / ((th + EPS) * tme));
-    if (dpi) *dpi = -sg + sigmoid(-pi);
     return;
   }
   /* NB, or the non-zero case of ZINB (which adds -softplus(-pi) - pi = -softplus(pi)) */
@@ -128,15 +131,18 @@ typedef struct {
   int zinb;
   double coef;               /* scale / B */
   int b0, nb;                /* the chunk's cells */
-  double mx[CHUNK], lse[CHUNK], lib[CHUNK], per[CHUNK];
+  int want_dth;              /* dpx_r is wanted */
+  double mx[CHUNK], sum[CHUNK], lib[CHUNK], per[CHUNK]; /* max logit, sum exp(l - max) */
+  double *th, *psi;          /* with in->work: theta and digamma(theta) per gene (G each), */
+  double *mu, *dth;          /* and each chunk's means and theta partials (CHUNK, G) */
 } job;
 
 /* px_scale and mu of cell b (chunk row r), gene k */
 static inline double mu_of(const job *j, int r, const float *l, int k) {
-  return j->lib[r] * exp((double)l[k] - j->mx[r] - j->lse[r]);
+  return j->lib[r] * (exp((double)l[k] - j->mx[r]) / j->sum[r]);
 }
 
-static void stats_task(void *ctx, int tid, int nt) { /* per cell: max, log-sum-exp, library */
+static void stats_task(void *ctx, int tid, int nt) { /* per cell: max, sum of exp, library; means */
   job *j = ctx;
   const kn_counts_batch *in = j->in;
   long lo, hi;
@@ -144,19 +150,42 @@ static void stats_task(void *ctx, int tid, int nt) { /* per cell: max, log-sum-e
   for (long r = lo; r < hi; r++) {
     size_t o = (size_t)(j->b0 + r) * in->G;
     const float *l = in->logits + o;
-    double m = l[0], s = 0, t = 0;
+    double m = l[0], s = 0, t = 0, *cmu = j->mu ? j->mu + (size_t)r * in->G : NULL;
     for (int k = 1; k < in->G; k++) m = l[k] > m ? l[k] : m;
-    for (int k = 0; k < in->G; k++) s += exp((double)l[k] - m);
+    for (int k = 0; k < in->G; k++) {
+      double e = exp((double)l[k] - m);
+      s += e;
+      if (cmu) cmu[k] = e;
+    }
     if (in->lib) t = in->lib[j->b0 + r];
     else for (int k = 0; k < in->G; k++) t += in->x[o + k];
     KN_ASSERT(t >= 0);
-    j->mx[r] = m, j->lse[r] = log(s), j->lib[r] = t;
+    j->mx[r] = m, j->sum[r] = s, j->lib[r] = t;
+    if (cmu) /* the same value as mu_of */
+      for (int k = 0; k < in->G; k++) cmu[k] = t * (cmu[k] / s);
   }
 }
 
 static void gene_consts(const kn_counts_batch *in, int k, gene_c *gc, int want_psi) {
   gc->theta = exp((double)in->px_r[k]);
   gc->psi_th = want_psi ? kn_digamma(gc->theta) : 0;
+}
+
+static void theta_task(void *ctx, int tid, int nt) { /* with work: the gene constants, once */
+  job *j = ctx;
+  long lo, hi;
+  kn_split(j->in->G, tid, nt, &lo, &hi);
+  for (long k = lo; k < hi; k++) {
+    gene_c gc;
+    gene_consts(j->in, (int)k, &gc, j->want_dth);
+    j->th[k] = gc.theta, j->psi[k] = gc.psi_th;
+  }
+}
+
+/* the constants of gene k: cached, or computed */
+static inline void consts_of(const job *j, int k, gene_c *gc, int want_psi) {
+  if (j->th) gc->theta = j->th[k], gc->psi_th = j->psi[k];
+  else gene_consts(j->in, k, gc, want_psi);
 }
 
 static void rows_task(void *ctx, int tid, int nt) { /* value, dlogits, dpi */
@@ -171,11 +200,12 @@ static void rows_task(void *ctx, int tid, int nt) { /* value, dlogits, dpi */
     const float *pi = j->zinb ? in->pi + o : NULL;
     /* pass 1: the value, and a = sum_k p_k dmu_k for the softmax's backward */
     double tot = 0, a = 0;
+    double *cmu = j->mu ? j->mu + (size_t)r * in->G : NULL, *cdth = j->dth ? j->dth + (size_t)r * in->G : NULL;
     for (int k = 0; k < in->G; k++) {
       gene_c gc;
-      gene_consts(in, k, &gc, 0);
-      double mu = mu_of(j, (int)r, l, k), ll, dmu, dpi;
-      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, &ll, &dmu, NULL, dp ? &dpi : NULL);
+      consts_of(j, k, &gc, 0);
+      double mu = cmu ? cmu[k] : mu_of(j, (int)r, l, k), ll, dmu, dpi;
+      elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, &ll, &dmu, cdth ? cdth + k : NULL, dp ? &dpi : NULL);
       tot -= ll;
       a += mu * dmu;
       if (dp) dp[o + k] += (float)(-j->coef * dpi);
@@ -186,8 +216,8 @@ static void rows_task(void *ctx, int tid, int nt) { /* value, dlogits, dpi */
     double abar = j->lib[r] > 0 ? a / j->lib[r] : 0;
     for (int k = 0; k < in->G; k++) {
       gene_c gc;
-      gene_consts(in, k, &gc, 0);
-      double mu = mu_of(j, (int)r, l, k), dmu;
+      consts_of(j, k, &gc, 0);
+      double mu = cmu ? cmu[k] : mu_of(j, (int)r, l, k), dmu;
       elem(x[k], mu, &gc, j->zinb, pi ? pi[k] : 0, NULL, &dmu, NULL, NULL);
       dl[o + k] += (float)(-j->coef * mu * (dmu - abar));
     }
@@ -201,9 +231,13 @@ static void genes_task(void *ctx, int tid, int nt) { /* dpx_r = sum over cells o
   kn_split(in->G, tid, nt, &lo, &hi);
   for (long k = lo; k < hi; k++) {
     gene_c gc;
-    gene_consts(in, (int)k, &gc, 1);
+    consts_of(j, (int)k, &gc, 1);
     double acc = 0;
     for (int r = 0; r < j->nb; r++) {
+      if (j->dth) { /* cached by rows_task */
+        acc += j->dth[(size_t)r * in->G + k];
+        continue;
+      }
       size_t o = (size_t)(j->b0 + r) * in->G;
       double mu = mu_of(j, r, in->logits + o, (int)k), dmu, dth;
       elem(in->x[o + k], mu, &gc, j->zinb, j->zinb ? in->pi[o + k] : 0, NULL, &dmu, &dth, NULL);
@@ -217,7 +251,15 @@ double kn_counts_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_gra
   KN_ASSERT(in && in->B >= 1 && in->G >= 1 && in->x && in->logits && in->px_r);
   job j; /* with 8 KB of row statistics */
   j.in = in, j.g = g, j.zinb = in->pi != NULL, j.coef = (double)scale / in->B;
+  j.want_dth = g && g->dpx_r;
+  j.th = j.psi = j.mu = j.dth = NULL;
   int par = (long)in->B * in->G >= PAR_MIN && kn_pool_size(p) > 1;
+  if (in->work) {
+    size_t G = (size_t)in->G, rows = (size_t)(in->B < CHUNK ? in->B : CHUNK);
+    j.th = in->work, j.psi = j.th + G, j.mu = j.psi + G, j.dth = j.want_dth ? j.mu + rows * G : NULL;
+    if (par) kn_pool_run(p, theta_task, &j);
+    else theta_task(&j, 0, 1);
+  }
   double total = 0;
   for (int b0 = 0; b0 < in->B; b0 += CHUNK) {
     j.b0 = b0, j.nb = in->B - b0 < CHUNK ? in->B - b0 : CHUNK;
@@ -233,6 +275,11 @@ double kn_counts_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_gra
     }
   }
   return total / in->B;
+}
+
+size_t kn_counts_work_size(int B, int G) {
+  size_t rows = (size_t)(B < CHUNK ? B : CHUNK);
+  return 2 * (size_t)G + 2 * rows * (size_t)G;
 }
 
 double kn_nb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale) {

@@ -278,6 +278,9 @@ typedef struct {
   const float *px_r;    /* (G) log theta */
   const float *pi;      /* (B,G) dropout logits for ZINB; NULL: NB */
   const float *lib;     /* (B) library sizes, or NULL: the row sums of x (scVI's observed size) */
+  double *work;         /* optional scratch of kn_counts_work_size(B, G) doubles: caches theta,
+                           the means and the theta partials (about 1.8x faster, the same bytes);
+                           NULL: they are recomputed in each pass */
   int B, G;
 } kn_counts_batch;
 
@@ -296,6 +299,8 @@ typedef struct {
  * Allocates nothing; g may be NULL. A library size of 0 gives mu = 0 (under NB the cell's zeros
  * then have probability 1). Programmer errors (B, G < 1; lib < 0) assert. */
 double kn_counts_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale);
+/* Doubles of kn_counts_batch.work for B cells and G genes: 2 G + 2 min(B, 256) G. */
+size_t kn_counts_work_size(int B, int G);
 /* The same through explicit names: kn_nb_loss ignores in->pi, kn_zinb_loss requires it. */
 double kn_nb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale);
 double kn_zinb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale);
