@@ -2,7 +2,9 @@
  * at a time, so memory is the parsed values plus one line.
  * Accepts: ',' or tab or ';' as delimiter (chosen from the first line), an optional header
  * (a first line that is not all numbers), quotes around fields ("" inside quotes is a quote),
- * blank lines and '#' comments, CRLF line ends, a UTF-8 byte-order mark.
+ * blank lines and '#' comments, CRLF line ends, a UTF-8 byte-order mark, and a first column
+ * of row names (any text: cell barcodes, pandas' index) when the header's first field is
+ * empty or one of index, cell, cells, barcode, barcodes, cell_id, obs_names.
  * Refuses, naming the line and column: a field that is not a number, a missing value, NaN or
  * Inf, a row with a different number of fields, a line over 1 MB, a file without data rows.
  * It does not handle newlines inside quoted fields (a table of numbers has none). */
@@ -10,6 +12,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "data/files.h"
 
@@ -134,6 +137,14 @@ static int blank(const char *s) {
   return *s == 0 || *s == '#';
 }
 
+/* A header field that names a column of row names (pandas writes "" for an unnamed index). */
+static int row_names_header(const char *h) {
+  static const char *const names[] = {"", "index", "cell", "cells", "barcode", "barcodes", "cell_id", "obs_names"};
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcasecmp(h, names[i])) return 1;
+  return 0;
+}
+
 void kn_csv_free(kn_csv *c) {
   if (!c) return;
   free(c->names);
@@ -176,17 +187,25 @@ knobs_status kn_csv_read(kn_reader *r, kn_csv *out) {
       int numeric = 1;
       for (int j = 0; j < nf && numeric; j++) numeric = is_number(f[j], &v);
       out->header = !numeric;
+      out->rownames = out->header && nf > 1 && row_names_header(f[0]);
+      if (out->rownames) { /* the first column names the rows: not a column of values */
+        out->cols = --nf;
+        f++;
+      }
       for (int j = 0; j < nf; j++) {
         if (out->header && f[j][0]) snprintf(out->names[j], sizeof out->names[j], "%s", f[j]);
         else snprintf(out->names[j], sizeof out->names[j], "col%d", j);
       }
+      if (out->rownames) f--;
       if (out->header) continue;
     }
-    if (nf != out->cols) {
+    if (nf != out->cols + out->rownames) {
       s = kn_err(KNOBS_ERR_FORMAT, "%s:%lld: %d fields, but the %s has %d", r->name, L->lineno, nf,
-                 out->header ? "header" : "first row", out->cols);
+                 out->header ? "header" : "first row", out->cols + out->rownames);
       break;
     }
+    char **fv = f + out->rownames;
+    nf -= out->rownames;
     if ((size_t)(out->rows + 1) * (size_t)out->cols > cap) {
       size_t nc = cap ? cap * 2 : (size_t)out->cols * 1024;
       double *q = realloc(out->v, nc * sizeof(double));
@@ -196,13 +215,13 @@ knobs_status kn_csv_read(kn_reader *r, kn_csv *out) {
     double *row = out->v + (size_t)out->rows * out->cols;
     for (int j = 0; j < nf && !s; j++) {
       double v;
-      if (!f[j][0])
+      if (!fv[j][0])
         s = kn_err(KNOBS_ERR_DATA, "%s:%lld: column '%s' is empty (missing value)", r->name, L->lineno, out->names[j]);
-      else if (!is_number(f[j], &v))
-        s = kn_err(KNOBS_ERR_FORMAT, "%s:%lld: column '%s': '%.40s' is not a number", r->name, L->lineno, out->names[j], f[j]);
+      else if (!is_number(fv[j], &v))
+        s = kn_err(KNOBS_ERR_FORMAT, "%s:%lld: column '%s': '%.40s' is not a number", r->name, L->lineno, out->names[j], fv[j]);
       else if (!isfinite(v))
         s = kn_err(KNOBS_ERR_DATA, "%s:%lld: column '%s' is %s ('%.40s'); knobs needs finite numbers",
-                   r->name, L->lineno, out->names[j], isnan(v) ? "NaN" : "infinite or out of range", f[j]);
+                   r->name, L->lineno, out->names[j], isnan(v) ? "NaN" : "infinite or out of range", fv[j]);
       else row[j] = v;
     }
     if (s) break;

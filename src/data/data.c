@@ -8,8 +8,9 @@
 #include "data/data.h"
 
 static const kn_data_entry *const registry[] = {
-    &kn_data_dsprites, &kn_data_dsprites_seq, &kn_data_shapes, &kn_data_physics, &kn_data_fashion, &kn_data_h5,
-    &kn_data_mpi3d,    &kn_data_norb,   &kn_data_idx,     &kn_data_arrays,
+    &kn_data_dsprites, &kn_data_dsprites_seq, &kn_data_shapes, &kn_data_physics, &kn_data_counts,
+    &kn_data_fashion,  &kn_data_cells,        &kn_data_h5,     &kn_data_mpi3d,   &kn_data_norb,
+    &kn_data_idx,      &kn_data_arrays,
 };
 #define NREG (int)(sizeof registry / sizeof registry[0])
 
@@ -121,6 +122,19 @@ void knobs_data_factors_of(const knobs_data *d, int64_t index, int32_t *f) {
 double knobs_data_factor_value(const knobs_data *d, int k, int c) {
   if (d->ops->factor_value && k >= 0 && k < d->info.K) return d->ops->factor_value(d, k, c);
   return c;
+}
+
+const char *kn_data_class_name(const knobs_data *d, int k, int c) {
+  if (!d->ops->class_name || k < 0 || k >= d->info.K || c < 0 || c >= d->info.factor_sizes[k]) return NULL;
+  return d->ops->class_name(d, k, c);
+}
+
+int kn_data_class_find(const knobs_data *d, int k, const char *name) {
+  for (int c = 0; k >= 0 && k < d->info.K && c < d->info.factor_sizes[k]; c++) {
+    const char *n = kn_data_class_name(d, k, c);
+    if (n && !strcmp(n, name)) return c;
+  }
+  return -1;
 }
 
 static void sample_uniform(knobs_data *d, kn_rng *r, int n, int32_t *f) {

@@ -27,6 +27,9 @@ typedef struct {
                        double *values);
   /* Optional: the mixing matrix (C,K) for knobs_data_mixing. */
   void (*mixing)(const knobs_data *d, double *A);
+  /* Optional: the name of class c of factor k ("ctrl", "B cells"), or NULL if it has none
+   * (categorical labels of cell data). k and c are in range. */
+  const char *(*class_name)(const knobs_data *d, int k, int c);
 } kn_data_ops;
 
 struct knobs_data {
@@ -65,11 +68,23 @@ extern const kn_data_entry kn_data_dsprites;
 extern const kn_data_entry kn_data_dsprites_seq; /* dsprites_seq.c */
 extern const kn_data_entry kn_data_shapes;       /* shapes.c */
 extern const kn_data_entry kn_data_physics;      /* physics.c */
+extern const kn_data_entry kn_data_counts;       /* counts.c: simulated single-cell counts */
 extern const kn_data_entry kn_data_fashion;      /* idx.c: the Debian copy of Fashion-MNIST */
 extern const kn_data_entry kn_data_h5;           /* h5.c: 3dshapes.h5 and HDF5 image files */
 extern const kn_data_entry kn_data_mpi3d;        /* mpi3d.c */
 extern const kn_data_entry kn_data_norb;         /* norb.c */
 extern const kn_data_entry kn_data_idx;          /* idx.c: MNIST-style IDX files */
 extern const kn_data_entry kn_data_arrays;       /* arrays.c: .npy/.npz, PNG folders, CSV/TSV */
+extern const kn_data_entry kn_data_cells;        /* cells.c, h5ad.c: 10x MTX folders, .h5ad */
+
+/* The name of class c of factor k, or NULL when the dataset names none or k, c are out of range. */
+const char *kn_data_class_name(const knobs_data *d, int k, int c);
+/* The class of factor k named `name`, or -1 if no class has that name. */
+int kn_data_class_find(const knobs_data *d, int k, const char *name);
+
+/* The ground truth of a `counts` dataset (counts.c): its gene-wise inverse dispersions theta (G)
+ * and the expected proportions (T,2,G) of each gene in a cell of type t and condition c (the
+ * mean count is the library size times the proportion). 0 if d is not a counts dataset. */
+int kn_counts_truth(const knobs_data *d, const float **theta, const float **prop, int *T, int *G);
 
 #endif

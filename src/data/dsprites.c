@@ -455,8 +455,8 @@ static void ds_free(void *p) {
   free(m);
 }
 
-static const kn_data_ops render_ops = {ds_render, NULL, NULL, ds_factor_value, ds_free, NULL, NULL};
-static const kn_data_ops file_ops = {NULL, file_get, NULL, ds_factor_value, ds_free, NULL, NULL};
+static const kn_data_ops render_ops = {.render = ds_render, .factor_value = ds_factor_value, .free_impl = ds_free};
+static const kn_data_ops file_ops = {.get = file_get, .factor_value = ds_factor_value, .free_impl = ds_free};
 
 static const char *const variants[4] = {"dsprites", "dsprites:color", "dsprites:noisy", "dsprites:noshape"};
 

@@ -126,12 +126,15 @@ typedef struct {
   int cols;
   char (*names)[64];     /* column names from the header ("col0", ... if there is none) */
   int header;            /* 1 if the first line named the columns */
+  int rownames;          /* 1 if the first column held row names (skipped, not in cols) */
   int64_t rows;
   double *v;             /* (rows, cols) row-major */
 } kn_csv;
 /* Parse a table of numbers: delimiter ',', tab or ';' (from the first line), an optional
  * header, blank lines and '#' comment lines skipped, optional quotes around fields, CRLF and a
- * UTF-8 BOM accepted. Errors name the reader, the line and the column: a field that is not a
+ * UTF-8 BOM accepted. A header whose first field is empty (pandas' unnamed index) or index,
+ * cell(s), barcode(s), cell_id or obs_names makes the first column row names: any text,
+ * skipped (rownames = 1). Errors name the reader, the line and the column: a field that is not a
  * number (KNOBS_ERR_FORMAT), NaN/Inf or a missing value (KNOBS_ERR_DATA), a row with a
  * different number of fields (KNOBS_ERR_FORMAT), no data rows (KNOBS_ERR_DATA). */
 knobs_status kn_csv_read(kn_reader *r, kn_csv *out);

@@ -258,4 +258,59 @@ double kn_softmax_xent(float *dlogits, double *per, const float *logits, const i
  * first (kn_stack_zero_grad). */
 void kn_stack_backward_input(kn_stack *s, int B);
 
+/* ---- count likelihoods: negative binomial and zero-inflated NB (src/nn/counts.c) ---------- */
+/* scVI's parameterisation (scvi-tools: scvi/distributions/_negative_binomial.py, log_nb_positive
+ * and log_zinb_positive with eps = 1e-8; scvi/module/_vae.py): for cell b and gene g,
+ *   px_scale[b,:] = softmax(logits[b,:]) over the G genes,
+ *   mu[b,g] = l[b] px_scale[b,g], l[b] the library size (the observed total count of the cell),
+ *   theta[g] = exp(px_r[g]) (gene-wise inverse dispersion),
+ *   NB:   log p = theta (log(theta+eps) - log(theta+mu+eps)) + x (log(mu+eps) - log(theta+mu+eps))
+ *                 + lgamma(x+theta) - lgamma(theta) - lgamma(x+1);
+ *   ZINB (pi[b,g] the dropout logit), with s = -pi + theta (log(theta+eps) - log(theta+mu+eps)):
+ *         x < eps: log p = softplus(s) - softplus(-pi);
+ *         x > eps: log p = -softplus(-pi) + s + x (log(mu+eps) - log(theta+mu+eps))
+ *                          + lgamma(x+theta) - lgamma(theta) - lgamma(x+1).
+ * Computed in double from float32 inputs. x holds raw counts (non-negative; not necessarily
+ * integers, as scVI). */
+typedef struct {
+  const float *x;       /* (B,G) observed counts */
+  const float *logits;  /* (B,G) decoder output; px_scale is its softmax over genes */
+  const float *px_r;    /* (G) log theta */
+  const float *pi;      /* (B,G) dropout logits for ZINB; NULL: NB */
+  const float *lib;     /* (B) library sizes, or NULL: the row sums of x (scVI's observed size) */
+  double *work;         /* optional scratch of kn_counts_work_size(B, G) doubles: caches theta,
+                           the means and the theta partials (about 1.8x faster, the same bytes);
+                           NULL: they are recomputed in each pass */
+  int B, G;
+} kn_counts_batch;
+
+/* Gradient outputs of the count losses; each may be NULL, and each ADDS (llm.c convention). */
+typedef struct {
+  float *dlogits;       /* (B,G) += scale/B * d(NLL)/d logits, through the softmax */
+  float *dpx_r;         /* (G)   += scale/B * sum_b d(NLL)/d px_r */
+  float *dpi;           /* (B,G) += scale/B * d(NLL)/d pi (ZINB only) */
+  double *per;          /* (B) per-cell NLL summed over genes, set (not added) */
+} kn_counts_grad;
+
+/* Negative log-likelihood of the batch, reduced as the other losses and as scVI's loss: the
+ * batch mean of per-cell sums over genes. NB when in->pi is NULL, ZINB otherwise. The pool
+ * splits cells for the value, dlogits and dpi, and genes for dpx_r; every output element is
+ * summed by one thread in a fixed order, so the results do not depend on the thread count.
+ * Allocates nothing; g may be NULL. A library size of 0 gives mu = 0 (under NB the cell's zeros
+ * then have probability 1). Programmer errors (B, G < 1; lib < 0) assert. */
+double kn_counts_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale);
+/* Doubles of kn_counts_batch.work for B cells and G genes: 2 G + 2 min(B, 256) G. */
+size_t kn_counts_work_size(int B, int G);
+/* The same through explicit names: kn_nb_loss ignores in->pi, kn_zinb_loss requires it. */
+double kn_nb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale);
+double kn_zinb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad *g, float scale);
+/* Elementwise: log p(x | mu, theta[, pi]) of the formulas above (pi NaN: NB) and its partial
+ * derivatives (each pointer may be NULL) w.r.t. mu, theta and pi. For tests and callers with
+ * their own mean. */
+double kn_counts_logp(double x, double mu, double theta, double pi, double *dmu, double *dtheta,
+                      double *dpi);
+/* The digamma function psi(x) for x > 0 (recurrence to x >= 10, then the asymptotic series;
+ * absolute error < 1e-14 on the range the losses use). */
+double kn_digamma(double x);
+
 #endif

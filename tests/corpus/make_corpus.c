@@ -137,6 +137,41 @@ static void h5(const char *name, hid_t type, int rank, const hsize_t *dims, cons
   H5Fclose(f);
 }
 
+/* a 3-cell x 4-gene AnnData file: CSR X (indptr, indices as given) and obs/grp, a categorical
+ * column (anndata >= 0.8 layout) with the codes given and 2 categories */
+static void h5ad(const char *name, const int64_t *indptr, hsize_t nptr, const int64_t *indices, const int8_t *codes,
+                 hsize_t ncodes) {
+  hid_t f = H5Fcreate(P(name), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t x = H5Gcreate2(f, "X", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), st = H5Tcopy(H5T_C_S1);
+  H5Tset_size(st, 10);
+  hid_t sc = H5Screate(H5S_SCALAR), a = H5Acreate2(x, "encoding-type", st, sc, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, st, "csr_matrix"), H5Aclose(a);
+  int64_t shape[2] = {3, 4};
+  hsize_t two = 2, nnz = (hsize_t)indptr[nptr - 1];
+  hid_t s2 = H5Screate_simple(1, &two, NULL);
+  a = H5Acreate2(x, "shape", H5T_STD_I64LE, s2, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, H5T_NATIVE_INT64, shape), H5Aclose(a), H5Sclose(s2);
+  float val[16] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16};
+  struct { const char *n; hid_t t; const void *d; hsize_t len; } dsets[3] = {
+      {"indptr", H5T_NATIVE_INT64, indptr, nptr}, {"indices", H5T_NATIVE_INT64, indices, nnz}, {"data", H5T_NATIVE_FLOAT, val, nnz}};
+  for (int i = 0; i < 3; i++) {
+    hid_t sp = H5Screate_simple(1, &dsets[i].len, NULL), d = H5Dcreate2(x, dsets[i].n, dsets[i].t, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    H5Dwrite(d, dsets[i].t, H5S_ALL, H5S_ALL, H5P_DEFAULT, dsets[i].d), H5Dclose(d), H5Sclose(sp);
+  }
+  hid_t obs = H5Gcreate2(f, "obs", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), g = H5Gcreate2(obs, "grp", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Tset_size(st, 11);
+  a = H5Acreate2(g, "encoding-type", st, sc, H5P_DEFAULT, H5P_DEFAULT);
+  H5Awrite(a, st, "categorical"), H5Aclose(a);
+  hid_t sp = H5Screate_simple(1, &ncodes, NULL), d = H5Dcreate2(g, "codes", H5T_NATIVE_INT8, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, H5T_NATIVE_INT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, codes), H5Dclose(d), H5Sclose(sp);
+  char cats[2][4] = {"ctl", "sti"};
+  hsize_t nc = 2;
+  H5Tset_size(st, 4);
+  sp = H5Screate_simple(1, &nc, NULL), d = H5Dcreate2(g, "categories", st, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  H5Dwrite(d, st, H5S_ALL, H5S_ALL, H5P_DEFAULT, cats), H5Dclose(d), H5Sclose(sp);
+  H5Gclose(g), H5Gclose(obs), H5Gclose(x), H5Sclose(sc), H5Tclose(st), H5Fclose(f);
+}
+
 static void st_raw(const char *name, const char *json, size_t data_bytes, uint64_t claimed_len) {
   uint8_t b[4096] = {0};
   size_t jl = strlen(json);
@@ -153,7 +188,7 @@ int main(int argc, char **argv) {
   }
   snprintf(root, sizeof root, "%s", argv[1]);
   const char *dirs[] = {"npy", "npz", "csv", "png", "png/mixed", "png/truncated", "png/notpng", "png/colour", "idx", "norb", "h5",
-                        "safetensors", "mpi3d", "ok"};
+                        "safetensors", "mpi3d", "ok", "mtx", "h5ad"};
   for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) mkdir(P(dirs[i]), 0777);
   uint8_t z[4096] = {0}, buf[65536];
 
@@ -277,6 +312,43 @@ int main(int argc, char **argv) {
   n = slurp(P("h5/tmp.h5"), buf, sizeof buf);
   remove(P("h5/tmp.h5"));
   put("h5/truncated.h5", buf, n / 2);
+
+  /* 10x MatrixMarket (opened by the .mtx path) */
+  const char *mh = "%%MatrixMarket matrix coordinate integer general\n";
+  char mt[512];
+  snprintf(mt, sizeof mt, "%s4 3 5\n2 1 5\n4 1 1\n1 2 2\n", mh);
+  puts_("mtx/truncated.mtx", mt);
+  snprintf(mt, sizeof mt, "%s4 3 2\n2 1 5\n4 1 1\n1 2 2\n", mh);
+  puts_("mtx/extra.mtx", mt);
+  snprintf(mt, sizeof mt, "%s4 3 2\n2 1 5\n4 9 1\n", mh);
+  puts_("mtx/column.mtx", mt);
+  snprintf(mt, sizeof mt, "%s4 3 2\n2 1 5\n2 1 1\n", mh);
+  puts_("mtx/duplicate.mtx", mt);
+  snprintf(mt, sizeof mt, "%s40000 30000 99999999\n1 1 1\n", mh);
+  puts_("mtx/lies.mtx", mt);
+  puts_("mtx/pattern.mtx", "%%MatrixMarket matrix coordinate pattern general\n2 2 1\n1 1\n");
+  puts_("mtx/notmm.mtx", "4 3 1\n1 1 1\n");
+  snprintf(mt, sizeof mt, "%s4 3 1\n1 1 2.5\n", mh);
+  puts_("mtx/real_in_integer.mtx", mt);
+  snprintf(mt, sizeof mt, "%s4 3 5\n2 1 5\n4 1 1\n1 2 2\n3 3 7\n4 3 3\n", mh);
+  put_gz("mtx/tmp.mtx.gz", mt, strlen(mt));
+  n = slurp(P("mtx/tmp.mtx.gz"), buf, sizeof buf);
+  remove(P("mtx/tmp.mtx.gz"));
+  put("mtx/cut.mtx.gz", buf, n - 6);
+
+  /* AnnData */
+  const int64_t ptr_ok[4] = {0, 2, 3, 5}, ptr_down[4] = {0, 3, 2, 5}, idx_ok[5] = {1, 3, 0, 2, 3}, idx_out[5] = {1, 3, 0, 2, 7};
+  const int8_t codes_ok[3] = {1, 0, 1}, codes_out[3] = {1, 0, 5};
+  puts_("h5ad/notreally.h5ad", "an .h5ad name on a text file\n");
+  h5ad("h5ad/index.h5ad", ptr_ok, 4, idx_out, codes_ok, 3);
+  h5ad("h5ad/indptr.h5ad", ptr_down, 4, idx_ok, codes_ok, 3);
+  h5ad("h5ad/short_indptr.h5ad", ptr_ok, 3, idx_ok, codes_ok, 3);
+  h5ad("h5ad/code.h5ad", ptr_ok, 4, idx_ok, codes_out, 3);
+  h5ad("h5ad/codes_length.h5ad", ptr_ok, 4, idx_ok, codes_ok, 2);
+  h5ad("h5ad/tmp.h5ad", ptr_ok, 4, idx_ok, codes_ok, 3);
+  n = slurp(P("h5ad/tmp.h5ad"), buf, sizeof buf);
+  remove(P("h5ad/tmp.h5ad"));
+  put("h5ad/truncated.h5ad", buf, n / 2);
 
   /* safetensors */
   st_raw("safetensors/truncated.safetensors", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", 6, 0);

@@ -29,6 +29,8 @@ add fuzz_safetensors "tests/corpus/safetensors/*"
 add fuzz_png "tests/corpus/png/*.png tests/corpus/png/*/*.png"
 add fuzz_csv "tests/corpus/csv/*"
 add fuzz_h5 "tests/corpus/h5/*"
+add fuzz_mtx "tests/corpus/mtx/*.mtx"
+add fuzz_h5ad "tests/corpus/h5ad/* tests/ref/cells_ref.h5ad tests/ref/cells_ref_csc.h5ad"
 
 status=0
 for src in tests/fuzz/fuzz_*.c; do
