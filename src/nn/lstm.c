@@ -342,53 +342,89 @@ static knobs_status check(const kn_rnn *r, const kn_rnn_seq *s, const char *what
   return KNOBS_OK;
 }
 
-/* The input projection of every step of direction d into its gates block (ld 4H):
- * x W_ih^T + b_ih + b_hh (GRU: b_hh's r and z parts only). */
-static void project(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s, int d, const dir_ws *w) {
-  int N = s->T * s->B, H = r->H, GH = r->G * H, H4 = 4 * H;
-  const float *bi = r->b_ih[d], *bh = r->b_hh[d];
+/* The products over all steps, before the recurrence (the input projection) and after it (the
+ * weight and bias gradients and dx): one pool task each, every thread computing its slice of
+ * every direction's products with single-threaded GEMMs (one wake-up instead of one per GEMM). */
+typedef struct {
+  const kn_rnn *r;
+  const kn_rnn_seq *s;
+  const kn_rnn_grad *g;
+} steps_job;
+
+/* Forward: gates rows [lo, hi) of each direction = x W_ih^T + b_ih + b_hh (GRU: b_hh's r and z
+ * parts only; b_hn sits inside r * (...)); and the ones vector. */
+static void project_task(void *ctx, int tid, int nt) {
+  const steps_job *j = ctx;
+  const kn_rnn *r = j->r;
+  const kn_rnn_seq *s = j->s;
+  int N = s->T * s->B, I = r->I, H = r->H, GH = r->G * H, H4 = 4 * H;
   int nbh = r->cell == KN_RNN_LSTM ? GH : 2 * H; /* the b_hh entries outside r * (...) */
-  if (bi || bh) {
-    for (int k = 0; k < GH; k++) w->gates[k] = (bi ? bi[k] : 0.0f) + (bh && k < nbh ? bh[k] : 0.0f);
-    for (int n = 1; n < N; n++) memcpy(w->gates + (size_t)n * H4, w->gates, sizeof(float) * GH);
+  long lo, hi;
+  kn_split(N, tid, nt, &lo, &hi);
+  if (hi <= lo) return;
+  float *ones = ones_of(r, s->T, s->B, s->ws);
+  for (long i = lo; i < hi; i++) ones[i] = 1.0f;
+  for (int d = 0; d < r->D; d++) {
+    dir_ws w;
+    dir_layout(r, s->T, s->B, s->ws, d, &w);
+    const float *bi = r->b_ih[d], *bh = r->b_hh[d];
+    float *g = w.gates + (size_t)lo * H4;
+    if (bi || bh) {
+      for (int k = 0; k < GH; k++) g[k] = (bi ? bi[k] : 0.0f) + (bh && k < nbh ? bh[k] : 0.0f);
+      for (long n = 1; n < hi - lo; n++) memcpy(g + (size_t)n * H4, g, sizeof(float) * GH);
+    }
+    kn_sgemm(NULL, 0, 1, (int)(hi - lo), GH, I, 1.0f, s->x + (size_t)lo * I, I, r->w_ih[d], I,
+             bi || bh ? 1.0f : 0.0f, g, H4);
   }
-  kn_sgemm(p, 0, 1, N, GH, r->I, 1.0f, s->x, r->I, r->w_ih[d], r->I, bi || bh ? 1.0f : 0.0f, w->gates, H4);
+}
+
+/* Backward, after the recurrence: rows [lo, hi) (16-aligned) of every direction's weight and
+ * bias gradients, and rows of dx (the directions added in order). dW_hh pairs each step's dgh
+ * with the h it read: h_{t-1} (forward direction) or h_{t+1} (reverse) from the workspace for
+ * all steps but the first, h0 for the first (nothing if h0 is zeros). */
+static void grads_task(void *ctx, int tid, int nt) {
+  const steps_job *j = ctx;
+  const kn_rnn *r = j->r;
+  const kn_rnn_seq *s = j->s;
+  int T = s->T, B = s->B, N = T * B, I = r->I, H = r->H, GH = r->G * H;
+  const float *ones = ones_of(r, T, B, s->ws);
+  long lo, hi;
+  kn_split((GH + 15) / 16, tid, nt, &lo, &hi);
+  lo *= 16, hi = hi * 16 < GH ? hi * 16 : GH;
+  int m = (int)(hi - lo);
+  size_t BH = (size_t)B * H, BG = (size_t)B * GH;
+  for (int d = 0; m > 0 && d < r->D; d++) {
+    dir_ws w;
+    dir_layout(r, T, B, s->ws, d, &w);
+    if (r->dw_ih[d]) kn_sgemm(NULL, 1, 0, m, I, N, 1.0f, w.dgi + lo, GH, s->x, I, 1.0f, r->dw_ih[d] + lo * I, I);
+    if (r->db_ih[d]) kn_sgemm(NULL, 0, 0, 1, m, N, 1.0f, ones, N, w.dgi + lo, GH, 1.0f, r->db_ih[d] + lo, m);
+    if (r->db_hh[d]) kn_sgemm(NULL, 0, 0, 1, m, N, 1.0f, ones, N, w.dgh + lo, GH, 1.0f, r->db_hh[d] + lo, m);
+    if (!r->dw_hh[d]) continue;
+    if (T > 1)
+      kn_sgemm(NULL, 1, 0, m, H, (T - 1) * B, 1.0f, (d ? w.dgh : w.dgh + BG) + lo, GH, d ? w.h + BH : w.h,
+               H, 1.0f, r->dw_hh[d] + lo * H, H);
+    if (s->h0)
+      kn_sgemm(NULL, 1, 0, m, H, B, 1.0f, w.dgh + (size_t)step_time(d, T, 0) * BG + lo, GH, s->h0 + d * BH,
+               H, 1.0f, r->dw_hh[d] + lo * H, H);
+  }
+  if (!j->g->dx) return;
+  kn_split(N, tid, nt, &lo, &hi);
+  for (int d = 0; hi > lo && d < r->D; d++) {
+    dir_ws w;
+    dir_layout(r, T, B, s->ws, d, &w);
+    kn_sgemm(NULL, 0, 0, (int)(hi - lo), I, GH, 1.0f, w.dgi + (size_t)lo * GH, GH, r->w_ih[d], I, 1.0f,
+             j->g->dx + (size_t)lo * I, I);
+  }
 }
 
 knobs_status kn_rnn_forward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s) {
   knobs_status st = check(r, s, "forward");
   if (st) return st;
-  dir_ws w;
-  for (int d = 0; d < r->D; d++) {
-    dir_layout(r, s->T, s->B, s->ws, d, &w);
-    project(p, r, s, d, &w);
-  }
-  float *ones = ones_of(r, s->T, s->B, s->ws);
-  for (long i = 0; i < (long)s->T * s->B; i++) ones[i] = 1.0f;
+  steps_job sj = {r, s, NULL};
+  kn_pool_run(p, project_task, &sj);
   rnn_job j = {r, s, NULL, r->cell == KN_RNN_LSTM ? lstm_fwd_rows : gru_fwd_rows};
   kn_pool_run(p, rnn_task, &j);
   return KNOBS_OK;
-}
-
-/* The all-step products of direction d after its recurrence: weight and bias gradients and dx.
- * dW_hh pairs each step's dgh with the h it read: h_{t-1} (forward) or h_{t+1} (reverse) from
- * the workspace for all steps but the first, h0 for the first (nothing if h0 is zeros). */
-static void all_steps(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s, const kn_rnn_grad *g, int d,
-                      const dir_ws *w, const float *ones) {
-  int T = s->T, B = s->B, N = T * B, I = r->I, H = r->H, GH = r->G * H;
-  if (r->dw_ih[d]) kn_sgemm(p, 1, 0, GH, I, N, 1.0f, w->dgi, GH, s->x, I, 1.0f, r->dw_ih[d], I);
-  if (r->db_ih[d]) kn_sgemm(p, 0, 0, 1, GH, N, 1.0f, ones, N, w->dgi, GH, 1.0f, r->db_ih[d], GH);
-  if (r->db_hh[d]) kn_sgemm(p, 0, 0, 1, GH, N, 1.0f, ones, N, w->dgh, GH, 1.0f, r->db_hh[d], GH);
-  if (r->dw_hh[d]) {
-    size_t BH = (size_t)B * H, BG = (size_t)B * GH;
-    if (T > 1)
-      kn_sgemm(p, 1, 0, GH, H, (T - 1) * B, 1.0f, d ? w->dgh : w->dgh + BG, GH, d ? w->h + BH : w->h, H,
-               1.0f, r->dw_hh[d], H);
-    if (s->h0)
-      kn_sgemm(p, 1, 0, GH, H, B, 1.0f, w->dgh + (size_t)step_time(d, T, 0) * BG, GH, s->h0 + d * BH, H,
-               1.0f, r->dw_hh[d], H);
-  }
-  if (g->dx) kn_sgemm(p, 0, 0, N, I, GH, 1.0f, w->dgi, GH, r->w_ih[d], I, 1.0f, g->dx, I);
 }
 
 knobs_status kn_rnn_backward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s, const kn_rnn_grad *g) {
@@ -396,11 +432,7 @@ knobs_status kn_rnn_backward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s, c
   if (st) return st;
   rnn_job j = {r, s, g, r->cell == KN_RNN_LSTM ? lstm_bwd_rows : gru_bwd_rows};
   kn_pool_run(p, rnn_task, &j);
-  const float *ones = ones_of(r, s->T, s->B, s->ws);
-  for (int d = 0; d < r->D; d++) {
-    dir_ws w;
-    dir_layout(r, s->T, s->B, s->ws, d, &w);
-    all_steps(p, r, s, g, d, &w, ones);
-  }
+  steps_job sj = {r, s, g};
+  kn_pool_run(p, grads_task, &sj);
   return KNOBS_OK;
 }
