@@ -2,9 +2,12 @@
  * - vmath: the vectorisable sigmoid and tanh against double precision.
  * - finite differences: every gradient (input, h0, c0, every weight and bias of both
  *   directions) of L = sum(wy * y) + sum(whn * hn) + sum(wcn * cn) with fixed random w, by
- *   central differences on the float kernel, with and without initial states, T = 1 and 5,
- *   on 1 and 2 threads. Error measure as tests/test_nn.c (ggml's): |analytic - numeric| /
- *   max(|a|, |n|, 1e-2), the worst over each tensor.
+ *   fourth-order central differences on the float kernel, with and without initial states,
+ *   T = 1 and 5, inline (B = 3, H = 5), and split over 2 threads (B = 4-6, H = 24-32, every
+ *   9th entry). Error measure as tests/test_nn.c (ggml's): |analytic - numeric| /
+ *   max(|a|, |n|, 1e-2), the worst over each tensor: measured <= 1.8e-3, tolerance 4e-3.
+ * - PyTorch tolerance: 1e-5 relative + 1e-5 absolute; measured worst |knobs - torch| /
+ *   (1 + |torch|) 2.6e-7.
  * - PyTorch: torch.nn.LSTM / torch.nn.GRU forward and every gradient of the same loss, from
  *   tests/ref/lstm_ref.safetensors (tests/ref/make_lstm_ref.py), parameters loaded by their
  *   torch names, which checks kn_rnn_declare's names and shapes too.
@@ -120,11 +123,11 @@ static void rig_grads(rig *g, kn_pool *p) {
 /* ---- finite differences ----------------------------------------------------------------- */
 /* Fourth-order central differences of the float kernel, (L(-2h) - 8 L(-h) + 8 L(h) - L(2h)) /
  * 12h, the loss summed in double. Returns the worst error over the tensor; one CHECK each. */
-static double fd_tensor(rig *g, kn_pool *p, float *v, const float *an, size_t n, double h, double tol,
-                        const char *what) {
+static double fd_tensor(rig *g, kn_pool *p, float *v, const float *an, size_t n, size_t stride, double h,
+                        double tol, const char *what) {
   double wk = 0, wa = 0, wn = 0;
   size_t wi = 0;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i += stride) {
     float o = v[i];
     double l[4];
     for (int k = 0; k < 4; k++) {
@@ -143,34 +146,51 @@ static double fd_tensor(rig *g, kn_pool *p, float *v, const float *an, size_t n,
 
 static double fd_worst; /* the worst error of all finite-difference checks, reported at the end */
 
-static void test_fd(kn_pool *p, kn_rnn_cell cell, int T, int D, int state) {
+/* Every gradient of a layer of T steps, B sequences, I inputs, H units (every `stride`-th
+ * entry of each tensor). */
+static void fd_layer(kn_pool *p, kn_rnn_cell cell, int T, int B, int I, int H, int D, int state, size_t stride) {
   char name[96];
-  snprintf(name, sizeof name, "fd %s D%d T%d %s threads %d", cell == KN_RNN_LSTM ? "lstm" : "gru", D, T,
-           state ? "h0" : "no-h0", kn_pool_size(p));
+  snprintf(name, sizeof name, "fd %s D%d T%d B%d H%d %s threads %d", cell == KN_RNN_LSTM ? "lstm" : "gru", D, T,
+           B, H, state ? "h0" : "no-h0", kn_pool_size(p));
   T_CASE(name);
   rig g;
-  rig_make(&g, "rnn", cell, T, 3, 4, 5, D, state);
+  rig_make(&g, "rnn", cell, T, B, I, H, D, state);
+  /* weights scaled as 1/sqrt(H) (to U(-0.8, 0.8) at H = 5): pre-activations of the same size
+   * whatever H, gates neither all saturated nor all linear */
+  for (size_t i = 0; i < g.net.n_p; i++) g.net.p[i] *= (float)sqrt(5.0 / H);
   rig_grads(&g, p);
   /* the analytic gradients, copied: the FD forwards leave the workspace changed, not them */
-  float *an = falloc(g.net.n_p), *adx = falloc((size_t)T * 3 * 4), *adh = falloc(n_st(&g)), *adc = falloc(n_st(&g));
+  size_t nx = (size_t)T * B * I;
+  float *an = falloc(g.net.n_p), *adx = falloc(nx), *adh = falloc(n_st(&g)), *adc = falloc(n_st(&g));
   memcpy(an, g.net.g, sizeof(float) * g.net.n_p);
-  memcpy(adx, g.dx, sizeof(float) * (size_t)T * 3 * 4);
+  memcpy(adx, g.dx, sizeof(float) * nx);
   memcpy(adh, g.dh0, sizeof(float) * n_st(&g)), memcpy(adc, g.dc0, sizeof(float) * n_st(&g));
   /* fourth-order differences (error O(h^4)) allow a wide step, which divides the float32
-   * rounding noise of the loss (~1e-7 of it) by more: measured worst 1.2e-3 at h = 5e-2,
-   * against 3.4e-3 for central differences at their best step (1e-2) */
+   * rounding noise of the loss (~1e-7 of it) by more: measured worst 1.2e-3 at h = 5e-2 (B3
+   * H5), against 3.4e-3 for central differences at their best step (1e-2) */
   const double h = 5e-2, tol = 4e-3;
-  double w = fd_tensor(&g, p, g.x, adx, (size_t)T * 3 * 4, h, tol, "x");
-  if (state) w = fmax(w, fd_tensor(&g, p, g.h0, adh, n_st(&g), h, tol, "h0"));
-  if (state && cell == KN_RNN_LSTM) w = fmax(w, fd_tensor(&g, p, g.c0, adc, n_st(&g), h, tol, "c0"));
+  double w = fd_tensor(&g, p, g.x, adx, nx, stride, h, tol, "x");
+  if (state) w = fmax(w, fd_tensor(&g, p, g.h0, adh, n_st(&g), stride, h, tol, "h0"));
+  if (state && cell == KN_RNN_LSTM) w = fmax(w, fd_tensor(&g, p, g.c0, adc, n_st(&g), stride, h, tol, "c0"));
   for (int k = 0; k < g.net.np; k++) {
     const kn_param *q = &g.net.P[k];
-    w = fmax(w, fd_tensor(&g, p, g.net.p + q->off, an + q->off, q->n, h, tol, q->name));
+    w = fmax(w, fd_tensor(&g, p, g.net.p + q->off, an + q->off, q->n, stride, h, tol, q->name));
   }
   fd_worst = fmax(fd_worst, w);
   if (getenv("KNOBS_TEST_VERBOSE")) printf("%s: worst rel err %.3g\n", name, w);
   free(an), free(adx), free(adh), free(adc);
   rig_free(&g);
+}
+
+static void test_fd(kn_pool *p, kn_rnn_cell cell, int T, int D, int state) {
+  fd_layer(p, cell, T, 3, 4, 5, D, state, 1);
+}
+
+/* A layer just large enough to be split over threads (lstm.c: 2e5 flops; bidirectional LSTM
+ * by direction, GRU by rows), every 9th entry. */
+static void test_fd_big(kn_pool *p, kn_rnn_cell cell) {
+  if (cell == KN_RNN_LSTM) fd_layer(p, cell, 5, 4, 8, 24, 2, 1, 9);
+  else fd_layer(p, cell, 5, 6, 8, 32, 1, 1, 9);
 }
 
 /* ---- semantics: accumulation, NULL skips, NULL states ------------------------------------ */
@@ -435,16 +455,18 @@ int main(void) {
   kn_rng_seed(&R, 14, 0);
   kn_pool *p1 = kn_pool_create(1), *p2 = kn_pool_create(2), *p3 = kn_pool_create(3);
   test_vmath();
+  for (int cell = 0; cell < 2; cell++)
+    for (int D = 1; D <= 2; D++) {
+      test_fd(p1, cell ? KN_RNN_GRU : KN_RNN_LSTM, 5, D, 1);
+      test_fd(p1, cell ? KN_RNN_GRU : KN_RNN_LSTM, 5, D, 0);
+      test_fd(p1, cell ? KN_RNN_GRU : KN_RNN_LSTM, 1, D, 1);
+    }
+  /* layers this small run inline (lstm.c: under 2e5 flops); one threaded case per cell */
+  test_fd_big(p2, KN_RNN_LSTM);
+  test_fd_big(p2, KN_RNN_GRU);
   for (int pi = 0; pi < 2; pi++) {
-    kn_pool *p = pi ? p2 : p1;
-    for (int cell = 0; cell < 2; cell++)
-      for (int D = 1; D <= 2; D++) {
-        test_fd(p, cell ? KN_RNN_GRU : KN_RNN_LSTM, 5, D, 1);
-        test_fd(p, cell ? KN_RNN_GRU : KN_RNN_LSTM, 5, D, 0);
-        test_fd(p, cell ? KN_RNN_GRU : KN_RNN_LSTM, 1, D, 1);
-      }
-    test_semantics(p, KN_RNN_LSTM);
-    test_semantics(p, KN_RNN_GRU);
+    test_semantics(pi ? p2 : p1, KN_RNN_LSTM);
+    test_semantics(pi ? p2 : p1, KN_RNN_GRU);
   }
   test_torch(p1, p2);
   for (int cell = 0; cell < 2; cell++)

@@ -417,9 +417,17 @@ static void grads_task(void *ctx, int tid, int nt) {
   }
 }
 
+/* The pool, or NULL (inline) for a layer too small to pay for waking threads: the threshold
+ * of kn_sgemm, 2e5 flops, on the forward's products. */
+static kn_pool *pool_for(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s) {
+  double flops = 2.0 * r->D * s->T * s->B * r->G * r->H * (double)(r->I + r->H);
+  return flops < 2e5 ? NULL : p;
+}
+
 knobs_status kn_rnn_forward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s) {
   knobs_status st = check(r, s, "forward");
   if (st) return st;
+  p = pool_for(p, r, s);
   steps_job sj = {r, s, NULL};
   kn_pool_run(p, project_task, &sj);
   rnn_job j = {r, s, NULL, r->cell == KN_RNN_LSTM ? lstm_fwd_rows : gru_fwd_rows};
@@ -430,6 +438,7 @@ knobs_status kn_rnn_forward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s) {
 knobs_status kn_rnn_backward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s, const kn_rnn_grad *g) {
   knobs_status st = check(r, s, "backward");
   if (st) return st;
+  p = pool_for(p, r, s);
   rnn_job j = {r, s, g, r->cell == KN_RNN_LSTM ? lstm_bwd_rows : gru_bwd_rows};
   kn_pool_run(p, rnn_task, &j);
   steps_job sj = {r, s, g};

@@ -279,8 +279,8 @@ void kn_stack_backward_input(kn_stack *s, int B);
  * each over all steps at once for dW_ih, dW_hh, the biases and dx.
  * Threads: the B sequences are independent, so each thread runs whole sequences (a range of
  * rows; when bidirectional on >= 2 threads, of one direction) through all T steps with its own
- * single-threaded GEMMs, with no barrier between steps; the all-step GEMMs are split by
- * kn_sgemm. Same thread count = same bytes.
+ * single-threaded GEMMs, with no barrier between steps; the all-step products are split by
+ * rows. Same thread count = same bytes. Layers under 2e5 flops run on the calling thread.
  * Memory: nothing is allocated; the caller provides a workspace (kn_rnn_workspace_size) that
  * keeps from the forward what the backward needs (activated gates, cell states, h_t). */
 typedef enum { KN_RNN_LSTM, KN_RNN_GRU } kn_rnn_cell;
