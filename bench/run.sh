@@ -4,7 +4,8 @@
 #    PyTorch on the same machine and thread count, as ratios. PyTorch runs twice, with its
 #    default OpenMP wait policy and with OMP_WAIT_POLICY=PASSIVE, and its faster run counts.
 # 2. Inference: encoder throughput and one-image decoder latency (bench_infer, torch_infer.py).
-# 3. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve).
+# 3. The recurrent layers: LSTM and GRU, uni- and bidirectional (bench_lstm, torch_lstm.py).
+# 4. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve).
 BUILD=${1:-build}
 PY=/usr/bin/python3
 THREADS=${THREADS:-2}
@@ -50,8 +51,29 @@ printf '%-26s | %12s | %12s | %7s\n' "encoder img/s (b256)" "$ke" "$te" "$er"
 printf '%-26s | %12s | %12s | %7s\n' "decoder ms, median" "$kd" "$td" "$dr"
 printf '%-26s | %12s | %12s | %7s\n' "decoder ms, p90" "$kp" "$tp" "-"
 echo "(ratio = how many times faster knobs is)"
+echo
+echo "## recurrent layers (DSVAE-like: T=8, B=64, I=256, H=256), $THREADS threads: ms per forward and per"
+echo "## training step's share (forward + backward into input and weights); lower is better"
+printf '%-10s | %8s %8s | %8s %8s | %7s %7s\n' layer "knobs fw" step "torch fw" step "fw" step
+for cell in lstm gru; do
+  for dirs in 1 2; do
+    k=$("$BUILD/bench/bench_lstm" $cell $dirs $THREADS) || { echo "bench_lstm failed"; exit 2; }
+    kf=$(field "$k" fwd_ms); ks=$(field "$k" step_ms)
+    tf="-"; ts="-"; fr="-"; sr="-"
+    if [ $have_torch = 1 ]; then
+      # both OpenMP wait policies, as for training; the better of the two for each figure
+      t1=$($PY bench/torch_lstm.py $cell $dirs $THREADS); t2=$(OMP_WAIT_POLICY=PASSIVE $PY bench/torch_lstm.py $cell $dirs $THREADS)
+      tf=$(awk "BEGIN{a=$(field "$t1" fwd_ms); b=$(field "$t2" fwd_ms); print (a < b ? a : b)}")
+      ts=$(awk "BEGIN{a=$(field "$t1" step_ms); b=$(field "$t2" step_ms); print (a < b ? a : b)}")
+      fr=$(awk "BEGIN{printf \"%.2fx\", $tf / $kf}"); sr=$(awk "BEGIN{printf \"%.2fx\", $ts / $ks}")
+    fi
+    [ $dirs = 2 ] && name="bi-$cell" || name=$cell
+    printf '%-10s | %8s %8s | %8s %8s | %7s %7s\n' $name "$kf" "$ks" "$tf" "$ts" "$fr" "$sr"
+  done
+done
+echo "(ratio = PyTorch's time / knobs' time: how many times faster knobs is)"
 for b in "$BUILD"/bench/bench_*; do
-  case "$b" in */bench_train|*/bench_infer|*/bench_prior) continue ;; esac # bench_prior: bench/apps/penalty.sh
+  case "$b" in */bench_train|*/bench_infer|*/bench_lstm|*/bench_prior) continue ;; esac # bench_prior: bench/apps/penalty.sh
   [ -x "$b" ] || continue
   echo; echo "## $(basename "$b")"
   "$b" || echo "$(basename "$b") failed"

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "nn/nn.h"
+#include "nn/vmath.h"
 
 #define PAR_MIN 32768 /* elements below which elementwise work stays on one thread */
 
@@ -163,28 +164,10 @@ typedef struct {
   float scale;
 } loss_job;
 
-/* exp(x) for x <= 0 and log1p(e) for e in [0, 1], branch-free so that GCC vectorises the loss
- * loop (glibc's expf/log1pf are calls, ~60% of a conv step's loss time before). Both are the
- * Cephes single-precision polynomials: exp by 2^n e^r with |r| <= ln2/2 (max error 1 ulp in
- * tests/test_nn.c "softplus"), log1p by log(u) of u = 1 + e reduced to [sqrt(1/2), sqrt(2))
- * plus the rounding correction (e - (u - 1)) / u. */
-static inline float exp_neg(float x) {
-  x = x < -87.0f ? -87.0f : x;
-  float n = floorf(x * 1.44269504088896341f + 0.5f);
-  float r = x - n * 0.693359375f + n * 2.12194440e-4f;
-  float p = 1.9875691500e-4f;
-  p = p * r + 1.3981999507e-3f;
-  p = p * r + 8.3334519073e-3f;
-  p = p * r + 4.1665795894e-2f;
-  p = p * r + 1.6666665459e-1f;
-  p = p * r + 5.0000001201e-1f;
-  p = p * r * r + r + 1.0f;
-  int32_t bits = ((int32_t)n + 127) << 23;
-  float two_n;
-  memcpy(&two_n, &bits, sizeof two_n);
-  return p * two_n;
-}
-
+/* log1p(e) for e in [0, 1], branch-free so that GCC vectorises the loss loop (glibc's
+ * expf/log1pf are calls, ~60% of a conv step's loss time before; exp is kn_exp_neg of
+ * nn/vmath.h). The Cephes single-precision polynomial: log(u) of u = 1 + e reduced to
+ * [sqrt(1/2), sqrt(2)) plus the rounding correction (e - (u - 1)) / u. */
 static inline float log1p_unit(float e) {
   float u = 1.0f + e;
   int big = u > 1.41421356f;
@@ -220,12 +203,12 @@ static void loss_task(void *ctx, int tid, int nt) {
       const float *yy = y + i0, *xx = x + i0;
       if (!j->gauss) {
         for (int i = 0; i < m; i++) {
-          float l = yy[i], e = exp_neg(-fabsf(l));
+          float l = yy[i], e = kn_exp_neg(-fabsf(l));
           t[i] = (l > 0 ? l : 0) - l * xx[i] + log1p_unit(e);
         }
         if (d)
           for (int i = 0; i < m; i++) {
-            float l = yy[i], e = exp_neg(-fabsf(l)), r = 1.0f / (1.0f + e);
+            float l = yy[i], e = kn_exp_neg(-fabsf(l)), r = 1.0f / (1.0f + e);
             float sg = l >= 0 ? r : e * r;
             d[i0 + i] += g * (sg - xx[i]);
           }

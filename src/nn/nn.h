@@ -313,4 +313,84 @@ double kn_counts_logp(double x, double mu, double theta, double pi, double *dmu,
  * absolute error < 1e-14 on the range the losses use). */
 double kn_digamma(double x);
 
+/* ---- recurrent layers (src/nn/lstm.c) ---------------------------------------------------- */
+/* One layer of torch.nn.LSTM or torch.nn.GRU (num_layers 1, batch_first False), uni- or
+ * bidirectional, with explicit forward and backward through time.
+ * Layout: sequences are (T,B,F), step t of sequence b at row t*B + b. A layer of D directions
+ * writes y (T,B,D*H): the forward direction's h_t in columns [0,H), the reverse direction's
+ * (run over t = T-1 .. 0, its own weights) in [H,2H), as torch concatenates them. States h0,
+ * c0, hn, cn are (D,B,H), direction-major as torch's (num_layers * num_directions, B, H); the
+ * reverse direction's final state is the one after step t = 0.
+ * Parameters of each direction, torch's layout, G gate blocks of H rows each:
+ *   weight_ih (G*H, I), weight_hh (G*H, H), bias_ih (G*H), bias_hh (G*H).
+ * LSTM, G = 4, gates i f g o:
+ *   [i, f, g, o] = [sig, sig, tanh, sig](W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+ *   c_t = f * c_{t-1} + i * g,   h_t = o * tanh(c_t)
+ * GRU, G = 3, gates r z n:
+ *   r = sig(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr),  z = sig(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+ *   n = tanh(W_in x_t + b_in + r * (W_hn h_{t-1} + b_hn)),  h_t = (1 - z) * n + z * h_{t-1}
+ * Work: one GEMM (T*B, I) x (I, G*H) projects the input of all steps; each step adds one
+ * (B, H) x (H, G*H) GEMM; backward runs one (B, G*H) x (G*H, H) GEMM per step and one GEMM
+ * each over all steps at once for dW_ih, dW_hh, the biases and dx.
+ * Threads: the B sequences are independent, so each thread runs whole sequences (a range of
+ * rows; when bidirectional on >= 2 threads, of one direction) through all T steps with its own
+ * single-threaded GEMMs, with no barrier between steps; the all-step products are split by
+ * rows. Same thread count = same bytes. Layers under 2e5 flops run on the calling thread.
+ * Memory: nothing is allocated; the caller provides a workspace (kn_rnn_workspace_size) that
+ * keeps from the forward what the backward needs (activated gates, cell states, h_t). */
+typedef enum { KN_RNN_LSTM, KN_RNN_GRU } kn_rnn_cell;
+
+typedef struct {
+  kn_rnn_cell cell;
+  int I, H;   /* input features, hidden units */
+  int D;      /* directions: 1, or 2 (bidirectional) */
+  int G;      /* gate blocks: 4 (LSTM) or 3 (GRU) */
+  /* per direction (0 forward, 1 reverse): the weights, and the gradients backward adds into.
+   * A NULL gradient is skipped; NULL biases are a layer without them (torch's bias=False),
+   * and then their gradients must be NULL too. */
+  const float *w_ih[2], *w_hh[2], *b_ih[2], *b_hh[2];
+  float *dw_ih[2], *dw_hh[2], *db_ih[2], *db_hh[2];
+  int idx[2][4];   /* the parameters' indices in a kn_net (w_ih, w_hh, b_ih, b_hh), else -1 */
+} kn_rnn;
+
+/* One call's tensors. x, y and ws are required; the rest may be NULL. */
+typedef struct {
+  int T, B;              /* steps, sequences */
+  const float *x;        /* (T,B,I) */
+  const float *h0, *c0;  /* (D,B,H) initial states; NULL: zeros (c0: LSTM only) */
+  float *y;              /* (T,B,D*H) every h_t */
+  float *hn, *cn;        /* (D,B,H) final states (cn: LSTM only) */
+  float *ws;             /* kn_rnn_workspace_size(r, T, B) floats, from forward to backward */
+} kn_rnn_seq;
+
+/* The gradients of one backward: inputs dy, dhn, dcn (NULL: zero), outputs dx, dh0, dc0 that
+ * backward adds into (NULL: skipped). */
+typedef struct {
+  const float *dy;         /* (T,B,D*H) */
+  const float *dhn, *dcn;  /* (D,B,H) */
+  float *dx;               /* (T,B,I) */
+  float *dh0, *dc0;        /* (D,B,H) */
+} kn_rnn_grad;
+
+/* Fill r for a layer with no parameters bound (pointers NULL, indices -1). KNOBS_ERR_ARG
+ * unless I >= 1, H >= 1 and D is 1 or 2. */
+knobs_status kn_rnn_setup(kn_rnn *r, kn_rnn_cell cell, int I, int H, int D);
+/* Declare r's parameters in net under torch's names, in torch's order: "<prefix>.weight_ih_l0",
+ * ".weight_hh_l0", ".bias_ih_l0", ".bias_hh_l0", then the same with the suffix "_reverse"
+ * (so a checkpoint loads into torch.nn.LSTM/GRU as the module "<prefix>"). */
+void kn_rnn_declare(kn_rnn *r, kn_net *net, const char *prefix, int group);
+/* Point r's weights and gradients at net's blocks (after kn_net_alloc, which places them). */
+void kn_rnn_bind(kn_rnn *r, kn_net *net);
+/* torch's reset_parameters: every tensor of r in net U(-1/sqrt(H), 1/sqrt(H)), drawn from rng
+ * in torch's order (the order of kn_rnn_declare). */
+void kn_rnn_init(const kn_rnn *r, kn_net *net, kn_rng *rng);
+/* Floats of workspace for T steps of B sequences (every direction); 0 if T < 1 or B < 1. */
+size_t kn_rnn_workspace_size(const kn_rnn *r, int T, int B);
+/* y, hn, cn from x (and h0, c0). KNOBS_ERR_ARG (nothing written) if T < 1, B < 1, or x, y, ws
+ * or a weight is NULL. */
+knobs_status kn_rnn_forward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s);
+/* Backward through time of the last forward of s (same s, workspace untouched since): adds
+ * into dx, dh0, dc0 of g and into r's weight gradients. KNOBS_ERR_ARG as the forward. */
+knobs_status kn_rnn_backward(kn_pool *p, const kn_rnn *r, const kn_rnn_seq *s, const kn_rnn_grad *g);
+
 #endif
