@@ -255,7 +255,7 @@ enum { MSG_READY = 1, MSG_RUN = 2, MSG_STOP = 3 };
 /* Rank 0 (or the only process): local slots, and the other ranks when there are any. */
 static int schedule(sched *sc, int jobs) {
   slot sl[64] = {{0}};
-  int workers = cli_mpi_size() - 1, running_remote = 0;
+  int workers = cli_mpi_size() - 1;
   for (;;) {
     for (int k = 0; k < jobs && !stop_sweep; k++) {
       int i;
@@ -268,13 +268,12 @@ static int schedule(sched *sc, int jobs) {
       int src, msg[5];
       while (cli_mpi_poll(&src, msg, 5)) {
         if (msg[1] >= 0) {
-          running_remote--;
           finish(sc, msg[1], (sw_state)msg[2], msg[3], msg[4] / 10.0, src);
         }
         int i = stop_sweep ? -1 : next_pending(sc->s);
         int ans[2] = {i >= 0 ? MSG_RUN : MSG_STOP, i};
         if (i >= 0) {
-          sc->s->runs[i].state = SW_TRAINING, running_remote++;
+          sc->s->runs[i].state = SW_TRAINING;
           save(sc);
         } else {
           workers--;
@@ -309,7 +308,6 @@ static int schedule(sched *sc, int jobs) {
     for (int k = 0; k < jobs; k++)
       if (sl[k].pid == pid) reap(sc, &sl[k], st);
   }
-  (void)running_remote;
   return 0;
 }
 
@@ -521,11 +519,11 @@ int cmd_sweep(int argc, char **argv) {
     if (s.runs[i].state == SW_DONE) sc.done++;
   }
   save(&sc);
+  char ranks[48] = "";
+  if (cli_mpi_size() > 1) snprintf(ranks, sizeof ranks, " on rank 0, and %d more ranks", cli_mpi_size() - 1);
   if (!quiet)
-    printf("knobs sweep: %d runs (%d done before) in %s, %d job%s x %d thread%s%s%s\n", s.nruns, sc.done, s.dir,
-           jobs, jobs == 1 ? "" : "s", sc.rn.threads, sc.rn.threads == 1 ? "" : "s",
-           cli_mpi_size() > 1 ? " per rank, ranks: " : "", cli_mpi_size() > 1 ? "" : "");
-  if (!quiet && cli_mpi_size() > 1) printf("  on %d MPI ranks\n", cli_mpi_size());
+    printf("knobs sweep: %d runs (%d done before) in %s, %d job%s x %d thread%s%s\n", s.nruns, sc.done, s.dir, jobs,
+           jobs == 1 ? "" : "s", sc.rn.threads, sc.rn.threads == 1 ? "" : "s", ranks);
   fflush(stdout);
   schedule(&sc, jobs);
   int pending = 0;
