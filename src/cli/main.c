@@ -11,6 +11,7 @@ int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
 int cmd_report(int argc, char **argv);
+int cmd_select(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"train", cmd_train, "train a model (default: beta-VAE on the built-in dSprites)"},
@@ -28,6 +29,7 @@ const cli_command cli_commands[] = {
     {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
     {"sweep", cmd_sweep, "train and evaluate a grid of runs (seeds, models, settings) on local jobs or MPI ranks"},
     {"report", cmd_report, "a sweep's results: one table (CSV, JSON), box plots per model and setting, metric correlations"},
+    {"select", cmd_select, "rank a sweep's runs without labels (UDR over the seeds of each setting)"},
     {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
