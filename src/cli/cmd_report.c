@@ -252,15 +252,14 @@ static char *make_json(const rs_table *t, const int *cols, int np, const double 
 /* box-COLUMN.png for each plotted column and spearman.png into o; names added to `plots`.
  * 0, or an exit code (reported). */
 static int draw_plots(const char *cmd, const char *dir, const rs_table *t, const int *cols, int np, const double *mat,
-                      cli_outputs *o, cJSON *plots) {
+                      int nused, cli_outputs *o, cJSON *plots) {
   int G = t->ngroups, R = t->sw.nruns;
-  double *v = malloc(sizeof *v * (size_t)(R + 1));
   const double **gv = malloc(sizeof *gv * (size_t)G);
   int *cnt = malloc(sizeof *cnt * (size_t)G);
   char(*lab)[300] = malloc(sizeof *lab * (size_t)G);
   const char **labp = malloc(sizeof *labp * (size_t)G);
   int rc = 0;
-  if (!v || !gv || !cnt || !lab || !labp) rc = cli_fail(cmd, "out of memory");
+  if (!gv || !cnt || !lab || !labp) rc = cli_fail(cmd, "out of memory");
   char path[1200], err[1400], title[300];
   for (int p = 0; p < np && !rc; p++) {
     int c = cols[p], k = 0;
@@ -290,16 +289,13 @@ static int draw_plots(const char *cmd, const char *dir, const rs_table *t, const
     for (int p = 0; !rc && p < np; p++) names[p] = t->col[cols[p]].name;
     snprintf(path, sizeof path, "%s/spearman.png", dir);
     const char *tmp = rc ? NULL : cli_out_add(o, path);
-    int px = np <= 6 ? 700 : np <= 12 ? 900 : 1200;
-    if (rc) {
-    } else if (!tmp) rc = cli_usage_error(cmd, "--out %s: the path is too long", dir);
-    else if (cli_plot_heat(tmp, px, px, "Spearman rank correlation of the metrics across runs", np, names, mat, err,
-                           sizeof err))
+    snprintf(title, sizeof title, "Spearman rank correlation of the metrics across %d runs", nused);
+    if (!rc && !tmp) rc = cli_usage_error(cmd, "--out %s: the path is too long", dir);
+    else if (!rc && cli_plot_heat(tmp, title, np, names, mat, err, sizeof err))
       rc = cli_fail(cmd, "cannot draw %s: %s (nothing written)", path, err);
-    else cJSON_AddItemToArray(plots, cJSON_CreateString("spearman.png"));
+    else if (!rc) cJSON_AddItemToArray(plots, cJSON_CreateString("spearman.png"));
     free(names);
   }
-  free(v);
   free(gv);
   free(cnt);
   free(lab);
@@ -421,7 +417,7 @@ int cmd_report(int argc, char **argv) {
   if ((rc = cli_out_dir(cmd, out, &made))) goto done;
   cli_outputs outs = {0};
   char path[1200];
-  if (!note) rc = draw_plots(cmd, out, &t, cols, np, mat, &outs, plots);
+  if (!note) rc = draw_plots(cmd, out, &t, cols, np, mat, nused, &outs, plots);
   int nplots = cJSON_GetArraySize(plots);
   if (!rc) {
     json = make_json(&t, cols, np, mat, nused, plots, note);

@@ -21,14 +21,19 @@ int cli_plot_box(const char *path, int w, int h, const cli_boxplot *b, char *err
   snprintf(err, n, "%s: not drawn: %s", path, cli_plot_info());
   return -1;
 }
-int cli_plot_heat(const char *path, int w, int h, const char *title, int M, const char *const *labels,
-                  const double *mat, char *err, size_t n) {
+int cli_plot_heat(const char *path, const char *title, int M, const char *const *labels, const double *mat, char *err,
+                  size_t n) {
   snprintf(err, n, "%s: not drawn: %s", path, cli_plot_info());
   return -1;
 }
 
 #else
 #include <plplot.h>
+
+/* the width of a character of pngcairo's default font at plschr scale 1, in pixels (measured,
+ * with room for wide letters; PLplot sizes text in millimetres, so it does not change with the
+ * page) */
+#define CHAR_PX 12.0
 
 static int has_pngcairo(void) {
   static int known = -1;
@@ -139,8 +144,12 @@ int cli_plot_box(const char *path, int w, int h, const cli_boxplot *b, char *err
   if (!isfinite(ymin)) ymin = 0, ymax = 1; /* no values: an empty frame */
   double pad = ymax > ymin ? 0.08 * (ymax - ymin) : fmax(0.05 * fabs(ymax), 0.01);
   ymin -= pad, ymax += pad;
-  int vertical = (double)maxlen * b->ngroups * 7.5 > w * 0.8; /* labels would overlap side by side */
-  double bottom = vertical ? fmin(0.45, 0.08 + 0.013 * (double)maxlen) : 0.12;
+  /* labels side by side when they fit under their boxes, else written downwards on a page
+   * made taller by their length */
+  double label_px = CHAR_PX * 0.9 * (double)maxlen;
+  int vertical = label_px > 0.9 * (w * 0.83) / b->ngroups;
+  if (vertical) h += (int)label_px;
+  double bottom = vertical ? (label_px + 0.07 * h) / h : 0.12;
   if (begin(path, w, h, err, n)) return -1;
   plschr(0, 0.9);
   plvpor(0.13, 0.96, bottom, 0.90);
@@ -168,19 +177,22 @@ int cli_plot_box(const char *path, int w, int h, const cli_boxplot *b, char *err
   return 0;
 }
 
-int cli_plot_heat(const char *path, int w, int h, const char *title, int M, const char *const *labels,
-                  const double *mat, char *err, size_t n) {
+int cli_plot_heat(const char *path, const char *title, int M, const char *const *labels, const double *mat, char *err,
+                  size_t n) {
   size_t maxlen = 1;
   for (int i = 0; i < M; i++)
     if (strlen(labels[i]) > maxlen) maxlen = strlen(labels[i]);
-  double margin = fmin(0.4, 0.05 + 0.0125 * (double)maxlen);
-  if (begin(path, w, h, err, n)) return -1;
+  double chr = M <= 6 ? 0.9 : M <= 12 ? 0.7 : 0.5;
+  /* a square page: the labels' margin (left and bottom), the cells, a border */
+  double label_px = CHAR_PX * chr * (double)maxlen + 40, cells = fmax(420, 60.0 * chr * M), border = 50;
+  int w = (int)(label_px + cells + border);
+  double margin = label_px / w, top = 1 - border / w;
+  if (begin(path, w, w, err, n)) return -1;
   /* blue (-1), white (0), red (+1) */
   PLFLT pos[3] = {0, 0.5, 1}, r[3] = {0.13, 1, 0.70}, g[3] = {0.40, 1, 0.09}, bl[3] = {0.67, 1, 0.17};
   plscmap1l(1, 3, pos, r, g, bl, NULL);
-  double chr = M <= 6 ? 0.9 : M <= 12 ? 0.7 : 0.5;
   plschr(0, chr);
-  plvpor(margin, 0.95, margin, 0.90);
+  plvpor(margin, top, margin, top);
   plwind(0, M, 0, M);
   for (int i = 0; i < M; i++)
     for (int j = 0; j < M; j++) {
@@ -204,7 +216,8 @@ int cli_plot_heat(const char *path, int w, int h, const char *title, int M, cons
     plmtex("lv", 0.8, 1 - p, 1.0, labels[i]);
   }
   plschr(0, 0.9);
-  plmtex("t", 1.5, 0.5, 0.5, title);
+  plvpor(0, 1, 0, 1); /* the title centred on the page, not on the cells */
+  plmtex("t", -1.8, 0.5, 0.5, title);
   plend();
   return 0;
 }

@@ -22,12 +22,13 @@ typedef struct {
 
 /* A box per group (quartiles by linear interpolation, as NumPy's percentile; the median line;
  * whiskers to the furthest value within 1.5 IQR of the box; every value drawn as a dot) into
- * the PNG `path` (w x h pixels). 0, or -1 with err filled. */
+ * the PNG `path`, w x h pixels (taller by the labels' length when they are too long to sit side
+ * by side and are written downwards). 0, or -1 with err filled. */
 int cli_plot_box(const char *path, int w, int h, const cli_boxplot *b, char *err, size_t n);
 /* An M x M matrix mat (row-major, values in [-1,1]; NaN cells grey) as coloured cells, blue
  * (-1) through white (0) to red (+1), each annotated with its value, rows and columns labelled,
- * into the PNG `path` (w x h pixels). 0, or -1 with err filled. */
-int cli_plot_heat(const char *path, int w, int h, const char *title, int M, const char *const *labels,
-                  const double *mat, char *err, size_t n);
+ * into the PNG `path`, a square page sized to M and the longest label. 0, or -1 with err. */
+int cli_plot_heat(const char *path, const char *title, int M, const char *const *labels, const double *mat, char *err,
+                  size_t n);
 
 #endif
