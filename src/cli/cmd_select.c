@@ -94,11 +94,11 @@ int cmd_select(int argc, char **argv) {
   sel_flags f = {.method = "udr", .variant = "lasso", .n = 1000, .threads = 1, .seed = 0};
   int npos = 0;
   cli_opt o[] = {
-      {"--method", OPT_STR, &f.method, 0, 0, "udr", "the selection method (udr: Duan et al.'s UDR)", 0},
-      {"--variant", OPT_STR, &f.variant, 0, 0, "lasso|spearman", "UDR's similarity of two runs' latents [lasso]", 0},
-      {"--n", OPT_INT, &f.n, 2, 1e7, "N", "observations every run encodes [1000]", 0},
-      {"--seed", OPT_LONG, &f.seed, 0, 9e15, "S", "the draw of the observations [0]", 0},
-      {"--threads", OPT_INT, &f.threads, 1, 1024, "N", "threads [1]", 0},
+      {"--method", OPT_STR, &f.method, 0, 0, "udr", "the selection method (udr: Duan et al.'s UDR; the only one)", 0},
+      {"--variant", OPT_STR, &f.variant, 0, 0, "lasso|spearman", "UDR's similarity of two runs' latents", 0},
+      {"--n", OPT_INT, &f.n, 2, 1e7, "N", "observations every run encodes", 0},
+      {"--seed", OPT_LONG, &f.seed, 0, 9e15, "S", "the draw of the observations", 0},
+      {"--threads", OPT_INT, &f.threads, 1, 1024, "N", "threads of each model and of the UDR pairs", 0},
       {"--out", OPT_STR, &out, 0, 0, "PATH", "the ranking as JSON (default: SWEEP/select.json)", 0},
   };
   int rc = cli_parse(cmd, "SWEEP [--method udr] [--variant lasso|spearman] [--n N] [--out select.json]", argc, argv,
