@@ -305,9 +305,16 @@ static int draw_plots(const char *cmd, const char *dir, const rs_table *t, const
 
 /* ---- stdout ------------------------------------------------------------------------------------ */
 
-static void print_fmt(double v) {
-  if (isnan(v)) printf(" %9s", "-");
-  else printf(" %9.4f", v);
+#define NAME_MAX_W 24 /* a column of the stdout table is as wide as its name, up to this */
+
+static int col_width(const char *name) {
+  int n = (int)strlen(name);
+  return n < 9 ? 9 : n > NAME_MAX_W ? NAME_MAX_W : n;
+}
+
+static void print_fmt(double v, int w) {
+  if (isnan(v)) printf(" %*s", w, "-");
+  else printf(" %*.4f", w, v);
 }
 
 static void print_report(const rs_table *t, const int *cols, int np, const char *dir, int nplots, const char *note) {
@@ -315,16 +322,22 @@ static void print_report(const rs_table *t, const int *cols, int np, const char 
   for (int i = 0; i < t->sw.nruns; i++)
     if ((int)strlen(t->sw.runs[i].name) > wn) wn = (int)strlen(t->sw.runs[i].name);
   printf("%-*s %-10s", wn, "run", "state");
-  for (int p = 0; p < np; p++) printf(" %9.9s", t->col[cols[p]].name);
+  for (int p = 0; p < np; p++) printf(" %*.*s", col_width(t->col[cols[p]].name), NAME_MAX_W, t->col[cols[p]].name);
   printf("\n");
   for (int i = 0; i < t->sw.nruns; i++) {
     printf("%-*s %-10s", wn, t->sw.runs[i].name, sw_state_name(t->sw.runs[i].state));
-    for (int p = 0; p < np; p++) print_fmt(rs_scored(t, i) ? t->val[(size_t)i * (size_t)t->ncols + (size_t)cols[p]] : NAN);
+    for (int p = 0; p < np; p++)
+      print_fmt(rs_scored(t, i) ? t->val[(size_t)i * (size_t)t->ncols + (size_t)cols[p]] : NAN,
+                col_width(t->col[cols[p]].name));
     printf("\n");
   }
-  if (np) printf("(columns cut to 9 characters: %s", t->col[cols[0]].name);
-  for (int p = 1; p < np; p++) printf(", %s", t->col[cols[p]].name);
-  if (np) printf(")\n");
+  int cut = 0;
+  for (int p = 0; p < np; p++) cut |= strlen(t->col[cols[p]].name) > NAME_MAX_W;
+  if (cut) {
+    printf("(names cut to %d characters: %s", NAME_MAX_W, t->col[cols[0]].name);
+    for (int p = 1; p < np; p++) printf(", %s", t->col[cols[p]].name);
+    printf(")\n");
+  }
   printf("\nmean ± std (over seeds) per group:\n");
   double *v = malloc(sizeof *v * (size_t)(t->sw.nruns + 1));
   for (int g = 0; g < t->ngroups && v; g++) {
