@@ -22,7 +22,8 @@ PYTHON  ?= /usr/bin/python3
 # the python/knobs tests; groff to check the man page). PyTorch and scikit-learn are only for
 # `make ref` and `make bench` (PyTorch comparison).
 DEB_BUILD := build-essential pkg-config libopenblas-dev zlib1g-dev libpng-dev libcjson-dev \
-             libhdf5-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin
+             libhdf5-dev libmicrohttpd-dev libopenmpi-dev openmpi-bin libplplot-dev \
+             plplot-driver-cairo
 DEB_TEST  := dataset-fashion-mnist python3-numpy groff-base chromium
 DEB_REF   := python3-torch python3-numpy python3-sklearn
 
@@ -44,6 +45,13 @@ LDLIBS  += $(SANFLAGS) -pthread $(HDF5_LIBS) -lpng -lz -lcjson -lmicrohttpd -lm 
 MPICC      := $(shell command -v mpicc 2>/dev/null)
 MPI_CFLAGS := $(if $(MPICC),-DKNOBS_HAVE_MPI $(shell mpicc --showme:compile 2>/dev/null))
 MPI_LIBS   := $(if $(MPICC),$(shell mpicc --showme:link 2>/dev/null))
+
+# PLplot, when pkg-config finds it: only the command links it (src/cli/plot.c, the PNG plots of
+# `knobs report`, drawn through its pngcairo device); `knobs --version` says whether it has it.
+# Without it knobs report writes its tables and says that it drew no plots.
+PLPLOT        := $(shell pkg-config --exists plplot 2>/dev/null && echo yes)
+PLPLOT_CFLAGS := $(if $(PLPLOT),-DKNOBS_HAVE_PLPLOT $(shell pkg-config --cflags plplot))
+PLPLOT_LIBS   := $(if $(PLPLOT),$(shell pkg-config --libs plplot))
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/nn/*.c src/models/*.c src/data/*.c \
                               src/metrics/*.c src/io/*.c src/apps/*.c src/run/*.c \
@@ -92,7 +100,7 @@ deps:
 
 # Objects depend on the flags they were built with: a change of CFLAGS rebuilds them.
 FLAGS_STAMP := $(BUILD)/.flags
-FLAGS_NOW   := $(CC) $(CFLAGS) | $(LIB_CFLAGS) | $(LDLIBS) | $(MPI_CFLAGS) $(MPI_LIBS)
+FLAGS_NOW   := $(CC) $(CFLAGS) | $(LIB_CFLAGS) | $(LDLIBS) | $(MPI_CFLAGS) $(MPI_LIBS) | $(PLPLOT_CFLAGS) $(PLPLOT_LIBS)
 $(shell mkdir -p $(BUILD) && echo '$(FLAGS_NOW)' | cmp -s - $(FLAGS_STAMP) || echo '$(FLAGS_NOW)' > $(FLAGS_STAMP))
 
 $(SRC_OBJ): $(BUILD)/%.o: %.c $(FLAGS_STAMP)
@@ -129,10 +137,10 @@ $(SOLINK): $(SO)
 $(MAN): $(KNOBS) scripts/man.sh
 	sh scripts/man.sh $(KNOBS) > $@.tmp && mv $@.tmp $@
 
-$(CLI_OBJ): CFLAGS += $(MPI_CFLAGS)
+$(CLI_OBJ): CFLAGS += $(MPI_CFLAGS) $(PLPLOT_CFLAGS)
 
 $(KNOBS): $(CLI_OBJ) $(LIB)
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS) $(MPI_LIBS)
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(LIB) $(LDLIBS) $(MPI_LIBS) $(PLPLOT_LIBS)
 
 $(BUILD)/tests/%: tests/%.c tests/t.h $(LIB)
 	@mkdir -p $(dir $@)

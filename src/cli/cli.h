@@ -146,7 +146,7 @@ int cli_check_ext(const char *cmd, const char *flag, const char *path, const cha
  * (NULL if too many or too long); cli_out_commit renames every temporary to its final name and
  * returns 0, or reports, removes what is left and returns 2; cli_out_abort removes the
  * temporaries (call it on any failure before commit). */
-#define CLI_MAX_OUTPUTS 8 /* knobs ica writes six */
+#define CLI_MAX_OUTPUTS 40 /* knobs report: a PNG per plotted metric, and its tables */
 typedef struct {
   int n;
   char final[CLI_MAX_OUTPUTS][1024];

@@ -3,12 +3,15 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/plot.h"
 
 /* commands (one file each) */
 int cmd_metrics(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_sweep(int argc, char **argv);
+int cmd_report(int argc, char **argv);
+int cmd_select(int argc, char **argv);
 
 const cli_command cli_commands[] = {
     {"train", cmd_train, "train a model (default: beta-VAE on the built-in dSprites)"},
@@ -25,6 +28,8 @@ const cli_command cli_commands[] = {
     {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
     {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
     {"sweep", cmd_sweep, "train and evaluate a grid of runs (seeds, models, settings) on local jobs or MPI ranks"},
+    {"report", cmd_report, "a sweep's results: one table (CSV, JSON), box plots per model and setting, metric correlations"},
+    {"select", cmd_select, "rank a sweep's runs without labels (UDR over the seeds of each setting)"},
     {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
     {"help", cmd_help, "list the commands, or show one command's help"},
@@ -71,6 +76,7 @@ int cmd_version(int argc, char **argv) {
   printf("knobs %s\n", knobs_version());
   printf("blas: %s\n", knobs_blas_info());
   printf("mpi: %s\n", cli_mpi_info());
+  printf("plots: %s\n", cli_plot_info());
   return 0;
 }
 
