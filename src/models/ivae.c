@@ -228,7 +228,7 @@ const kn_model_ops kn_model_ivae = {
     .name = "ivae",
     .describe = "iVAE (Khemakhem et al. 2020): a VAE with a prior p(z|u) learned per class of an observed factor u "
                 "(aux_factor); identifiable nonlinear ICA",
-    .loss = "recon + KL(q(z|x) || p(z|u)), p(z|u) = N(m(u), diag(exp(l(u)))) learned per class of u",
+    .loss = "recon + beta * KL(q(z|x) || p(z|u)), p(z|u) = N(m(u), diag(exp(l(u)))) learned per class of u",
     .settings = &iv_set,
     .config_from_data = iv_from_data,
     .build = iv_build,
