@@ -312,7 +312,9 @@ KNOBS_API char *knobs_config_to_json(const knobs_config *c);
 KNOBS_API knobs_status knobs_config_from_json(knobs_config *c, const char *json);
 /* Set the input shape from a dataset, and arch/likelihood when they are empty ("" = choose):
  * images get conv + bernoulli (as the reference study does for every image dataset, values in
- * [0,1] read as probabilities), vectors mlp + gaussian. */
+ * [0,1] read as probabilities), vectors mlp + gaussian; and the settings a family takes from the
+ * data (ivae: the classes of its aux_factor). KNOBS_ERR_ARG if the data cannot serve the model
+ * (ivae: no factor named aux_factor, or one of another size than aux_classes). */
 KNOBS_API knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d);
 /* The dataset options stored in a config. */
 KNOBS_API void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o);

@@ -25,6 +25,7 @@ static inline knobs_config mt_config(const char *model, const char *arch, int HW
   mt_set(&c, "disc_hidden", 40), mt_set(&c, "disc_layers", 3);
   mt_set(&c, "factorvae_gamma", 5), mt_set(&c, "tcvae_beta", 4), mt_set(&c, "lambda_od", 3);
   mt_set(&c, "beta", 2), mt_set(&c, "info_lambda", 1.5);
+  mt_set_str(&c, "aux_factor", "x"), mt_set(&c, "aux_classes", 4); /* ivae: u is the toy's x */
   return c;
 }
 
@@ -272,7 +273,8 @@ static inline int mt_set_params(knobs_model *m, cJSON *order) {
 }
 
 /* Run the reference case `file` with `threads` threads: the config of the file's metadata,
- * parameters by formula, inputs and noise (and the FactorVAE permutations or the label mask)
+ * parameters by formula, inputs and noise (and the FactorVAE permutations, the label mask or
+ * iVAE's classes u)
  * through the test seams, 10 steps. The file holds a float64 PyTorch run (the reference) and
  * the same run in float32, whose distance from the float64 one is the envelope of float32
  * rounding (see make_models_ref.py). Checks:
@@ -337,8 +339,8 @@ typedef struct {
   cJSON *meta, *cfgj, *order, *tnames;
   knobs_data *d;
   float *x, *eps;
-  int32_t *perm;
-  int nx, neps, nperm, nmask;
+  int32_t *perm, *aux;
+  int nx, neps, nperm, nmask, naux;
   const uint8_t *mask;
 } mt_ref_in;
 
@@ -370,6 +372,7 @@ static inline knobs_model *mt_ref_model(mt_ref_in *in, int threads) {
   m->test_x = in->x, m->test_nx = in->nx, m->test_eps = in->eps, m->test_neps = in->neps;
   if (in->perm) kn_factorvae_test_perm(m, in->perm, in->nperm / (c.batch * c.z_dim));
   if (in->mask) kn_weak_test_mask(m, in->mask, in->nmask / (c.batch * c.z_dim));
+  if (in->aux) kn_ivae_test_aux(m, in->aux, in->naux / c.batch);
   return m;
 }
 
@@ -466,6 +469,13 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
     in.perm = malloc(sizeof(int32_t) * np);
     for (size_t i = 0; i < np; i++) in.perm[i] = (int32_t)pp[i];
     in.nperm = (int)np;
+  }
+  size_t nu = 0;
+  const int64_t *au = mt_tensor("aux", &nu, NULL);
+  if (au) {
+    in.aux = malloc(sizeof(int32_t) * nu);
+    for (size_t i = 0; i < nu; i++) in.aux[i] = (int32_t)au[i];
+    in.naux = (int)nu;
   }
   size_t nm = 0;
   in.mask = mt_tensor("mask", &nm, NULL);
@@ -578,7 +588,7 @@ static inline void mt_reference(const char *file, int threads, mt_tol tol) {
             errs[nerr / 2], errs32[nerr / 2], errs[nerr - 1], errs32[nerr - 1]);
   free(errs);
 out:
-  free(in.x), free(in.eps), free(in.perm);
+  free(in.x), free(in.eps), free(in.perm), free(in.aux);
   mt_free_copies();
   knobs_model_free(m);
   knobs_model_free(alt);

@@ -4,8 +4,9 @@
 # a run killed with SIGKILL and resumed reads as if it had never stopped (log rows, final
 # checkpoint bytes, seconds), the settings that may change on resume take effect and the others
 # are refused by flag, checkpoints holding NaN/Inf are refused (and --allow-nonfinite lets info
-# show them), and model.safetensors loads strictly into the PyTorch module (skipped without
-# python3-torch). Usage: sh tests/test_cli_run.sh BUILD
+# show them), model.safetensors loads strictly into the PyTorch module (skipped without
+# python3-torch), and ivae takes its classes of u from the data (resumed runs too) or refuses
+# data without its factor. Usage: sh tests/test_cli_run.sh BUILD
 BUILD=${1:-build}
 K="$PWD/$BUILD/knobs"
 TESTS="$PWD/tests"
@@ -131,6 +132,15 @@ grep -q '"init":' "$T/i1/config.json" && ok || bad "config.json does not record 
 expect 2 "no-such-run" "$K" train $MLP --steps 10 --init "$T/no-such-run" --out "$T/i2" --quiet
 [ -e "$T/i2/config.json" ] && bad "a refused --init wrote $T/i2/config.json" || ok
 expect 2 "weight" "$K" train --arch mlp --hidden 16 --latents 4 --batch 8 --threads 1 --steps 10 --init "$T/i0" --out "$T/i3" --quiet
+
+# ---- ivae on physics:nonlinear: the classes of u come from the data, on resume too ----------
+IV="--model ivae --data physics:nonlinear --arch mlp --hidden 16 --latents 3 --batch 8 --threads 1 --seed 5 --log-every 10"
+expect 0 "" "$K" train $IV --steps 40 --out "$T/iv-full" --quiet
+expect 0 "" "$K" train $IV --steps 20 --out "$T/iv-part" --quiet
+expect 0 "" "$K" train --resume "$T/iv-part" --steps 40 --quiet
+cmp -s "$T/iv-full/model.safetensors" "$T/iv-part/model.safetensors" && ok || bad "ivae: resumed checkpoint bytes differ from an uninterrupted run's"
+grep -q '"aux_classes":[[:space:]]*40,' "$T/iv-full/config.json" && ok || bad "ivae: aux_classes not taken from the data's 40 segments"
+expect 1 "no factor 'segment'" "$K" train --model ivae --data physics --steps 5 --out "$T/iv-bad" --quiet
 
 chmod -R 700 "$T"; rm -rf "$T"
 echo "$P passed, $F failed, $S skipped"

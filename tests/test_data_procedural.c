@@ -1,7 +1,8 @@
-/* test_data_procedural.c: the rendered datasets `shapes` and `physics`: shapes and factor
- * tables, determinism across instances and thread counts, that each factor changes what it
- * should (and only that), the physics generative process (distributions, mixing matrix and
- * its conditioning, noise level), the Gaussian warning, draws vs draw_values vs export. */
+/* test_data_procedural.c: the rendered datasets `shapes`, `physics` and `physics:nonlinear`:
+ * shapes and factor tables, determinism across instances and thread counts, that each factor
+ * changes what it should (and only that), the physics generative process (distributions,
+ * mixing matrix and its conditioning, noise level), the Gaussian warning, draws vs
+ * draw_values vs export; the nonlinear variant's segments, bins and invertible mixing. */
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -303,9 +304,96 @@ static void test_shapes_export(void) {
   knobs_data_free(d);
 }
 
+/* physics:nonlinear (iVAE's generator): the factors (three sources and the segment), the
+ * sources standardised and binned at the mixture's quantiles, their distribution modulated by
+ * the segment, and the MLP invertible with the Lipschitz bound of its construction. */
+static void test_physics_nonlinear(void) {
+  T_CASE("physics:nonlinear");
+  knobs_data *d = open_ds("physics:nonlinear", 1, 11, 0, 0, NULL);
+  if (!d) return;
+  const knobs_data_info *in = knobs_data_info_get(d);
+  CHECK(in->C == 10 && in->K == 4 && in->n == 40000 && in->factor_sizes[3] == 40 && in->factor_sizes[0] == 10,
+        "info C %d K %d n %lld", in->C, in->K, (long long)in->n);
+  CHECK(!strcmp(in->factor_names[3], "segment") && in->factor_continuous[2] && !in->factor_continuous[3] &&
+            strstr(in->note, "segment"), "segment factor, note '%s'", in->note);
+  double A[30];
+  CHECK(knobs_data_mixing(d, A) == KNOBS_ERR_UNSUPPORTED, "an MLP mixing has no matrix");
+  enum { N = 20000 };
+  float *x = malloc(sizeof(float) * N * 10), *x2 = malloc(sizeof(float) * N * 10);
+  int32_t *f = malloc(sizeof(int32_t) * N * 4);
+  double *v = malloc(sizeof(double) * N * 4);
+  CHECK(knobs_data_draw_values(d, N, 3, 4, x, f, v) == KNOBS_OK, "draw_values");
+  double m[3] = {0}, s2[3] = {0}, lo[3][10], hi[3][10], sm[40] = {0}, ss[40] = {0};
+  int cnt[3][10] = {{0}}, seg[40] = {0}, ok = 1;
+  for (int k = 0; k < 3; k++)
+    for (int c = 0; c < 10; c++) lo[k][c] = INFINITY, hi[k][c] = -INFINITY;
+  for (int i = 0; i < N; i++) {
+    int u = f[i * 4 + 3];
+    ok &= u >= 0 && u < 40 && v[i * 4 + 3] == u;
+    seg[u]++, sm[u] += v[i * 4], ss[u] += v[i * 4] * v[i * 4];
+    for (int k = 0; k < 3; k++) {
+      double y = v[i * 4 + k];
+      int c = f[i * 4 + k];
+      m[k] += y / N, s2[k] += y * y / N;
+      cnt[k][c]++, lo[k][c] = fmin(lo[k][c], y), hi[k][c] = fmax(hi[k][c], y);
+    }
+  }
+  CHECK(ok, "segment classes and values");
+  for (int k = 0; k < 3; k++) CHECK(fabs(m[k]) < 0.05 && fabs(s2[k] - 1) < 0.06, "source %d mean %g var %g", k, m[k], s2[k]);
+  /* quantile bins: about N/10 each, ordered, each bin's value (its median) inside it */
+  for (int k = 0; k < 3; k++)
+    for (int c = 0; c < 10; c++) {
+      double fv = knobs_data_factor_value(d, k, c);
+      CHECK(cnt[k][c] > 0.085 * N && cnt[k][c] < 0.115 * N, "source %d bin %d holds %d of %d", k, c, cnt[k][c], N);
+      CHECK(fv > lo[k][c] && fv < hi[k][c] && (c == 9 || hi[k][c] <= lo[k][c + 1]), "source %d bin %d: [%g, %g], value %g",
+            k, c, lo[k][c], hi[k][c], fv);
+    }
+  /* the modulation: the segments' standard deviations of a source differ (scales U(0.5, 3)) */
+  double smin = INFINITY, smax = 0;
+  for (int u = 0; u < 40; u++) {
+    CHECK(seg[u] > 350 && seg[u] < 650, "segment %d drawn %d times of %d", u, seg[u], N);
+    double sd = sqrt(ss[u] / seg[u] - (sm[u] / seg[u]) * (sm[u] / seg[u]));
+    smin = fmin(smin, sd), smax = fmax(smax, sd);
+  }
+  CHECK(smax / smin > 2.5, "segment standard deviations %g .. %g: no modulation", smin, smax);
+  /* noise 0: x = f(s) with f injective; by construction |s - s'| <= |x - x'| / (1.17 * 0.65^2 *
+   * (0.2 gain)^2) = 26.2 |x - x'| (the layers' smallest singular values, leaky ReLU's slope) */
+  double worst = 0, lin = 0;
+  for (int i = 0; i + 1 < N; i += 2) {
+    double dx = 0, ds = 0;
+    for (int c = 0; c < 10; c++) dx += (x[i * 10 + c] - x[i * 10 + 10 + c]) * (double)(x[i * 10 + c] - x[i * 10 + 10 + c]);
+    for (int k = 0; k < 3; k++) ds += (v[i * 4 + k] - v[i * 4 + 4 + k]) * (v[i * 4 + k] - v[i * 4 + 4 + k]);
+    worst = fmax(worst, sqrt(ds / dx)), lin = fmax(lin, sqrt(dx / ds));
+  }
+  CHECK(worst < 26.2, "|s - s'| / |x - x'| reaches %g: not the invertible MLP", worst);
+  CHECK(lin > 0, "x does not move with s");
+  /* the same seed, the same draws; another seed, another mixing; render is a function */
+  knobs_data *d3 = open_ds("physics:nonlinear", 1, 11, 0, 0, NULL), *d2 = open_ds("physics:nonlinear", 1, 12, 0, 0, NULL);
+  CHECK(knobs_data_draw(d3, N, 3, 4, x2, NULL) == KNOBS_OK && !memcmp(x, x2, sizeof(float) * N * 10), "same seed, other draws");
+  CHECK(knobs_data_draw(d2, N, 3, 4, x2, NULL) == KNOBS_OK && memcmp(x, x2, sizeof(float) * N * 10), "seed does not matter");
+  int32_t c4[4] = {0, 9, 4, 17};
+  float r1[10], r2[10];
+  knobs_data_render(d, c4, 1, r1), knobs_data_render(d3, c4, 1, r2);
+  CHECK(!memcmp(r1, r2, sizeof r1), "render is not a function of factors and seed");
+  /* bad specs and options */
+  knobs_data_opts o;
+  knobs_data_opts_default(&o);
+  knobs_data *bad = NULL;
+  CHECK(knobs_data_open("physics:linear", &o, &bad) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "physics:nonlinear") && !bad,
+        "unknown variant: %s", knobs_last_error());
+  o.obs_dim = 300;
+  CHECK(knobs_data_open("physics:nonlinear", &o, &bad) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "256") && !bad,
+        "obs_dim 300: %s", knobs_last_error());
+  knobs_data *dl = open_ds("physics:nonlinear", 1, 11, 0, 0, "laplace");
+  CHECK(dl != NULL, "laplace sources");
+  free(x), free(x2), free(f), free(v);
+  knobs_data_free(d), knobs_data_free(d2), knobs_data_free(d3), knobs_data_free(dl);
+}
+
 int main(void) {
   test_shapes();
   test_physics();
+  test_physics_nonlinear();
   test_shapes_export();
   return t_done();
 }

@@ -300,7 +300,8 @@ knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d) {
   c->W = in->W;
   if (!c->arch[0]) strcpy(c->arch, in->is_image && ((in->H == 64 && in->W == 64) || (in->H == 28 && in->W == 28)) ? "conv" : "mlp");
   if (!c->likelihood[0]) strcpy(c->likelihood, in->is_image ? "bernoulli" : "gaussian");
-  return KNOBS_OK;
+  const kn_model_ops *o = kn_model_ops_find(c->model);
+  return o && o->config_from_data ? o->config_from_data(c, in) : KNOBS_OK;
 }
 
 void knobs_config_data_opts(const knobs_config *c, knobs_data_opts *o) {

@@ -1,5 +1,5 @@
 /* families.h: internals shared by the issue-4 model families (tcvae.c, factorvae.c, dipvae.c,
- * infogan.c, weak.c) and their tests: the minibatch total-correlation estimators, the standard
+ * infogan.c, weak.c) and ivae.c and their tests: the minibatch total-correlation estimators, the standard
  * VAE forward, and test seams for randomness a family draws beyond the batch and the noise.
  * Nothing here is public API. */
 #ifndef KN_FAMILIES_H
@@ -39,6 +39,21 @@ void kn_tc_estimate(const float *z, const float *mu, const float *lv, int M, int
  * KNOBS_ERR_ARG if m is not an InfoGAN. */
 knobs_status kn_infogan_sample(knobs_model *m, int n, uint64_t seed, float *x);
 
+/* ---- ivae.c: the KL to a learned Gaussian prior ------------------------------------------- */
+/* Posteriors N(mu, exp(lv)) and priors N(pm, exp(plv)), each (B,Z); pm NULL is a zero mean.
+ * Gradient outputs may be NULL (dpm must be NULL when pm is). */
+typedef struct {
+  const float *mu, *lv, *pm, *plv;
+  float *dmu, *dlv, *dpm, *dplv;
+} kn_kl_pair;
+/* KL(N(mu, exp(lv)) || N(pm, exp(plv))) per example
+ *   = 0.5 sum_d (plv - lv + (exp(lv) + (mu - pm)^2) exp(-plv) - 1),
+ * its batch mean returned (sums in double), per-dimension batch means to kl_dim (Z) if non-NULL;
+ * the gradient of scale * that mean is ADDED to the non-NULL outputs:
+ *   dmu += s (mu - pm) e^-plv,  dpm -= s (mu - pm) e^-plv,  dlv += s (e^(lv - plv) - 1) / 2,
+ *   dplv += s (1 - (e^lv + (mu - pm)^2) e^-plv) / 2,   s = scale / B. */
+double kn_gauss_kl_prior(const kn_kl_pair *k, double *kl_dim, int B, int Z, float scale);
+
 /* ---- test seams (tests/test_models_*.c) -------------------------------------------------- */
 /* factorvae: while m->test_x is set, the second batch of step t is test batch (t+1) % test_nx
  * and its noise test noise (t+1) % test_neps. With perm set, the dimension-wise permutation
@@ -51,5 +66,7 @@ void kn_factorvae_test_perm(knobs_model *m, const int32_t *perm, int n);
  * differ within pair p of step t are those with mask[(t % n) B Z + p Z + d] != 0 (instead of
  * the factors changed by the pair draw). */
 void kn_weak_test_mask(knobs_model *m, const uint8_t *mask, int n);
+/* ivae: while set, the classes u of step t are u + (t % n) B (instead of the data's aux factor). */
+void kn_ivae_test_aux(knobs_model *m, const int32_t *u, int n);
 
 #endif

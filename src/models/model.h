@@ -87,6 +87,10 @@ struct kn_model_ops {
    * processes, their gradients summed, give the gradient of the whole batch
    * (knobs_model_set_parallel) */
   int batch_separable;
+  /* Settings the family takes from the data, as C, H, W are (knobs_config_from_data calls it
+   * last); an error if the data cannot serve the family (ivae: no factor to condition on). May
+   * be NULL. */
+  knobs_status (*config_from_data)(knobs_config *c, const knobs_data_info *in);
   /* Declare stacks and parameters (before allocation); may set m->impl. The default VAE is
    * declared by kn_vae_declare, which most families call first. */
   knobs_status (*build)(knobs_model *m);
@@ -155,5 +159,6 @@ extern const kn_model_ops kn_model_betavae, kn_model_annealedvae;
 /* issue 4 (one file each: tcvae.c, factorvae.c, dipvae.c, infogan.c, weak.c) */
 extern const kn_model_ops kn_model_tcvae, kn_model_factorvae, kn_model_dipvae1, kn_model_dipvae2,
     kn_model_infogan, kn_model_gvae, kn_model_mlvae, kn_model_adagvae, kn_model_adamlvae;
+extern const kn_model_ops kn_model_ivae; /* issue 13: ivae.c */
 
 #endif

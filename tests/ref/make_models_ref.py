@@ -4,7 +4,7 @@
 Writes, with Debian's python3-torch (1.13) and numpy, one file per case:
   models_<model>_<arch>.safetensors
 holding the inputs (x as uint8, the noise or InfoGAN's codes, FactorVAE's permutations, the
-label variants' masks of changed latents), the loss terms of 10 Adam steps (every optimizer of
+label variants' masks of changed latents, iVAE's classes u), the loss terms of 10 Adam steps (every optimizer of
 the model), sampled entries of every parameter gradient of the first step (256 per tensor, or
 the whole tensor if smaller; both players for two-optimizer models) and 16 sampled entries of
 every parameter and buffer after the 10 steps.
@@ -18,7 +18,8 @@ from an integer hash (make_nn_ref.param_formula) seeded by the state_dict positi
 and conv weights and biases u / sqrt(fan_in), batch norm weight 1 + u / 10, bias u / 10.
 The losses are written out here independently of the C code, from the papers and
 disentanglement_lib, so the C test compares two implementations of the same formulas.
-Run: /usr/bin/python3 tests/ref/make_models_ref.py   (from the repo root)
+Run: /usr/bin/python3 tests/ref/make_models_ref.py   (from the repo root; with the argument
+"ivae" only the iVAE files)
 """
 import json, math, os, sys
 import numpy as np
@@ -493,8 +494,65 @@ def infogan_case(arch, HW, fname):
     save(fname, T, model, cfg, terms, ["g_loss", "d_loss", "info", "mi", "d_real", "d_fake"], 2, 10)
 
 
+# ---- iVAE --------------------------------------------------------------------------------------
+class Prior(nn.Module):
+    """p(z|u) = N(mu(u), diag(exp(logvar(u)))): linear maps of one-hot u (a lookup with a bias)."""
+    def __init__(s, M, Z, mean):
+        super().__init__()
+        if mean:
+            s.mu = nn.Linear(M, Z)
+        s.logvar = nn.Linear(M, Z)
+
+
+class IVAE(VAE):
+    def __init__(s, arch, Z, H, M, mean):
+        super().__init__(arch, 1, 64, Z, H)
+        s.prior = Prior(M, Z, mean)
+
+
+def ivae_case(arch, prior_mean):
+    """Khemakhem et al. 2020's loss: recon + beta KL(q(z|x) || p(z|u)), written from the
+    closed-form KL of two diagonal Gaussians; u given per step (tensor "aux", int64 (10, B))."""
+    B, Z, H, lr, M, beta = 4, 10, 64, 1e-3, 5, 1.5
+    r = np.random.default_rng(1313 + prior_mean)  # its own stream: the other cases' files stay as they are
+    x = (r.uniform(0, 1, (2, B, 1, 64, 64)) > 0.7).astype(np.float32)
+    eps = r.standard_normal((10, B, Z)).astype(np.float32)
+    aux = r.integers(0, M, (10, B)).astype(np.int64)
+
+    def run(dtype):
+        model = make(IVAE(arch, Z, H, M, prior_mean), dtype)
+        opt = torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8)
+        T, terms = {"x": x.astype(np.uint8), "eps": eps, "aux": aux}, []
+        for t in range(10):
+            opt.zero_grad()
+            xt = tt(x[t % 2], dtype)
+            u = F.one_hot(torch.tensor(aux[t]), M).to(dtype)
+            pm = model.prior.mu(u) if prior_mean else torch.zeros(B, Z, dtype=dtype)
+            plv = model.prior.logvar(u)
+            mu, lv = model.encoder(xt)
+            z = mu + torch.exp(lv / 2) * tt(eps[t], dtype)
+            recon = bce(model.decoder(z).view_as(xt), xt)
+            kl = (0.5 * (plv - lv + (lv.exp() + (mu - pm) ** 2) * torch.exp(-plv) - 1).sum(1)).mean()
+            loss = recon + beta * kl
+            loss.backward()
+            terms.append([loss.item(), recon.item(), kl.item(), -(recon + kl).item()])
+            if t == 0:
+                record_grads(T, model.named_parameters())
+            opt.step()
+        return T, terms, model
+
+    T, terms, model = run_both(run)
+    cfg = base_cfg("ivae", arch, B, Z, H, lr)
+    cfg.update({"beta": beta, "aux_factor": "x", "aux_classes": M, "prior_mean": prior_mean})
+    save("models_ivae_%s.safetensors" % arch, T, model, cfg, terms, ["loss", "recon", "kl", "elbo"], 2, 10)
+
+
 if __name__ == "__main__":
     torch.manual_seed(0)
+    if sys.argv[1:] == ["ivae"]:  # only the iVAE files (they draw from their own rng)
+        ivae_case("mlp", 1)
+        ivae_case("conv", 0)
+        sys.exit(0)
     tcvae_case("conv", "mss")
     tcvae_case("mlp", "mws")
     dipvae_case("conv", 1)
