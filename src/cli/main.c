@@ -24,6 +24,7 @@ const cli_command cli_commands[] = {
     {"design", cmd_design, "search latent space for plausible designs with a property (PNG + report)"},
     {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
     {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
+    {"perturb", cmd_perturb, "predict a held-out cell type's response to a perturbation by latent arithmetic (scGen)"},
     {"sweep", cmd_sweep, "train and evaluate a grid of runs (seeds, models, settings) on local jobs or MPI ranks"},
     {"serve", cmd_serve, "the knob panel: turn a model's latents in a browser (docs/api.md)"},
     {"data", cmd_data, "datasets: list, info, show (one row per factor), export to .npy"},
