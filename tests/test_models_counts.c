@@ -155,6 +155,14 @@ static void test_config_refusals(void) {
         "unknown likelihood: %s", knobs_last_error());
   c = counts_config("nb", 6);
   CHECK(!knobs_config_validate(&c), "nb on vectors: %s", knobs_last_error());
+  knobs_config g;
+  kn_config_default(&g, "infogan");
+  g.C = 6, g.H = 1, g.W = 1, g.batch = 3, g.threads = 1;
+  strcpy(g.arch, "mlp"), strcpy(g.likelihood, "nb");
+  knobs_model *m = NULL;
+  CHECK(knobs_model_create(&g, &m) == KNOBS_ERR_ARG && strstr(knobs_last_error(), "no VAE decoder"), "infogan with nb: %s",
+        knobs_last_error());
+  knobs_model_free(m);
 }
 
 int main(void) {

@@ -114,6 +114,9 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
   for (int k = 0; k < KN_MAX_OPT; k++)
     m->opt[k] = (kn_adam){cfg->lr, cfg->adam_beta1, cfg->adam_beta2, cfg->adam_eps, 0, 0, 0, NULL, NULL};
   s = m->ops->build(m);
+  if (!s && !m->counts && (!strcmp(cfg->likelihood, "nb") || !strcmp(cfg->likelihood, "zinb")))
+    s = kn_err(KNOBS_ERR_ARG, "model %s has no VAE decoder for the %s likelihood (the VAE families have one)",
+               cfg->model, cfg->likelihood);
   if (!s) s = kn_prop_penalty_open(m);
   if (!s) s = kn_net_alloc(&m->net, m->stacks, m->want_dx, m->nstacks, m->cap);
   if (!s) s = kn_prop_penalty_alloc(m);
