@@ -1316,6 +1316,14 @@ KNOBS_API void knobs_udr_result_free(knobs_udr_result *r);
 KNOBS_API const char *knobs_data_class_name(const knobs_data *d, int k, int c);
 KNOBS_API int knobs_data_class_find(const knobs_data *d, int k, const char *name);
 
+/* The count likelihood of decoded codes z (n,Z) of a model with likelihood nb or zinb: mu (n,G)
+ * the NB means at library sizes lib (n) (NULL: 10,000 counts each, as knobs_model_decode), theta
+ * (G) the gene-wise inverse dispersions exp(px_r), pi (n,G) the dropout logits (ZINB; for NB
+ * filled with -inf: no dropout); theta and pi may be NULL. KNOBS_ERR_UNSUPPORTED for another
+ * likelihood. */
+KNOBS_API knobs_status knobs_model_decode_counts(knobs_model *m, const float *z, int n, const float *lib, float *mu,
+                                                 float *theta, float *pi);
+
 /* Which cells: factors by name (or number), classes by name (or number when the dataset names
  * none). Every string is required. */
 typedef struct {
@@ -1343,8 +1351,8 @@ typedef struct {
   int64_t n_ctrl, n_stim; /* the held-out type's control and stim cells */
   int64_t n_other_ctrl, n_other_stim; /* the other types' control and stim cells (delta's) */
   /* each (G): mean over cells of log1p(counts / library * target_sum) */
-  float *pred;            /* decode(posterior means of the held-out type's control cells +
-                             amount * delta), normalised the same way (see knobs_perturb) */
+  float *pred;            /* the cells decoded from (posterior means of the held-out type's
+                             control cells + amount * delta), expressed as in knobs_perturb */
   float *truth;           /* the held-out type's stim cells */
   float *ctrl;            /* its control cells: the "no change" baseline */
   float *shift;           /* ctrl + (other types' stim mean - their control mean): the "mean
@@ -1358,10 +1366,12 @@ typedef struct {
 
 /* scGen's latent arithmetic on every cell of d (raw counts: whole non-negative numbers, C = the
  * model's genes, H = W = 1). Cells whose label is neither control nor stim are left out. A
- * count model (likelihood nb or zinb) reads the raw counts and its decode is the NB mean per
- * 10,000 counts; a Gaussian model is taken to have been trained on log1p(counts)
- * (counts:log1p), so it reads log1p(x) and its decode y becomes counts max(expm1(y), 0) before
- * the normalisation. Errors: KNOBS_ERR_ARG for an unknown factor or class, a held-out type with
+ * count model (likelihood nb or zinb) reads the raw counts, and a predicted cell's expression
+ * is the expectation, under the model's NB (ZINB) at the control cell's own library L, of
+ * log1p(x / L * target_sum): the quantity the truth averages over real cells (log1p of the mean
+ * would be biased upwards by Jensen's inequality). A Gaussian model is taken to have been
+ * trained on log1p(counts) (counts:log1p), so it reads log1p(x) and its decode y becomes counts
+ * max(expm1(y), 0), then normalised as a cell. Errors: KNOBS_ERR_ARG for an unknown factor or class, a held-out type with
  * no control or no stim cells, no control or no stim cells in the other types, data whose shape
  * is not the model's; KNOBS_ERR_DATA for data that are not raw counts (naming the cell and
  * gene); KNOBS_ERR_UNSUPPORTED for a model with no Gaussian posterior or with a Bernoulli

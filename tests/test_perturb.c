@@ -131,8 +131,29 @@ static void test_against_direct(knobs_model *m, knobs_data *d, int gaussian) {
       for (int k = 0; k < Z; k++) z[(size_t)nh * Z + k] = z[(size_t)i * Z + k] + r.delta[k];
       nh++;
     }
-  knobs_model_decode(m, z, nh, y);
-  for (int i = 0; i < nh; i++) {
+  if (!gaussian) { /* E[log1p(x / L * 1e4)] under NB(mu, theta) at each cell's library L, by lgamma */
+    float *lib = malloc(sizeof(float) * nh), theta[G], *pi = malloc(sizeof(float) * (size_t)nh * G);
+    for (int i = 0, h = 0; i < N; i++)
+      if (f[2 * i] == 1 && f[2 * i + 1] == 0) {
+        double l = 0;
+        for (int g = 0; g < G; g++) l += x[(size_t)i * G + g];
+        lib[h++] = (float)l;
+      }
+    CHECK(!knobs_model_decode_counts(m, z, nh, lib, y, theta, pi), "decode_counts: %s", knobs_last_error());
+    CHECK(isinf(pi[0]) && pi[0] < 0, "NB dropout logits %g", pi[0]);
+    for (int i = 0; i < nh; i++)
+      for (int g = 0; g < G; g++) {
+        double mu = y[(size_t)i * G + g], th = theta[g], ev = 0, sd = sqrt(mu + mu * mu / th);
+        for (int k = 1; k < mu + 40 * sd + 60; k++)
+          ev += exp(lgamma(k + th) - lgamma(th) - lgamma(k + 1.0) + th * log(th / (th + mu)) + k * log(mu / (th + mu))) *
+                log1p(k / (double)lib[i] * 1e4);
+        pred[g] += ev;
+      }
+    free(lib), free(pi);
+  } else {
+    knobs_model_decode(m, z, nh, y);
+  }
+  for (int i = 0; i < nh && gaussian; i++) {
     float *yi = y + (size_t)i * G;
     double lib = 0;
     for (int g = 0; g < G; g++) {

@@ -5,7 +5,9 @@
  * The prediction is scored against the truth on mean expression, over all genes and over the
  * top differentially expressed ones, beside two baselines: "no change" (the held-out type's
  * control mean) and "mean shift in gene space" (that mean plus the other types' stim - control
- * shift). Expression is log1p(counts / library * target_sum) per cell, averaged over cells.
+ * shift). Expression is log1p(counts / library * target_sum) per cell, averaged over cells; a
+ * predicted cell of a count model contributes the expectation of that under its NB/ZINB at the
+ * control cell's library (expected_log1p), so prediction and truth measure the same thing.
  * Contract and errors in include/knobs.h (knobs_perturb).
  *
  * It uses only the public model and data API. It does not balance the cell types when averaging
@@ -81,10 +83,11 @@ static void add_normalised(double *acc, const float *x, int G, double target) {
 typedef struct { /* growing arrays of codes */
   float *z;
   int32_t *lab;
+  float *lib;    /* the cells' library sizes */
   int64_t n, cap;
 } codes_buf;
 
-static knobs_status codes_push(codes_buf *b, const float *z, int Z, int32_t lab) {
+static knobs_status codes_push(codes_buf *b, const float *z, int Z, int32_t lab, float lib) {
   if (b->n == b->cap) {
     int64_t cap = b->cap ? 2 * b->cap : 1024;
     float *nz = realloc(b->z, sizeof(float) * (size_t)(cap * Z));
@@ -92,9 +95,13 @@ static knobs_status codes_push(codes_buf *b, const float *z, int Z, int32_t lab)
     b->z = nz;
     int32_t *nl = realloc(b->lab, sizeof(int32_t) * (size_t)cap);
     if (!nl) return kn_err(KNOBS_ERR_NOMEM, "perturb: cannot hold %lld codes", (long long)cap);
-    b->lab = nl, b->cap = cap;
+    b->lab = nl;
+    float *nb = realloc(b->lib, sizeof(float) * (size_t)cap);
+    if (!nb) return kn_err(KNOBS_ERR_NOMEM, "perturb: cannot hold %lld codes", (long long)cap);
+    b->lib = nb, b->cap = cap;
   }
   memcpy(b->z + b->n * Z, z, sizeof(float) * (size_t)Z);
+  b->lib[b->n] = lib;
   b->lab[b->n++] = lab;
   return KNOBS_OK;
 }
@@ -151,6 +158,7 @@ static knobs_status read_cells(job *j) {
   const knobs_data_info *in = knobs_data_info_get(j->d);
   int G = j->G, Z = j->Z;
   int64_t idx[CHUNK];
+  float lib[CHUNK];
   for (int64_t i0 = 0; i0 < in->n; i0 += CHUNK) {
     int b = in->n - i0 < CHUNK ? (int)(in->n - i0) : CHUNK, ne = 0, grp[CHUNK];
     for (int i = 0; i < b; i++) idx[i] = i0 + i;
@@ -168,6 +176,9 @@ static knobs_status read_cells(job *j) {
                         "needs whole non-negative counts; give the counts, not log1p or normalised values)",
                         in->name, (long long)(i0 + i), g, x[g]);
       add_normalised(j->sum[grp[i]], x, G, j->o->target_sum);
+      double l = 0;
+      for (int g = 0; g < G; g++) l += x[g];
+      lib[i] = (float)l;
       j->n[grp[i]]++;
       if (grp[i] == HS) continue;
       float *xi = j->xin + (size_t)ne++ * G; /* the model's input: counts, or log1p for a Gaussian model */
@@ -179,14 +190,38 @@ static knobs_status read_cells(job *j) {
     for (int i = 0, e = 0; i < b && !s; i++) {
       if (grp[i] < 0 || grp[i] == HS) continue;
       const float *z = j->mu + (size_t)e++ * Z;
-      s = grp[i] == HC ? codes_push(&j->held, z, Z, 0) : codes_push(&j->other, z, Z, grp[i] == OS);
+      s = grp[i] == HC ? codes_push(&j->held, z, Z, 0, lib[i]) : codes_push(&j->other, z, Z, grp[i] == OS, lib[i]);
     }
     if (s) return s;
   }
   return KNOBS_OK;
 }
 
-/* pred: the mean normalised expression of decode(held-out control codes + amount * delta) */
+/* E[log1p(c x)] for x ~ (1 - w) NB(mu, theta) + w delta_0 (w the dropout probability): the sum
+ * over x of the pmf, by its recurrence p(x+1) = p(x) (x + theta) / (x + 1) * mu / (mu + theta)
+ * from p(0) = (theta / (theta + mu))^theta, to 12 standard deviations past the mean or a tail
+ * below 1e-10. When p(0) underflows (a mean of thousands), the second-order delta method:
+ * log1p(c mu) - c^2 var / (2 (1 + c mu)^2), whose error there is far below float precision. */
+static double expected_log1p(double mu, double th, double w, double c) {
+  if (!(mu > 0)) return 0;
+  double q = mu / (mu + th), lp0 = th * log1p(-q), var = mu + mu * mu / th;
+  if (lp0 < -700) {
+    double a = 1 + c * mu;
+    return (1 - w) * (log1p(c * mu) - c * c * var / (2 * a * a));
+  }
+  double p = exp(lp0), cum = p, e = 0;
+  long xmax = (long)(mu + 12 * sqrt(var) + 20);
+  for (long x = 0; x < xmax && cum < 1 - 1e-10; x++) {
+    p *= (x + th) / (x + 1) * q;
+    e += p * log1p(c * (double)(x + 1));
+    cum += p;
+  }
+  return (1 - w) * e;
+}
+
+/* pred: the mean expression of the cells decoded from the held-out control codes + amount *
+ * delta: for a count model the expectation of each gene's log1p(x / L * target) under its
+ * likelihood at the cell's library L; for a Gaussian model its decode as counts, normalised */
 static knobs_status predict(job *j, knobs_perturb_result *r, double *acc) {
   int G = j->G, Z = j->Z;
   for (int64_t i0 = 0; i0 < j->held.n; i0 += CHUNK) {
@@ -194,6 +229,19 @@ static knobs_status predict(job *j, knobs_perturb_result *r, double *acc) {
     for (int i = 0; i < b; i++)
       for (int k = 0; k < Z; k++)
         j->mu[(size_t)i * Z + k] = j->held.z[(size_t)(i0 + i) * Z + k] + (float)(j->o->amount * r->delta[k]);
+    if (j->counts_model) {
+      float *theta = j->xin, *pi = j->xin + G; /* xin holds (CHUNK + 1) G floats */
+      knobs_status s = knobs_model_decode_counts(j->m, j->mu, b, j->held.lib + i0, j->x, theta, pi);
+      if (s) return s;
+      for (int i = 0; i < b; i++) {
+        double c = j->held.lib[i0 + i] > 0 ? j->o->target_sum / j->held.lib[i0 + i] : 0;
+        for (int g = 0; g < G; g++) {
+          double pz = pi[(size_t)i * G + g], w = pz >= 0 ? 1 / (1 + exp(-pz)) : exp(pz) / (1 + exp(pz));
+          acc[g] += expected_log1p(j->x[(size_t)i * G + g], theta[g], w, c);
+        }
+      }
+      continue;
+    }
     knobs_status s = knobs_model_decode(j->m, j->mu, b, j->x);
     if (s) return s;
     for (int i = 0; i < b; i++) {
@@ -237,7 +285,7 @@ static knobs_status setup(job *j) {
   if (j->ctrl == j->stim) return kn_err(KNOBS_ERR_ARG, "perturb: control and stim are the same class (%s)", o->control);
   j->G = in->C, j->Z = knobs_model_code_dim(j->m), j->K = in->K;
   size_t G = (size_t)j->G;
-  j->x = malloc(sizeof(float) * CHUNK * G), j->xin = malloc(sizeof(float) * CHUNK * G);
+  j->x = malloc(sizeof(float) * CHUNK * G), j->xin = malloc(sizeof(float) * (CHUNK + 1) * G);
   j->mu = malloc(sizeof(float) * CHUNK * (size_t)j->Z), j->fac = malloc(sizeof(int32_t) * CHUNK * (size_t)j->K);
   j->sum[0] = calloc(G * (NGROUP + 1), sizeof(double));
   if (!j->x || !j->xin || !j->mu || !j->fac || !j->sum[0]) return kn_err(KNOBS_ERR_NOMEM, "perturb: out of memory");
@@ -294,7 +342,7 @@ knobs_status knobs_perturb(knobs_model *m, knobs_data *d, const knobs_perturb_op
     score(r.shift, &r, &r.mean_shift);
   }
   free(j.x), free(j.xin), free(j.mu), free(j.fac), free(j.sum[0]);
-  free(j.other.z), free(j.other.lab), free(j.held.z), free(j.held.lab);
+  free(j.other.z), free(j.other.lab), free(j.other.lib), free(j.held.z), free(j.held.lab), free(j.held.lib);
   if (s) {
     knobs_perturb_result_free(&r);
     return s;

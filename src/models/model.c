@@ -502,6 +502,29 @@ static void counts_mean(const knobs_model *m, float *o, const float *y, int B) {
   }
 }
 
+knobs_status knobs_model_decode_counts(knobs_model *m, const float *z, int n, const float *lib, float *mu,
+                                       float *theta, float *pi) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "decode: negative count");
+  if (!m->counts)
+    return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has the %s likelihood, not nb or zinb", m->cfg.model, m->cfg.likelihood);
+  size_t G = m->D;
+  set_eval(m, 1);
+  for (int i = 0; i < n; i += m->cap) {
+    int b = n - i < m->cap ? n - i : m->cap;
+    const float *y = kn_stack_forward(&m->dec, z + (size_t)i * m->Z, b, 0);
+    float *o = mu + (size_t)i * G;
+    counts_mean(m, o, y, b);
+    for (int j = 0; j < b && lib; j++)
+      for (size_t k = 0; k < G; k++) o[j * G + k] = (float)((double)o[j * G + k] / KN_COUNTS_DECODE_LIB * lib[i + j]);
+    for (int j = 0; j < b && pi; j++)
+      for (size_t k = 0; k < G; k++) pi[(size_t)(i + j) * G + k] = m->counts == 2 ? y[j * 2 * G + G + k] : -INFINITY;
+  }
+  set_eval(m, 0);
+  const float *pr = kn_param_ptr(&m->net, m->px_r);
+  for (size_t k = 0; k < G && theta; k++) theta[k] = expf(pr[k]);
+  return KNOBS_OK;
+}
+
 knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x) {
   if (n < 0) return kn_err(KNOBS_ERR_ARG, "decode: negative count");
   if (m->ops->decode) return m->ops->decode(m, z, n, x);
