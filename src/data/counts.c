@@ -303,7 +303,7 @@ static knobs_status ct_open(knobs_data *d, const char *spec, const knobs_data_op
   }
   in->is_image = 0;
   if (!c->log1p)
-    snprintf(in->note, sizeof in->note, "raw counts: for a Gaussian likelihood use counts:log1p");
+    snprintf(in->note, sizeof in->note, "raw counts: for a count likelihood (nb, zinb); for a Gaussian one use counts:log1p");
   return KNOBS_OK;
 }
 
