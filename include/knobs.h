@@ -1312,6 +1312,78 @@ KNOBS_API knobs_status knobs_udr_models(knobs_model *const *models, int R, knobs
 KNOBS_API void knobs_udr_result_free(knobs_udr_result *r);
 
 
+/* ==== in-silico perturbation of cells (src/apps/perturb.c; docs/apps.md "knobs perturb") ==== */
+/* The name of class c of factor k of d ("ctrl", "type1"), or NULL when d names none or k, c are
+ * out of range; and the class of factor k named `name`, or -1 if none has that name. */
+KNOBS_API const char *knobs_data_class_name(const knobs_data *d, int k, int c);
+KNOBS_API int knobs_data_class_find(const knobs_data *d, int k, const char *name);
+
+/* The count likelihood of decoded codes z (n,Z) of a model with likelihood nb or zinb: mu (n,G)
+ * the NB means at library sizes lib (n) (NULL: 10,000 counts each, as knobs_model_decode), theta
+ * (G) the gene-wise inverse dispersions exp(px_r), pi (n,G) the dropout logits (ZINB; for NB
+ * filled with -inf: no dropout); theta and pi may be NULL. KNOBS_ERR_UNSUPPORTED for another
+ * likelihood. */
+KNOBS_API knobs_status knobs_model_decode_counts(knobs_model *m, const float *z, int n, const float *lib, float *mu,
+                                                 float *theta, float *pi);
+
+/* Which cells: factors by name (or number), classes by name (or number when the dataset names
+ * none). Every string is required. */
+typedef struct {
+  const char *label;      /* the condition's factor ["condition"] */
+  const char *control;    /* its control class ["ctrl"] */
+  const char *stim;       /* its perturbed class ["stim"] */
+  const char *celltype;   /* the cell type's factor ["celltype"] */
+  const char *hold_out;   /* the cell type whose stim cells are predicted (no default: NULL) */
+  int top_de;             /* size of the top differentially expressed gene set [100] */
+  double target_sum;      /* library normalisation: counts / library * target_sum, then log1p [1e4] */
+  double amount;          /* t of z_new = z_ctrl + t * delta [1] */
+} knobs_perturb_opts;
+KNOBS_API void knobs_perturb_opts_default(knobs_perturb_opts *o);
+
+/* Scores of one prediction of the held-out type's mean expression against the truth, over all
+ * genes and over the top DE genes: r2 is the squared Pearson correlation (as scGen reports),
+ * cod the coefficient of determination 1 - SS_res / SS_tot (truth the target; can be < 0). */
+typedef struct {
+  double r2_all, r2_top, cod_all, cod_top;
+} knobs_perturb_score;
+
+typedef struct {
+  int G, Z;               /* genes, code size */
+  int n_top;              /* genes in top (min(top_de, G)) */
+  int64_t n_ctrl, n_stim; /* the held-out type's control and stim cells */
+  int64_t n_other_ctrl, n_other_stim; /* the other types' control and stim cells (delta's) */
+  /* each (G): mean over cells of log1p(counts / library * target_sum) */
+  float *pred;            /* the cells decoded from (posterior means of the held-out type's
+                             control cells + amount * delta), expressed as in knobs_perturb */
+  float *truth;           /* the held-out type's stim cells */
+  float *ctrl;            /* its control cells: the "no change" baseline */
+  float *shift;           /* ctrl + (other types' stim mean - their control mean): the "mean
+                             shift in gene space" baseline */
+  float *delta;           /* (Z) mean posterior mean of the other types' stim cells minus that of
+                             their control cells (knobs_attribute_vector with stim = 1) */
+  int32_t *top;           /* (n_top) gene indices by decreasing |truth - ctrl| (the log fold
+                             change in log1p-normalised expression) */
+  knobs_perturb_score model, no_change, mean_shift;
+} knobs_perturb_result;
+
+/* scGen's latent arithmetic on every cell of d (raw counts: whole non-negative numbers, C = the
+ * model's genes, H = W = 1). Cells whose label is neither control nor stim are left out. A
+ * count model (likelihood nb or zinb) reads the raw counts, and a predicted cell's expression
+ * is the expectation, under the model's NB (ZINB) at the control cell's own library L, of
+ * log1p(x / L * target_sum): the quantity the truth averages over real cells (log1p of the mean
+ * would be biased upwards by Jensen's inequality). A Gaussian model is taken to have been
+ * trained on log1p(counts) (counts:log1p), so it reads log1p(x) and its decode y becomes counts
+ * max(expm1(y), 0), then normalised as a cell. Errors: KNOBS_ERR_ARG for an unknown factor or class, a held-out type with
+ * no control or no stim cells, no control or no stim cells in the other types, data whose shape
+ * is not the model's; KNOBS_ERR_DATA for data that are not raw counts (naming the cell and
+ * gene); KNOBS_ERR_UNSUPPORTED for a model with no Gaussian posterior or with a Bernoulli
+ * likelihood. The result's arrays are malloc'ed: free with knobs_perturb_result_free
+ * (NULL-safe); on error nothing is left allocated. */
+KNOBS_API knobs_status knobs_perturb(knobs_model *m, knobs_data *d, const knobs_perturb_opts *o,
+                                     knobs_perturb_result *out);
+KNOBS_API void knobs_perturb_result_free(knobs_perturb_result *r);
+
+
 #ifdef __cplusplus
 }
 #endif

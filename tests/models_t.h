@@ -253,8 +253,9 @@ static inline int mt_set_params(knobs_model *m, cJSON *order) {
     char wname[80];
     snprintf(wname, sizeof wname, "%s", it->valuestring);
     strcpy(strrchr(wname, '.'), ".weight");
-    const kn_param *W = &m->net.P[kn_net_find(&m->net, wname)];
-    if (W->ndim >= 2) {
+    int wi = kn_net_find(&m->net, wname); /* -1 for a free parameter (decoder.px_r) */
+    const kn_param *W = wi >= 0 ? &m->net.P[wi] : NULL;
+    if (W && W->ndim >= 2) {
       double fan_in = (double)W->shape[1];
       for (int d = 2; d < W->ndim; d++) fan_in *= (double)W->shape[d];
       double bound = 1.0 / sqrt(fan_in);

@@ -27,6 +27,7 @@ const cli_command cli_commands[] = {
     {"design", cmd_design, "search latent space for plausible designs with a property (PNG + report)"},
     {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
     {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
+    {"perturb", cmd_perturb, "predict a held-out cell type's response to a perturbation by latent arithmetic (scGen)"},
     {"sweep", cmd_sweep, "train and evaluate a grid of runs (seeds, models, settings) on local jobs or MPI ranks"},
     {"report", cmd_report, "a sweep's results: one table (CSV, JSON), box plots per model and setting, metric correlations"},
     {"select", cmd_select, "rank a sweep's runs without labels (UDR over the seeds of each setting)"},

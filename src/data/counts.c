@@ -12,6 +12,9 @@
  * are the raw counts (vector data, C = genes, H = W = 1), what a count likelihood needs; the
  * model's input transform log1p is the model's business, as in scVI (log_variational). The
  * variant `counts:log1p` gives log1p(counts) instead, for models with a Gaussian likelihood.
+ * `counts:holdout=TYPE` leaves the stim cells of one cell type out of the population (their
+ * indices are skipped, info.n shrinks; every other cell is the same cell): the training set of
+ * a perturbation model that must never see them (`knobs perturb`, docs/apps.md).
  * It does not simulate batches, outlier genes, paths or doublets (Splatter does). */
 #include <math.h>
 #include <stdio.h>
@@ -33,6 +36,8 @@ typedef struct {
   double lib_loc, lib_scale;
   float *prop;          /* (T,2,G) expected proportions of each gene in a cell of type t, condition c */
   float *theta;         /* (G) inverse dispersion */
+  int holdout;          /* cell type whose stim cells are left out, or -1 */
+  int64_t *keep;        /* with holdout: the population's index of each kept cell (info.n) */
 } counts;
 
 /* ---- samplers ------------------------------------------------------------------------------ */
@@ -89,6 +94,13 @@ static double fold(kn_rng *r, double loc, double scale) {
 }
 
 /* ---- the cells ----------------------------------------------------------------------------- */
+/* The type and condition of cell i: the first two draws of its rng, as cell() draws them. */
+static void cell_class(const counts *c, int64_t i, int *t, int *cond) {
+  kn_rng r;
+  kn_rng_seed(&r, c->seed, STREAM_CELL + (uint64_t)i);
+  *t = (int)kn_rng_below(&r, (uint32_t)c->T), *cond = (int)kn_rng_below(&r, 2);
+}
+
 static void cell(const counts *c, int64_t i, float *x, int32_t *f) {
   kn_rng r;
   kn_rng_seed(&r, c->seed, STREAM_CELL + (uint64_t)i);
@@ -120,7 +132,7 @@ static void get_task(void *ctx, int tid, int nt) {
   long lo, hi;
   kn_split(j->n, tid, nt, &lo, &hi);
   for (long k = lo; k < hi; k++)
-    cell(j->c, j->idx[k], j->obs + (size_t)k * j->c->G, j->f ? j->f + 2 * k : NULL);
+    cell(j->c, j->c->keep ? j->c->keep[j->idx[k]] : j->idx[k], j->obs + (size_t)k * j->c->G, j->f ? j->f + 2 * k : NULL);
 }
 
 static knobs_status ct_get(knobs_data *d, const int64_t *idx, int n, float *obs, int32_t *factors) {
@@ -134,6 +146,7 @@ static void ct_free(void *impl) {
   if (!c) return;
   free(c->prop);
   free(c->theta);
+  free(c->keep);
   free(c);
 }
 
@@ -204,7 +217,7 @@ static knobs_status parse_int(const char *spec, const char *key, const char *v, 
   return KNOBS_OK;
 }
 
-static knobs_status parse_spec(const char *spec, counts *c, int *genes_set) {
+static knobs_status parse_spec(const char *spec, counts *c, int *genes_set, char *holdout, size_t nh) {
   if (!spec[6]) return KNOBS_OK;
   char buf[256];
   if (snprintf(buf, sizeof buf, "%s", spec + 7) >= (int)sizeof buf) return kn_err(KNOBS_ERR_ARG, "%s: settings too long", spec);
@@ -212,20 +225,21 @@ static knobs_status parse_spec(const char *spec, counts *c, int *genes_set) {
     char *eq = strchr(tok, '=');
     knobs_status s = KNOBS_OK;
     if (!strcmp(tok, "log1p")) c->log1p = 1;
-    else if (!eq) s = kn_err(KNOBS_ERR_ARG, "%s: unknown setting '%s' (genes=, cells=, types=, dropout=, log1p)", spec, tok);
+    else if (!eq) s = kn_err(KNOBS_ERR_ARG, "%s: unknown setting '%s' (genes=, cells=, types=, dropout=, holdout=, log1p)", spec, tok);
     else {
       *eq = 0;
       const char *v = eq + 1;
       if (!strcmp(tok, "genes")) s = parse_int(spec, tok, v, 2, 100000, &c->G), *genes_set = 1;
       else if (!strcmp(tok, "cells")) s = parse_int(spec, tok, v, 1, 100000000, &c->N);
       else if (!strcmp(tok, "types")) s = parse_int(spec, tok, v, 1, MAX_TYPES, &c->T);
+      else if (!strcmp(tok, "holdout")) snprintf(holdout, nh, "%s", v);
       else if (!strcmp(tok, "dropout")) {
         char *end;
         c->drop_mid = strtod(v, &end);
         if (end == v || *end || !isfinite(c->drop_mid))
           s = kn_err(KNOBS_ERR_ARG, "%s: dropout must be a number (the midpoint, in log mean counts), not '%s'", spec, v);
         c->dropout = 1;
-      } else s = kn_err(KNOBS_ERR_ARG, "%s: unknown setting '%s' (genes=, cells=, types=, dropout=, log1p)", spec, tok);
+      } else s = kn_err(KNOBS_ERR_ARG, "%s: unknown setting '%s' (genes=, cells=, types=, dropout=, holdout=, log1p)", spec, tok);
     }
     if (s) return s;
   }
@@ -242,8 +256,24 @@ static knobs_status ct_open(knobs_data *d, const char *spec, const knobs_data_op
   d->ops = &ops;
   c->G = 1000, c->N = 10000, c->T = 4, c->seed = o->seed, c->lib_loc = 8.0, c->lib_scale = 0.3;
   int genes_set = 0;
-  knobs_status s = parse_spec(spec, c, &genes_set);
+  char holdout[64] = "";
+  c->holdout = -1;
+  knobs_status s = parse_spec(spec, c, &genes_set, holdout, sizeof holdout);
   if (s) return s;
+  if (holdout[0]) { /* a type name (type1) or number (1) */
+    int t = -1;
+    char *end;
+    long v = strtol(holdout, &end, 10);
+    if (end != holdout && !*end) t = (int)v;
+    else if (!strncmp(holdout, "type", 4) && holdout[4]) {
+      v = strtol(holdout + 4, &end, 10);
+      if (!*end) t = (int)v;
+    }
+    if (t < 0 || t >= c->T)
+      return kn_err(KNOBS_ERR_ARG, "%s: holdout '%s' is not one of the %d cell types (type0 .. type%d)", spec, holdout,
+                    c->T, c->T - 1);
+    c->holdout = t;
+  }
   if (o->obs_dim > 0) {
     if (genes_set && o->obs_dim != c->G)
       return kn_err(KNOBS_ERR_ARG, "%s: obs_dim %d disagrees with genes=%d", spec, o->obs_dim, c->G);
@@ -260,9 +290,20 @@ static knobs_status ct_open(knobs_data *d, const char *spec, const knobs_data_op
   const int sizes[2] = {c->T, 2};
   kn_data_set_factors(in, 2, names, sizes);
   in->n = c->N;
+  if (c->holdout >= 0) { /* the kept cells, in population order */
+    if (!(c->keep = malloc(sizeof(int64_t) * (size_t)c->N))) return kn_err(KNOBS_ERR_NOMEM, "counts: cannot allocate");
+    int64_t n = 0;
+    for (int64_t i = 0; i < c->N; i++) {
+      int t, cond;
+      cell_class(c, i, &t, &cond);
+      if (!(t == c->holdout && cond == 1)) c->keep[n++] = i;
+    }
+    if (n == 0) return kn_err(KNOBS_ERR_ARG, "%s: no cell is left", spec);
+    in->n = n;
+  }
   in->is_image = 0;
   if (!c->log1p)
-    snprintf(in->note, sizeof in->note, "raw counts: for a Gaussian likelihood use counts:log1p");
+    snprintf(in->note, sizeof in->note, "raw counts: for a count likelihood (nb, zinb); for a Gaussian one use counts:log1p");
   return KNOBS_OK;
 }
 

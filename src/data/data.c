@@ -137,6 +137,9 @@ int kn_data_class_find(const knobs_data *d, int k, const char *name) {
   return -1;
 }
 
+const char *knobs_data_class_name(const knobs_data *d, int k, int c) { return kn_data_class_name(d, k, c); }
+int knobs_data_class_find(const knobs_data *d, int k, const char *name) { return kn_data_class_find(d, k, name); }
+
 static void sample_uniform(knobs_data *d, kn_rng *r, int n, int32_t *f) {
   if (d->ops->sample_factors) {
     d->ops->sample_factors(d, r, n, f);

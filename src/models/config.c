@@ -27,7 +27,7 @@ static const kn_field common[] = {
     F("model", KNOBS_FIELD_STR, model, 0, 0, "model to train (see 'knobs help models')"),
     F("data", KNOBS_FIELD_STR, data, 0, 0, "dataset name or file"),
     F("arch", KNOBS_FIELD_STR, arch, 0, 0, "architecture: conv | mlp (default: conv for images, mlp for vectors)"),
-    F("likelihood", KNOBS_FIELD_STR, likelihood, 0, 0, "bernoulli | gaussian (default: bernoulli for images, gaussian for vectors)"),
+    F("likelihood", KNOBS_FIELD_STR, likelihood, 0, 0, "bernoulli | gaussian | nb | zinb (default: bernoulli for images, gaussian for vectors; nb, zinb: raw counts)"),
     F("latents", KNOBS_FIELD_INT, z_dim, 1, 1024, "latent dimensions Z"),
     F("hidden", KNOBS_FIELD_INT, hidden, 1, 65536, "mlp architecture: hidden width"),
     F("batch", KNOBS_FIELD_INT, batch, 1, 65536, "batch size"),
@@ -276,8 +276,9 @@ knobs_status knobs_config_validate(const knobs_config *c) {
   if (!o) return set_model(&(knobs_config){0}, c->model);
   if (strcmp(c->arch, "conv") && strcmp(c->arch, "mlp"))
     return kn_err(KNOBS_ERR_ARG, "unknown architecture '%s' (conv or mlp)", c->arch);
-  if (strcmp(c->likelihood, "bernoulli") && strcmp(c->likelihood, "gaussian"))
-    return kn_err(KNOBS_ERR_ARG, "unknown likelihood '%s' (bernoulli or gaussian)", c->likelihood);
+  int counts = !strcmp(c->likelihood, "nb") || !strcmp(c->likelihood, "zinb");
+  if (strcmp(c->likelihood, "bernoulli") && strcmp(c->likelihood, "gaussian") && !counts)
+    return kn_err(KNOBS_ERR_ARG, "unknown likelihood '%s' (bernoulli, gaussian, nb or zinb)", c->likelihood);
   if (c->factor_dist[0] && strcmp(c->factor_dist, "uniform") && strcmp(c->factor_dist, "laplace") && strcmp(c->factor_dist, "gauss"))
     return kn_err(KNOBS_ERR_ARG, "unknown factor distribution '%s' (uniform, laplace or gauss)", c->factor_dist);
   knobs_status s = check_ranges(c);
@@ -289,6 +290,13 @@ knobs_status knobs_config_validate(const knobs_config *c) {
                   "(use the mlp architecture)", c->H, c->W);
   if (!strcmp(c->likelihood, "bernoulli") && c->H == 1 && c->W == 1)
     return kn_err(KNOBS_ERR_ARG, "a Bernoulli likelihood needs data in [0,1]; use the gaussian likelihood for vector data");
+  if (counts && (c->H != 1 || c->W != 1 || strcmp(c->arch, "mlp")))
+    return kn_err(KNOBS_ERR_ARG, "the %s likelihood is for count vectors (cells x genes) with the mlp architecture; "
+                  "the data is %dx%dx%d with the %s architecture", c->likelihood, c->C, c->H, c->W, c->arch);
+  if (counts && c->C < 2)
+    return kn_err(KNOBS_ERR_ARG, "the %s likelihood needs at least 2 genes (a softmax over one is constant)", c->likelihood);
+  if (counts && c->property_penalty[0])
+    return kn_err(KNOBS_ERR_ARG, "the property penalty is not supported with the %s likelihood", c->likelihood);
   if ((s = check_property_penalty(c, o))) return s;
   return o->settings->validate ? o->settings->validate(c, c->family) : KNOBS_OK;
 }

@@ -8,7 +8,14 @@
  *     32k4s2p1 (14), C k4s2p1 (28).
  *   mlp: fc hidden, ReLU, fc hidden, ReLU, heads; decoder fc hidden, tanh x3, fc C*H*W.
  * With a Gaussian likelihood on images the decoder ends in a sigmoid (the reference's l2 loss
- * on sigmoid outputs); on vectors its output is the mean. */
+ * on sigmoid outputs); on vectors its output is the mean.
+ * Count likelihoods (nb, zinb; vector data, mlp only), as scVI's VAE (scvi/module/_vae.py with
+ * log_variational and use_observed_lib_size): the encoder reads log1p(x), the decoder's last
+ * layer is px_scale_decoder (the logits of px_scale = softmax over genes) and, for zinb,
+ * px_dropout_decoder (fused heads), beside the parameter decoder.px_r (log theta, one per gene,
+ * initialised to 0); the loss is kn_counts_loss (src/nn/counts.c) on the raw counts with the
+ * cell's observed total as library size. knobs_model_decode gives the NB mean at a library of
+ * KN_COUNTS_DECODE_LIB counts: px_scale x 1e4, the expression per 10,000 counts. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,7 +72,16 @@ void kn_vae_declare(knobs_model *m, int group) {
     kn_stack_linear(d, Hd, NULL, group), kn_stack_act(d, KN_TANH, 0);
     kn_stack_linear(d, Hd, NULL, group), kn_stack_act(d, KN_TANH, 0);
     kn_stack_linear(d, Hd, NULL, group), kn_stack_act(d, KN_TANH, 0);
-    kn_stack_linear(d, D, NULL, group);
+    if (!strcmp(c->likelihood, "nb")) {
+      kn_stack_linear(d, D, "px_scale_decoder", group);
+    } else if (!strcmp(c->likelihood, "zinb")) {
+      static const char *const px[2] = {"px_scale_decoder", "px_dropout_decoder"};
+      kn_stack_linear_heads(d, D, 2, px, group);
+    } else {
+      kn_stack_linear(d, D, NULL, group);
+    }
+    m->counts = !strcmp(c->likelihood, "nb") ? 1 : !strcmp(c->likelihood, "zinb") ? 2 : 0;
+    if (m->counts) m->px_r = kn_net_add_param(&m->net, "decoder.px_r", 1, (int64_t[1]){D}, 0, group);
   }
   if (!strcmp(c->likelihood, "gaussian") && m->image) kn_stack_act(d, KN_SIGMOID, 0);
   kn_model_add_stack(m, e, 0);
@@ -98,6 +114,9 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
   for (int k = 0; k < KN_MAX_OPT; k++)
     m->opt[k] = (kn_adam){cfg->lr, cfg->adam_beta1, cfg->adam_beta2, cfg->adam_eps, 0, 0, 0, NULL, NULL};
   s = m->ops->build(m);
+  if (!s && !m->counts && (!strcmp(cfg->likelihood, "nb") || !strcmp(cfg->likelihood, "zinb")))
+    s = kn_err(KNOBS_ERR_ARG, "model %s has no VAE decoder for the %s likelihood (the VAE families have one)",
+               cfg->model, cfg->likelihood);
   if (!s) s = kn_prop_penalty_open(m);
   if (!s) s = kn_net_alloc(&m->net, m->stacks, m->want_dx, m->nstacks, m->cap);
   if (!s) s = kn_prop_penalty_alloc(m);
@@ -114,6 +133,16 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
       m->lv = m->mu + B * Z, m->z = m->lv + B * Z, m->eps = m->z + B * Z;
       m->dmu = m->eps + B * Z, m->dlv = m->dmu + B * Z;
     }
+    if (!s && m->counts) { /* the count loss's buffers, sized here: a step allocates nothing */
+      m->xl = kn_alloc(sizeof(float) * B * m->D, "log1p batch");
+      m->cwork = kn_alloc(sizeof(double) * kn_counts_work_size(m->cap, (int)m->D), "count loss scratch");
+      if (!m->xl || !m->cwork) s = KNOBS_ERR_NOMEM;
+      if (!s && m->counts == 2) {
+        m->clog = kn_alloc(sizeof(float) * B * m->D * 4, "ZINB heads");
+        if (!m->clog) s = KNOBS_ERR_NOMEM;
+        else m->cpi = m->clog + B * m->D, m->cdl = m->cpi + B * m->D, m->cdpi = m->cdl + B * m->D;
+      }
+    }
   }
   for (int k = 0; !s && k < m->nopt; k++) {
     kn_net_group_range(&m->net, k, &m->opt[k].off, &m->opt[k].n);
@@ -125,6 +154,7 @@ knobs_status knobs_model_create(const knobs_config *cfg, knobs_model **out) {
     kn_rng r;
     kn_rng_seed(&r, cfg->seed, KN_STREAM_INIT);
     kn_net_init(&m->net, m->stacks, m->nstacks, &r);
+    if (m->counts) memset(kn_param_ptr(&m->net, m->px_r), 0, sizeof(float) * m->D); /* theta = 1, as scVI */
     if (m->ops->ready) s = m->ops->ready(m);
   }
   if (s) {
@@ -147,6 +177,7 @@ void knobs_model_free(knobs_model *m) {
   for (int k = 0; k < KN_MAX_OPT; k++) kn_free(m->opt[k].m), kn_free(m->opt[k].v);
   kn_net_free(&m->net);
   kn_free(m->x), kn_free(m->xt), kn_free(m->fac), kn_free(m->mu), kn_free(m->per), kn_free(m->kl_dim);
+  kn_free(m->xl), kn_free(m->cwork), kn_free(m->clog);
   kn_pool_free(m->pool);
   free(m);
 }
@@ -238,8 +269,16 @@ knobs_status kn_model_batch(knobs_model *m, knobs_data *d) {
   return KNOBS_OK;
 }
 
+const float *kn_vae_input(knobs_model *m, const float *x, int B) {
+  if (!m->counts) return x;
+  KN_ASSERT(B <= m->cap);
+  size_t n = (size_t)B * m->D;
+  for (size_t i = 0; i < n; i++) m->xl[i] = log1pf(x[i]);
+  return m->xl;
+}
+
 void kn_vae_encode_batch(knobs_model *m, const float *x, int B) {
-  const float *h = kn_stack_forward(&m->enc, x, B, 0);
+  const float *h = kn_stack_forward(&m->enc, kn_vae_input(m, x, B), B, 0);
   int Z = m->Z;
   for (int b = 0; b < B; b++) {
     memcpy(m->mu + (size_t)b * Z, h + (size_t)b * 2 * Z, sizeof(float) * (size_t)Z);
@@ -271,8 +310,37 @@ static const float *target_layout(knobs_model *m, const float *x, int B) {
   return m->xt;
 }
 
+/* The count loss of the decoder output y against raw counts x: NB on y (B,G), or ZINB on the
+ * fused heads y (B,2G) = [logits | dropout logits] per cell, split into m->clog/m->cpi and the
+ * gradients joined back from m->cdl/m->cdpi. px_r's gradient goes straight to its slot. */
+static double counts_loss(knobs_model *m, const float *y, const float *x, int B, float scale, int with_grad) {
+  size_t G = m->D;
+  float *dy = with_grad ? kn_stack_dout(&m->dec) : NULL;
+  kn_counts_batch in = {.x = x, .logits = y, .px_r = kn_param_ptr(&m->net, m->px_r), .pi = NULL, .lib = NULL,
+                        .work = m->cwork, .B = B, .G = (int)G};
+  kn_counts_grad g = {.dlogits = dy, .dpx_r = with_grad ? kn_grad_ptr(&m->net, m->px_r) : NULL, .dpi = NULL,
+                      .per = m->per};
+  if (m->counts == 1) return kn_counts_loss(m->pool, &in, &g, scale);
+  for (int b = 0; b < B; b++) {
+    memcpy(m->clog + b * G, y + b * 2 * G, sizeof(float) * G);
+    memcpy(m->cpi + b * G, y + b * 2 * G + G, sizeof(float) * G);
+  }
+  in.logits = m->clog, in.pi = m->cpi;
+  if (dy) {
+    memset(m->cdl, 0, sizeof(float) * B * G);
+    memset(m->cdpi, 0, sizeof(float) * B * G);
+    g.dlogits = m->cdl, g.dpi = m->cdpi;
+  }
+  double v = kn_counts_loss(m->pool, &in, &g, scale);
+  if (dy)
+    for (int b = 0; b < B; b++)
+      for (size_t k = 0; k < G; k++) dy[b * 2 * G + k] += m->cdl[b * G + k], dy[b * 2 * G + G + k] += m->cdpi[b * G + k];
+  return v;
+}
+
 double kn_vae_decode_loss(knobs_model *m, const float *x, int B, float scale, int with_grad) {
   const float *y = kn_stack_forward(&m->dec, m->z, B, 0);
+  if (m->counts) return counts_loss(m, y, x, B, scale, with_grad);
   const float *t = target_layout(m, x, B);
   float *dy = with_grad ? kn_stack_dout(&m->dec) : NULL;
   if (bernoulli(m)) return kn_bernoulli_loss(m->pool, dy, m->per, y, t, B, (long)m->D, scale);
@@ -396,7 +464,7 @@ knobs_status knobs_model_encode(knobs_model *m, const float *x, int n, float *me
   int Z = m->Z;
   for (int i = 0; i < n; i += m->cap) {
     int b = n - i < m->cap ? n - i : m->cap;
-    const float *h = kn_stack_forward(&m->enc, x + (size_t)i * m->D, b, 0);
+    const float *h = kn_stack_forward(&m->enc, kn_vae_input(m, x + (size_t)i * m->D, b), b, 0);
     for (int j = 0; j < b; j++) {
       memcpy(mean + (size_t)(i + j) * Z, h + (size_t)j * 2 * Z, sizeof(float) * (size_t)Z);
       if (logvar) memcpy(logvar + (size_t)(i + j) * Z, h + (size_t)j * 2 * Z + Z, sizeof(float) * (size_t)Z);
@@ -421,6 +489,42 @@ knobs_status knobs_model_encode_sampled(knobs_model *m, const float *x, int n, u
   return s;
 }
 
+/* A count model's decode: KN_COUNTS_DECODE_LIB x softmax of the logits (the first G of each
+ * row of y, whose stride is G for NB and 2G for ZINB), in double. */
+static void counts_mean(const knobs_model *m, float *o, const float *y, int B) {
+  size_t G = m->D, ld = m->counts == 2 ? 2 * G : G;
+  for (int b = 0; b < B; b++) {
+    const float *l = y + b * ld;
+    double mx = l[0], s = 0;
+    for (size_t k = 1; k < G; k++) mx = l[k] > mx ? l[k] : mx;
+    for (size_t k = 0; k < G; k++) s += exp((double)l[k] - mx);
+    for (size_t k = 0; k < G; k++) o[b * G + k] = (float)(KN_COUNTS_DECODE_LIB * exp((double)l[k] - mx) / s);
+  }
+}
+
+knobs_status knobs_model_decode_counts(knobs_model *m, const float *z, int n, const float *lib, float *mu,
+                                       float *theta, float *pi) {
+  if (n < 0) return kn_err(KNOBS_ERR_ARG, "decode: negative count");
+  if (!m->counts)
+    return kn_err(KNOBS_ERR_UNSUPPORTED, "model %s has the %s likelihood, not nb or zinb", m->cfg.model, m->cfg.likelihood);
+  size_t G = m->D;
+  set_eval(m, 1);
+  for (int i = 0; i < n; i += m->cap) {
+    int b = n - i < m->cap ? n - i : m->cap;
+    const float *y = kn_stack_forward(&m->dec, z + (size_t)i * m->Z, b, 0);
+    float *o = mu + (size_t)i * G;
+    counts_mean(m, o, y, b);
+    for (int j = 0; j < b && lib; j++)
+      for (size_t k = 0; k < G; k++) o[j * G + k] = (float)((double)o[j * G + k] / KN_COUNTS_DECODE_LIB * lib[i + j]);
+    for (int j = 0; j < b && pi; j++)
+      for (size_t k = 0; k < G; k++) pi[(size_t)(i + j) * G + k] = m->counts == 2 ? y[j * 2 * G + G + k] : -INFINITY;
+  }
+  set_eval(m, 0);
+  const float *pr = kn_param_ptr(&m->net, m->px_r);
+  for (size_t k = 0; k < G && theta; k++) theta[k] = expf(pr[k]);
+  return KNOBS_OK;
+}
+
 knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x) {
   if (n < 0) return kn_err(KNOBS_ERR_ARG, "decode: negative count");
   if (m->ops->decode) return m->ops->decode(m, z, n, x);
@@ -431,11 +535,27 @@ knobs_status knobs_model_decode(knobs_model *m, const float *z, int n, float *x)
     const float *y = kn_stack_forward(&m->dec, z + (size_t)i * m->Z, b, 0);
     float *o = x + (size_t)i * m->D;
     if (spatial_out(m) && m->cfg.C > 1) kn_cbs_to_bcs(m->pool, o, y, b, m->cfg.C, (long)m->cfg.H * m->cfg.W, 0);
+    else if (m->counts) counts_mean(m, o, y, b);
     else memcpy(o, y, sizeof(float) * (size_t)b * m->D);
     if (bernoulli(m)) kn_sigmoid_forward(m->pool, o, o, (size_t)b * m->D);
   }
   set_eval(m, 0);
   return KNOBS_OK;
+}
+
+/* The vector-Jacobian product of counts_mean: o = S p, p = softmax(l), so dl_k = S p_k (g_k -
+ * sum_j p_j g_j); ZINB's dropout logits do not reach the mean (0). */
+static void counts_mean_vjp(const knobs_model *m, float *dy, const float *y, const float *g, int B) {
+  size_t G = m->D, ld = m->counts == 2 ? 2 * G : G;
+  for (int b = 0; b < B; b++) {
+    const float *l = y + b * ld, *gb = g + b * G;
+    double mx = l[0], s = 0, a = 0;
+    for (size_t k = 1; k < G; k++) mx = l[k] > mx ? l[k] : mx;
+    for (size_t k = 0; k < G; k++) s += exp((double)l[k] - mx);
+    for (size_t k = 0; k < G; k++) a += exp((double)l[k] - mx) / s * gb[k];
+    for (size_t k = 0; k < ld; k++)
+      dy[b * ld + k] = k < G ? (float)(KN_COUNTS_DECODE_LIB * exp((double)l[k] - mx) / s * (gb[k] - a)) : 0.0f;
+  }
 }
 
 knobs_status knobs_model_decode_vjp(knobs_model *m, const float *z, int n, const float *g, float *dz) {
@@ -456,6 +576,7 @@ knobs_status knobs_model_decode_vjp(knobs_model *m, const float *z, int n, const
     const float *gi = g + (size_t)i * m->D;
     /* dy in the stack's layout (C,B,H,W for a conv decoder): g, times sigmoid' for Bernoulli */
     if (conv_c) kn_bcs_to_cbs(m->pool, dy, gi, b, C, S, 0);
+    else if (m->counts) counts_mean_vjp(m, dy, y, gi, b);
     else memcpy(dy, gi, sizeof(float) * nd);
     if (bern) {
       kn_sigmoid_forward(m->pool, t, y, nd);

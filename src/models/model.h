@@ -14,6 +14,8 @@
 
 #define KN_MAX_STACKS 6
 #define KN_MAX_OPT 3
+/* the library size at which knobs_model_decode gives a count model's mean: per 10,000 counts */
+#define KN_COUNTS_DECODE_LIB 1e4f
 
 typedef struct kn_model_ops kn_model_ops;
 
@@ -60,6 +62,13 @@ struct knobs_model {
   double *kl_dim;                  /* (Z) per-dimension KL of the last forward */
   void *impl;                      /* family-specific state */
   kn_prop_penalty prop;            /* the property penalty (prop.on == 0: none) */
+  /* count likelihoods (cfg.likelihood nb or zinb; docs/models.md "Count likelihoods"): */
+  int counts;                      /* 0: none, 1: NB, 2: ZINB */
+  int px_r;                        /* index of the parameter decoder.px_r (G), log theta */
+  float *xl;                       /* (cap,D) log1p of the input: what the encoder reads */
+  double *cwork;                   /* kn_counts_work_size(cap, D) doubles for the loss */
+  float *clog, *cpi;               /* ZINB: (cap,D) each, the fused head split into logits, pi */
+  float *cdl, *cdpi;               /* ZINB: (cap,D) each, their gradients */
   /* Test seam (tests/test_ref.c, test_models.c): when set, the batch of step t is
    * test_x + (t % test_nx) B D and the noise of step t is test_eps + (t % test_neps) B Z,
    * instead of draws from the rng. */
@@ -146,6 +155,9 @@ knobs_status kn_prop_penalty_open(knobs_model *m);
 knobs_status kn_prop_penalty_alloc(knobs_model *m);
 void kn_prop_penalty_free(knobs_model *m);
 knobs_status kn_prop_penalty_pass(knobs_model *m);
+/* The input the encoder reads: x itself, or log1p(x) in m->xl for a count likelihood (scVI's
+ * log_variational); B <= cap. */
+const float *kn_vae_input(knobs_model *m, const float *x, int B);
 /* Adam step of optimizer k. */
 void kn_model_opt_step(knobs_model *m, int k);
 /* Append a loss term to t (no-op if t is NULL). */
