@@ -1310,6 +1310,25 @@ KNOBS_API knobs_status knobs_udr_models(knobs_model *const *models, int R, knobs
 KNOBS_API void knobs_udr_result_free(knobs_udr_result *r);
 
 
+/* ==== sequences: the dsvae model's two codes (src/models/dsvae.c) ===========================
+ * A dsvae model (docs/models.md) codes an observation of T frames, (T, C/T, H, W), as one static
+ * code f (f_dim) and one dynamic code z_t (latents) per frame. knobs_model_encode returns f's
+ * posterior (mean and log-variance, (n, f_dim)): the representation the metrics see;
+ * knobs_model_decode decodes an f with the learned prior's mean path z_t = mu_p(z_<t). The
+ * functions below reach both codes. Each returns KNOBS_ERR_UNSUPPORTED (naming the model) for
+ * a model that is not a dsvae and KNOBS_ERR_ARG for n < 0; arrays are caller-owned. */
+/* The frames T, f's and z_t's dimensions (any pointer may be NULL). */
+KNOBS_API knobs_status knobs_dsvae_dims(const knobs_model *m, int *T, int *f_dim, int *z_dim);
+/* Posterior means of n sequences x (n,C,H,W): f_mean (n,f_dim) and z_mean (n,T,z_dim) (either
+ * may be NULL). The full variant's q(z_t | x_1:T, f) is taken at f's mean. */
+KNOBS_API knobs_status knobs_dsvae_encode(knobs_model *m, const float *x, int n, float *f_mean, float *z_mean);
+/* n sequences x (n,C,H,W) decoded from f (n,f_dim) and z (n,T,z_dim): Bernoulli probabilities
+ * (or Gaussian means). */
+KNOBS_API knobs_status knobs_dsvae_decode(knobs_model *m, const float *f, const float *z, int n, float *x);
+/* n draws of z_1:T (n,T,z_dim) from the learned prior p(z_t | z_<t): sampled with the rng of
+ * `seed` if `sample`, else the mean path (each z_t the prior's mean given the earlier means). */
+KNOBS_API knobs_status knobs_dsvae_prior(knobs_model *m, int n, uint64_t seed, int sample, float *z);
+
 #ifdef __cplusplus
 }
 #endif

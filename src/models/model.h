@@ -155,5 +155,7 @@ extern const kn_model_ops kn_model_betavae, kn_model_annealedvae;
 /* issue 4 (one file each: tcvae.c, factorvae.c, dipvae.c, infogan.c, weak.c) */
 extern const kn_model_ops kn_model_tcvae, kn_model_factorvae, kn_model_dipvae1, kn_model_dipvae2,
     kn_model_infogan, kn_model_gvae, kn_model_mlvae, kn_model_adagvae, kn_model_adamlvae;
+/* issue 14: dsvae.c */
+extern const kn_model_ops kn_model_dsvae;
 
 #endif
