@@ -12,7 +12,8 @@
  *   tensor against the loss (90% within 1e-2, median within 1e-3, as models_t.h);
  * - determinism and exact resume (models_t.h's mt_determinism) on dsprites:seq:3;
  * - encode in chunks equals encode at once; decode in [0,1]; the prior's mean path;
- * - refusal of data with one frame (dsprites) and of a bad variant. */
+ * - refusal of data with one frame (dsprites) and of a bad variant;
+ * - the swap picture (same bytes twice, its size) and score (counts, ranges, refusals). */
 #include "t.h"
 #include "models_t.h"
 
@@ -288,6 +289,54 @@ static void check_refusals(void) {
   knobs_model_free(m);
 }
 
+/* knobs_swap_picture / knobs_swap_evaluate (src/apps/swap.c) on a barely trained model: the
+ * same bytes twice, the counts, shares in [0,1], and the refusals. */
+static void check_swap(knobs_data *d, const char *dir) {
+  T_CASE("swap");
+  int ok;
+  knobs_config c = seq_config("dsprites:seq:3", &ok);
+  knobs_model *m;
+  if (knobs_model_create(&c, &m)) {
+    CHECK(0, "create: %s", knobs_last_error());
+    return;
+  }
+  CHECK(!knobs_model_train_step(m, d, NULL), "step: %s", knobs_last_error());
+  char p1[512], p2[512], pg[512];
+  snprintf(p1, sizeof p1, "%s/swap1.png", dir), snprintf(p2, sizeof p2, "%s/swap2.png", dir);
+  snprintf(pg, sizeof pg, "%s/swap.gif", dir);
+  CHECK(!knobs_swap_picture(m, d, 3, 5, p1) && !knobs_swap_picture(m, d, 3, 5, p2), "picture: %s", knobs_last_error());
+  char *a = NULL, *b = NULL;
+  size_t na = 0, nb = 0;
+  kn_read_file(p1, 1 << 26, &a, &na), kn_read_file(p2, 1 << 26, &b, &nb);
+  CHECK(na > 0 && na == nb && !memcmp(a, b, na), "two pictures of one seed differ");
+  free(a), free(b);
+  uint8_t *px = NULL;
+  int w = 0, h = 0, ch = 0;
+  CHECK(!knobs_png_read(p1, &px, &w, &h, &ch) && w == 3 * 64 + 4 * 2 && h == 12 * 64 + 13 * 2 && ch == 1,
+        "picture %dx%dx%d: 3 frames wide, 4 rows of 3 pairs high, 2-pixel pads", w, h, ch);
+  knobs_free(px);
+  CHECK(!knobs_swap_picture(m, d, 2, 5, pg), "gif: %s", knobs_last_error());
+  CHECK(knobs_swap_picture(m, d, 2, 5, "/tmp/x.jpg") == KNOBS_ERR_ARG, "a .jpg accepted");
+  CHECK(knobs_swap_picture(m, d, 0, 5, p1) == KNOBS_ERR_ARG, "0 pairs accepted");
+  knobs_swap_score r, r2;
+  CHECK(!knobs_swap_evaluate(m, d, 3, 9, &r), "score: %s", knobs_last_error());
+  CHECK(r.pairs == 3 && r.frames == 2 * 3 * 3, "pairs %d frames %ld", r.pairs, r.frames);
+  double v[5] = {r.static_acc, r.dynamic_acc, r.gen_static_acc, r.recon_static_acc, r.recon_dynamic_acc};
+  for (int i = 0; i < 5; i++) CHECK(v[i] >= 0 && v[i] <= 1, "share %d is %g", i, v[i]);
+  CHECK(!knobs_swap_evaluate(m, d, 3, 9, &r2) && !memcmp(&r, &r2, sizeof r), "two scores of one seed differ");
+  CHECK(knobs_swap_evaluate(m, d, 0, 9, &r) == KNOBS_ERR_ARG, "0 pairs scored");
+  knobs_model_free(m);
+  /* a model without a static code */
+  knobs_config cb;
+  kn_config_default(&cb, "betavae");
+  knobs_config_from_data(&cb, d);
+  cb.batch = 2, cb.threads = 1;
+  CHECK(!knobs_model_create(&cb, &m), "betavae: %s", knobs_last_error());
+  CHECK(knobs_swap_picture(m, d, 2, 5, p1) == KNOBS_ERR_UNSUPPORTED, "betavae swapped");
+  CHECK(knobs_swap_evaluate(m, d, 2, 5, &r) == KNOBS_ERR_UNSUPPORTED, "betavae scored");
+  knobs_model_free(m);
+}
+
 int main(void) {
   char dir[] = "/tmp/knobs-test-dsvae-XXXXXX";
   if (!mkdtemp(dir)) return 2;
@@ -322,6 +371,7 @@ int main(void) {
   mt_determinism(cf, d, dir);
   check_inference(d);
   check_refusals();
+  check_swap(d, dir);
   knobs_data_free(d);
   return mt_finish(dir);
 }
