@@ -346,15 +346,14 @@ static void rnn_back(knobs_model *m, const kn_rnn *r, const kn_rnn_seq *sq, cons
   KN_ASSERT(!kn_rnn_backward(m->pool, r, sq, g));
 }
 
-static knobs_status ds_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
+/* The forward of one step on m->x: the reconstruction loss (its gradient in the decoder's
+ * output gradient) to *recon, the two KL terms (their gradients in dmf, dlf, dmz, dlz, dmp,
+ * dlp) to kl[0] (f) and kl[1] (z). */
+static void step_forward(knobs_model *m, double *recon, double kl[2]) {
   ds_impl *p = m->impl;
-  int B = m->B, T = p->T, Fd = p->Fd, Z = p->Z, Hd = p->Hd, F = p->F;
-  size_t N = (size_t)T * B, I2 = 2 * (size_t)Hd + Fd;
-  if (!m->test_x && knobs_data_info_get(d)->T != T)
-    return kn_err(KNOBS_ERR_DATA, "%s has %d frames per observation, the dsvae model %d", knobs_data_info_get(d)->name,
-                  knobs_data_info_get(d)->T, T);
+  int B = m->B, T = p->T, Fd = p->Fd, Z = p->Z;
+  size_t N = (size_t)T * B;
   const ds_settings *st = S(m);
-  /* forward */
   draw_noise(m);
   encode_f(m, m->x, B);
   kn_reparam_forward(p->f, p->mf, p->lf, p->ef, (size_t)B * Fd);
@@ -367,14 +366,22 @@ static knobs_status ds_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
     kn_bcs_to_cbs(m->pool, m->xt, m->x, B * T, p->c, (long)m->cfg.H * m->cfg.W, 0);
     x = m->xt;
   }
+  /* per-frame losses are means over the B*T frames: scale T (and x T) makes them per-sequence sums */
   float *dy = kn_stack_dout(&p->dec);
-  double recon = T * (bernoulli(m) ? kn_bernoulli_loss(m->pool, dy, m->per, y, x, B * T, (long)p->Df, (float)T)
-                                   : kn_gaussian_loss(m->pool, dy, m->per, y, x, B * T, (long)p->Df, (float)T));
+  *recon = T * (bernoulli(m) ? kn_bernoulli_loss(m->pool, dy, m->per, y, x, B * T, (long)p->Df, (float)T)
+                             : kn_gaussian_loss(m->pool, dy, m->per, y, x, B * T, (long)p->Df, (float)T));
   memset(p->dmf, 0, sizeof(float) * (size_t)B * Fd), memset(p->dlf, 0, sizeof(float) * (size_t)B * Fd);
   memset(p->dmz, 0, sizeof(float) * N * Z), memset(p->dlz, 0, sizeof(float) * N * Z);
   memset(p->dmp, 0, sizeof(float) * N * Z), memset(p->dlp, 0, sizeof(float) * N * Z);
-  double klf = kn_gauss_kl(p->dmf, p->dlf, NULL, p->mf, p->lf, B, Fd, (float)st->beta_f);
-  double klz = kl_gauss2(p->dmz, p->dlz, p->dmp, p->dlp, p->mz, p->lz, p->mp, p->lp, N * Z, B, st->beta_z);
+  kl[0] = kn_gauss_kl(p->dmf, p->dlf, NULL, p->mf, p->lf, B, Fd, (float)st->beta_f);
+  kl[1] = kl_gauss2(p->dmz, p->dlz, p->dmp, p->dlp, p->mz, p->lz, p->mp, p->lp, N * Z, B, st->beta_z);
+}
+
+/* Backward of step_forward into every parameter gradient. */
+static void step_backward(knobs_model *m) {
+  ds_impl *p = m->impl;
+  int B = m->B, T = p->T, Fd = p->Fd, Z = p->Z, Hd = p->Hd, F = p->F;
+  size_t N = (size_t)T * B, I2 = 2 * (size_t)Hd + Fd;
   /* decoder -> df, dz */
   kn_stack_backward(&p->dec, B * T);
   memset(p->df, 0, sizeof(float) * (size_t)B * Fd);
@@ -427,8 +434,19 @@ static knobs_status ds_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
       for (int k = 0; k < F; k++) r[k] += q[k];
     }
   kn_stack_backward(&p->trunk, B * T);
+}
+
+static knobs_status ds_step(knobs_model *m, knobs_data *d, knobs_terms *t) {
+  const ds_impl *p = m->impl;
+  if (!m->test_x && knobs_data_info_get(d)->T != p->T)
+    return kn_err(KNOBS_ERR_DATA, "%s has %d frames per observation, the dsvae model %d", knobs_data_info_get(d)->name,
+                  knobs_data_info_get(d)->T, p->T);
+  const ds_settings *st = S(m);
+  double recon, kl[2];
+  step_forward(m, &recon, kl);
+  step_backward(m);
   kn_model_opt_step(m, 0);
-  double loss = recon + st->beta_f * klf + st->beta_z * klz;
+  double klf = kl[0], klz = kl[1], loss = recon + st->beta_f * klf + st->beta_z * klz;
   kn_terms_add(t, "loss", loss);
   kn_terms_add(t, "recon", recon);
   kn_terms_add(t, "kl_f", klf);
