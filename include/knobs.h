@@ -1345,7 +1345,8 @@ typedef struct {
   long frames;            /* swapped frames checked (2 n T) */
   double static_acc;      /* share of swapped frames whose shape and scale equal the static donor's */
   double dynamic_acc;     /* share whose posX and posY are each within 1 grid step (of 32) of the
-                             dynamics donor's frame t */
+                             dynamics donor's frame t (a grid step is about one pixel) */
+  double dynamic_acc3;    /* the same within 3 grid steps: how closely the motion follows */
   double gen_static_acc;  /* generation: f of one sequence, z_1:T sampled from the learned prior;
                              share of frames t >= 2 whose shape and scale equal frame 1's */
   double recon_static_acc, recon_dynamic_acc; /* the same two checks on plain reconstructions */

@@ -321,8 +321,9 @@ static void check_swap(knobs_data *d, const char *dir) {
   knobs_swap_score r, r2;
   CHECK(!knobs_swap_evaluate(m, d, 3, 9, &r), "score: %s", knobs_last_error());
   CHECK(r.pairs == 3 && r.frames == 2 * 3 * 3, "pairs %d frames %ld", r.pairs, r.frames);
-  double v[5] = {r.static_acc, r.dynamic_acc, r.gen_static_acc, r.recon_static_acc, r.recon_dynamic_acc};
-  for (int i = 0; i < 5; i++) CHECK(v[i] >= 0 && v[i] <= 1, "share %d is %g", i, v[i]);
+  double v[6] = {r.static_acc, r.dynamic_acc, r.gen_static_acc, r.recon_static_acc, r.recon_dynamic_acc, r.dynamic_acc3};
+  for (int i = 0; i < 6; i++) CHECK(v[i] >= 0 && v[i] <= 1, "share %d is %g", i, v[i]);
+  CHECK(r.dynamic_acc3 >= r.dynamic_acc, "within 3 steps %g < within 1 %g", r.dynamic_acc3, r.dynamic_acc);
   CHECK(!knobs_swap_evaluate(m, d, 3, 9, &r2) && !memcmp(&r, &r2, sizeof r), "two scores of one seed differ");
   CHECK(knobs_swap_evaluate(m, d, 0, 9, &r) == KNOBS_ERR_ARG, "0 pairs scored");
   knobs_model_free(m);
