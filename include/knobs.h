@@ -1382,6 +1382,50 @@ typedef struct {
 KNOBS_API knobs_status knobs_perturb(knobs_model *m, knobs_data *d, const knobs_perturb_opts *o,
                                      knobs_perturb_result *out);
 KNOBS_API void knobs_perturb_result_free(knobs_perturb_result *r);
+/* ==== sequences: the dsvae model's two codes, and swaps (src/models/dsvae.c, src/apps/swap.c) ==
+ * A dsvae model (docs/models.md) codes an observation of T frames, (T, C/T, H, W), as one static
+ * code f (f_dim) and one dynamic code z_t (latents) per frame. knobs_model_encode returns f's
+ * posterior (mean and log-variance, (n, f_dim)): the representation the metrics see;
+ * knobs_model_decode decodes an f with the learned prior's mean path z_t = mu_p(z_<t). The
+ * functions below reach both codes. Each returns KNOBS_ERR_UNSUPPORTED (naming the model) for
+ * a model that is not a dsvae and KNOBS_ERR_ARG for n < 0; arrays are caller-owned. */
+/* The frames T, f's and z_t's dimensions (any pointer may be NULL). */
+KNOBS_API knobs_status knobs_dsvae_dims(const knobs_model *m, int *T, int *f_dim, int *z_dim);
+/* Posterior means of n sequences x (n,C,H,W): f_mean (n,f_dim) and z_mean (n,T,z_dim) (either
+ * may be NULL). The full variant's q(z_t | x_1:T, f) is taken at f's mean. */
+KNOBS_API knobs_status knobs_dsvae_encode(knobs_model *m, const float *x, int n, float *f_mean, float *z_mean);
+/* n sequences x (n,C,H,W) decoded from f (n,f_dim) and z (n,T,z_dim): Bernoulli probabilities
+ * (or Gaussian means). */
+KNOBS_API knobs_status knobs_dsvae_decode(knobs_model *m, const float *f, const float *z, int n, float *x);
+/* n draws of z_1:T (n,T,z_dim) from the learned prior p(z_t | z_<t): sampled with the rng of
+ * `seed` if `sample`, else the mean path (each z_t the prior's mean given the earlier means). */
+KNOBS_API knobs_status knobs_dsvae_prior(knobs_model *m, int n, uint64_t seed, int sample, float *z);
+
+/* The swap picture: `pairs` pairs of sequences (A, B) drawn from d with `seed`; for each pair
+ * four rows of T frames: A, B, A's dynamic codes with B's static code, B's dynamic codes with
+ * A's static code (posterior means). A PNG of every row if `path` ends in .png; an animated GIF
+ * (T frames, each the grid of the rows' frame t) if it ends in .gif; written atomically.
+ * KNOBS_ERR_ARG for another ending or pairs outside 1..256 (before anything is drawn);
+ * KNOBS_ERR_UNSUPPORTED for a model that is not a dsvae; the data must have the model's shape
+ * (KNOBS_ERR_DATA). */
+KNOBS_API knobs_status knobs_swap_picture(knobs_model *m, knobs_data *d, int pairs, uint64_t seed, const char *path);
+
+/* The swap score on dsprites:seq (docs/apps.md "Swap"): n pairs drawn with `seed`, each frame
+ * of the generated sequences read by the dSprites oracle. */
+typedef struct {
+  int pairs;              /* n */
+  long frames;            /* swapped frames checked (2 n T) */
+  double static_acc;      /* share of swapped frames whose shape and scale equal the static donor's */
+  double dynamic_acc;     /* share whose posX and posY are each within 1 grid step (of 32) of the
+                             dynamics donor's frame t (a grid step is about one pixel) */
+  double dynamic_acc3;    /* the same within 3 grid steps: how closely the motion follows */
+  double gen_static_acc;  /* generation: f of one sequence, z_1:T sampled from the learned prior;
+                             share of frames t >= 2 whose shape and scale equal frame 1's */
+  double recon_static_acc, recon_dynamic_acc; /* the same two checks on plain reconstructions */
+} knobs_swap_score;
+/* KNOBS_ERR_ARG for n outside 1..100000; KNOBS_ERR_UNSUPPORTED for a model that is not a dsvae
+ * or data other than dsprites:seq (naming it). */
+KNOBS_API knobs_status knobs_swap_evaluate(knobs_model *m, knobs_data *d, int n, uint64_t seed, knobs_swap_score *out);
 
 
 #ifdef __cplusplus

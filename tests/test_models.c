@@ -260,7 +260,7 @@ static void test_config(void) {
   /* every family's defaults are within its own ranges */
   for (const char *const *mn = knobs_model_names(); *mn; mn++) {
     kn_config_default(&d, *mn);
-    d.C = 1, d.H = d.W = 64;
+    d.C = d.T = 2, d.H = d.W = 64; /* two frames: dsvae needs sequences, the others see channels */
     strcpy(d.arch, "conv"), strcpy(d.likelihood, "bernoulli");
     CHECK(knobs_config_validate(&d) == KNOBS_OK, "%s defaults: %s", *mn, knobs_last_error());
   }

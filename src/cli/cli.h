@@ -36,6 +36,7 @@ int cmd_design(int argc, char **argv);
 int cmd_ica(int argc, char **argv);
 int cmd_orbit(int argc, char **argv);
 int cmd_perturb(int argc, char **argv);
+int cmd_swap(int argc, char **argv);
 /* `knobs help models` (help_models.c): every model, its loss and its own settings. */
 int cli_help_models(FILE *f);
 /* `knobs help data`: every built-in dataset (description, size, factors) and the files read. */

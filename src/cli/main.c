@@ -26,6 +26,7 @@ const cli_command cli_commands[] = {
     {"edit", cmd_edit, "counterfactual edits: change chosen knobs of an observation and decode (PNG)"},
     {"design", cmd_design, "search latent space for plausible designs with a property (PNG + report)"},
     {"ica", cmd_ica, "FastICA of a dataset's observations: sources, unmixing, kurtosis; MCC against the factors"},
+    {"swap", cmd_swap, "sequences: swap the static and dynamic codes of pairs (dsvae; PNG/GIF), or score the swaps"},
     {"orbit", cmd_orbit, "a symmetry as a loop in latent space: PCA plane, circle fit, winding number (JSON + PNG)"},
     {"perturb", cmd_perturb, "predict a held-out cell type's response to a perturbation by latent arithmetic (scGen)"},
     {"sweep", cmd_sweep, "train and evaluate a grid of runs (seeds, models, settings) on local jobs or MPI ranks"},

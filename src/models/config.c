@@ -53,6 +53,7 @@ static const kn_field common[] = {
     FD("C", C, "input channels (from the data)"),
     FD("H", H, "input height (from the data)"),
     FD("W", W, "input width (from the data)"),
+    FD("T", T, "frames per observation (from the data; 1: not a sequence)"),
 };
 #define NCOMMON (int)(sizeof common / sizeof common[0])
 
@@ -74,6 +75,7 @@ void kn_config_default(knobs_config *c, const char *model) {
   c->ckpt_every = 5000;
   c->log_every = 100;
   c->noise = -1;
+  c->T = 1;
   const kn_model_ops *o = kn_model_ops_find(model);
   KN_ASSERT(o && o->settings && o->settings->size <= KN_FAMILY_BYTES);
   o->settings->defaults(c->family, model);
@@ -306,6 +308,7 @@ knobs_status knobs_config_from_data(knobs_config *c, const knobs_data *d) {
   c->C = in->C;
   c->H = in->H;
   c->W = in->W;
+  c->T = in->T > 0 ? in->T : 1;
   if (!c->arch[0]) strcpy(c->arch, in->is_image && ((in->H == 64 && in->W == 64) || (in->H == 28 && in->W == 28)) ? "conv" : "mlp");
   if (!c->likelihood[0]) strcpy(c->likelihood, in->is_image ? "bernoulli" : "gaussian");
   const kn_model_ops *o = kn_model_ops_find(c->model);

@@ -19,6 +19,8 @@ struct knobs_config {
   int z_dim;              /* latent dimensions ("latents" in JSON and flags) */
   int hidden;             /* mlp: hidden width */
   int C, H, W;            /* input shape (from the data) */
+  int T;                  /* frames per observation (from the data): C / T channels a frame;
+                           * 1 for data that is not a sequence */
   int batch;              /* training batch size */
   long steps;             /* total training steps */
   uint64_t seed;          /* every random draw derives from it */

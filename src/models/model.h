@@ -172,5 +172,7 @@ extern const kn_model_ops kn_model_betavae, kn_model_annealedvae;
 extern const kn_model_ops kn_model_tcvae, kn_model_factorvae, kn_model_dipvae1, kn_model_dipvae2,
     kn_model_infogan, kn_model_gvae, kn_model_mlvae, kn_model_adagvae, kn_model_adamlvae;
 extern const kn_model_ops kn_model_ivae; /* issue 13: ivae.c */
+/* issue 14: dsvae.c */
+extern const kn_model_ops kn_model_dsvae;
 
 #endif

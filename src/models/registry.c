@@ -16,6 +16,7 @@ static const kn_model_ops *const models[] = {
     &kn_model_adagvae,
     &kn_model_adamlvae,
     &kn_model_ivae,
+    &kn_model_dsvae,
 };
 #define NMODELS (int)(sizeof models / sizeof models[0])
 
