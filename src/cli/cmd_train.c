@@ -221,7 +221,8 @@ static int train(knobs_run *run, int quiet) {
   if (s) return cli_lib_fail(cmd, "training failed");
   if (!quiet) {
     printf("done: %s (model.safetensors, optimizer.safetensors, log.csv, config.json", dir);
-    if (knobs_data_info_get(d)->is_image) printf(", traversal.png, reconstructions.png, samples.png");
+    const knobs_data_info *in = knobs_data_info_get(d);
+    if (in->is_image && (in->C == 1 || in->C == 3)) printf(", traversal.png, reconstructions.png, samples.png");
     printf(")\n");
   }
   return 0;
