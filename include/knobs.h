@@ -1323,6 +1323,14 @@ KNOBS_API int knobs_data_class_find(const knobs_data *d, int k, const char *name
  * (G) the gene-wise inverse dispersions exp(px_r), pi (n,G) the dropout logits (ZINB; for NB
  * filled with -inf: no dropout); theta and pi may be NULL. KNOBS_ERR_UNSUPPORTED for another
  * likelihood. */
+/* The count likelihood itself, as scVI defines it (log_nb_positive / log_zinb_positive, eps
+ * 1e-8): log p(x | mu, theta) of a negative binomial with mean mu > 0 and inverse dispersion
+ * theta > 0 at a count x >= 0, or with pi_logit not NaN the zero-inflated one whose dropout
+ * probability is sigmoid(pi_logit); its partial derivatives w.r.t. mu, theta and pi_logit to
+ * the pointers that are not NULL. The loss of --likelihood nb|zinb is minus its sum over genes. */
+KNOBS_API double knobs_counts_logp(double x, double mu, double theta, double pi_logit, double *dmu, double *dtheta,
+                                   double *dpi);
+
 KNOBS_API knobs_status knobs_model_decode_counts(knobs_model *m, const float *z, int n, const float *lib, float *mu,
                                                  float *theta, float *pi);
 

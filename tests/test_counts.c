@@ -264,8 +264,25 @@ static void test_threads(void) {
   free(x), free(l), free(pi), free(work);
 }
 
+/* The public knobs_counts_logp: the closed forms of the NB and ZINB log-probabilities. */
+static void test_public(void) {
+  T_CASE("knobs_counts_logp");
+  double x = 3, mu = 2, th = 5;
+  double nb = lgamma(x + th) - lgamma(th) - lgamma(x + 1) + th * log(th / (th + mu)) + x * log(mu / (th + mu));
+  CHECK_NEAR(knobs_counts_logp(x, mu, th, NAN, NULL, NULL, NULL), nb, 1e-7);
+  double pi = 0.3, p = 1 / (1 + exp(-pi)); /* ZINB: x > 0 takes (1 - p) NB(x) */
+  CHECK_NEAR(knobs_counts_logp(x, mu, th, pi, NULL, NULL, NULL), log(1 - p) + nb, 1e-7);
+  double nb0 = th * log(th / (th + mu)); /* x = 0: p + (1 - p) NB(0) */
+  CHECK_NEAR(knobs_counts_logp(0, mu, th, pi, NULL, NULL, NULL), log(p + (1 - p) * exp(nb0)), 1e-7);
+  double d1, d2;
+  knobs_counts_logp(x, mu, th, NAN, &d1, NULL, NULL);
+  kn_counts_logp(x, mu, th, NAN, &d2, NULL, NULL);
+  CHECK(d1 == d2, "the derivative w.r.t. mu: %g vs %g", d1, d2);
+}
+
 int main(void) {
   kn_rng_seed(&R, 13, 0);
+  test_public();
   test_digamma();
   test_elementwise();
   test_fd();

@@ -292,3 +292,8 @@ double kn_zinb_loss(kn_pool *p, const kn_counts_batch *in, const kn_counts_grad 
   KN_ASSERT(in->pi);
   return kn_counts_loss(p, in, g, scale);
 }
+
+double knobs_counts_logp(double x, double mu, double theta, double pi_logit, double *dmu, double *dtheta,
+                         double *dpi) {
+  return kn_counts_logp(x, mu, theta, pi_logit, dmu, dtheta, dpi);
+}
