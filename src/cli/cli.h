@@ -164,6 +164,9 @@ int cli_out_text(const char *cmd, cli_outputs *o, const char *path, const char *
 /* Create the output folder `dir` unless it exists (*made = 1 if this call made it, for an
  * rmdir when the outputs fail); 0, or exit code 2 (reported). */
 int cli_out_dir(const char *cmd, const char *dir, int *made);
+/* An error message into err (n bytes), printf-style; returns -1 (for `return cli_errf(...)` in
+ * functions that report through a buffer: the sweep folder, the results table). */
+int cli_errf(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* s as a JSON string literal, quotes included, into out (n bytes; truncated to fit, still a
  * valid literal); returns out. Escapes quote, backslash and control characters. */
 const char *cli_json_str(char *out, size_t n, const char *s);

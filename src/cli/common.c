@@ -2,6 +2,7 @@
  * (file or run folder) and the data it was trained on (or another), checking output names, and
  * committing a command's output files together. Messages in the CLI's format. */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
@@ -113,6 +114,14 @@ knobs_knobs *cli_read_knobs(const char *cmd, const char *path, int Z) {
     k = NULL;
   }
   return k;
+}
+
+int cli_errf(char *err, size_t n, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(err, n, fmt, ap);
+  va_end(ap);
+  return -1;
 }
 
 const char *cli_json_str(char *out, size_t n, const char *s) {

@@ -3,21 +3,13 @@
  * differ only by seed, and Spearman's rank correlation. It does not print or plot. */
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/cli.h"
 #include "cli/results.h"
 
-static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 void rs_free(rs_table *t) {
   sw_free(&t->sw);
@@ -74,14 +66,14 @@ static int add_columns(rs_table *t, cJSON *const *ev, int nruns, const char *m, 
       int k = 0;
       while (k < nk && strcmp(keys[k], e->string)) k++;
       if (k == nk) {
-        if (nk == 64) return fail(err, n, "metric %s has more than 64 numbers", m);
+        if (nk == 64) return cli_errf(err, n, "metric %s has more than 64 numbers", m);
         snprintf(keys[nk++], sizeof keys[0], "%s", e->string);
       }
       if (head < 0 && cJSON_IsNumber(score) && score->valuedouble == e->valuedouble) head = k;
     }
   }
   rs_column *nc = realloc(t->col, sizeof *nc * (size_t)(t->ncols + nk));
-  if (!nc && nk) return fail(err, n, "out of memory");
+  if (!nc && nk) return cli_errf(err, n, "out of memory");
   if (nc) t->col = nc;
   for (int k = 0; k < nk; k++) {
     rs_column *c = &t->col[t->ncols++];
@@ -105,7 +97,7 @@ static int read_eval(rs_table *t, int i, cJSON **out, char *err, size_t n) {
   char *text = slurp(path);
   if (!text) {
     if (!t->sw.eval) return 0; /* a sweep without evaluation: no numbers, no error */
-    return fail(err, n, "%s: cannot read: run %s is done but has no evaluation (re-run 'knobs eval --model %s "
+    return cli_errf(err, n, "%s: cannot read: run %s is done but has no evaluation (re-run 'knobs eval --model %s "
                 "--out %s')", path, r->name, dir, path);
   }
   cJSON *o = cJSON_Parse(text);
@@ -113,13 +105,13 @@ static int read_eval(rs_table *t, int i, cJSON **out, char *err, size_t n) {
   cJSON *ms = cJSON_GetObjectItemCaseSensitive(o, "metrics");
   if (!o || !cJSON_IsObject(ms)) {
     cJSON_Delete(o);
-    return fail(err, n, "%s: %s", path, o ? "no \"metrics\" object: not a knobs eval result" : "not JSON");
+    return cli_errf(err, n, "%s: %s", path, o ? "no \"metrics\" object: not a knobs eval result" : "not JSON");
   }
   const cJSON *m;
   cJSON_ArrayForEach(m, ms) {
     if (!cJSON_IsObject(m) || strlen(m->string) >= sizeof t->col[0].metric) {
       cJSON_Delete(o);
-      return fail(err, n, "%s: metric \"%s\" is not an object", path, m->string);
+      return cli_errf(err, n, "%s: metric \"%s\" is not an object", path, m->string);
     }
   }
   const cJSON *st = cJSON_GetObjectItemCaseSensitive(o, "state");
@@ -157,7 +149,7 @@ int rs_load(const char *dir, rs_table *t, char *err, size_t n) {
   t->gname = calloc((size_t)R, sizeof *t->gname);
   cJSON **ev = calloc((size_t)R, sizeof *ev);
   int rc = 0;
-  if (!t->evaluated || !t->eval_state || !t->group || !t->gname || !ev) rc = fail(err, n, "out of memory");
+  if (!t->evaluated || !t->eval_state || !t->group || !t->gname || !ev) rc = cli_errf(err, n, "out of memory");
   for (int i = 0; i < R && !rc; i++) rc = read_eval(t, i, &ev[i], err, n);
   if (!rc) make_groups(t);
   /* the metrics in the order first seen, then their columns */
@@ -172,7 +164,7 @@ int rs_load(const char *dir, rs_table *t, char *err, size_t n) {
     }
   }
   if (!rc && !(t->val = malloc(sizeof *t->val * (size_t)R * (size_t)(t->ncols ? t->ncols : 1))))
-    rc = fail(err, n, "out of memory");
+    rc = cli_errf(err, n, "out of memory");
   for (int i = 0; i < R && !rc; i++)
     for (int c = 0; c < t->ncols; c++) {
       double v = NAN;

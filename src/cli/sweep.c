@@ -1,7 +1,6 @@
 /* sweep.c: a sweep folder: the grid's expansion into runs, and sweep.json (read and written
  * here only). See sweep.h. */
 #include <cjson/cJSON.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,14 +26,6 @@ void sw_free(sw_sweep *s) {
   s->nruns = 0;
 }
 
-static int fail(char *err, size_t n, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t n, const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(err, n, fmt, ap);
-  va_end(ap);
-  return -1;
-}
 
 static char *trim(char *s) {
   while (*s == ' ' || *s == '\t') s++;
@@ -59,25 +50,25 @@ static int parse_values(axis *a, char *list, char *err, size_t n) {
   a->nval = 0;
   for (char *save = NULL, *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
     tok = trim(tok);
-    if (!*tok) return fail(err, n, "--grid: an empty value in '%s'", a->key);
+    if (!*tok) return cli_errf(err, n, "--grid: an empty value in '%s'", a->key);
     char *dots = strstr(tok, "..");
     if (dots) {
       char *e1, *e2;
       *dots = 0;
       long lo = strtol(tok, &e1, 10), hi = strtol(dots + 2, &e2, 10);
       if (*e1 || *e2 || !*tok || !dots[2] || lo > hi)
-        return fail(err, n, "--grid: '%s..%s' in '%s' is not a range of whole numbers lo..hi", tok, dots + 2, a->key);
+        return cli_errf(err, n, "--grid: '%s..%s' in '%s' is not a range of whole numbers lo..hi", tok, dots + 2, a->key);
       for (long v = lo; v <= hi; v++) {
-        if (a->nval == MAX_VALS) return fail(err, n, "--grid: '%s' has more than %d values", a->key, MAX_VALS);
+        if (a->nval == MAX_VALS) return cli_errf(err, n, "--grid: '%s' has more than %d values", a->key, MAX_VALS);
         snprintf(a->val[a->nval++], sizeof a->val[0], "%ld", v);
       }
       continue;
     }
-    if (a->nval == MAX_VALS) return fail(err, n, "--grid: '%s' has more than %d values", a->key, MAX_VALS);
-    if (strlen(tok) >= sizeof a->val[0]) return fail(err, n, "--grid: value '%s' is too long", tok);
+    if (a->nval == MAX_VALS) return cli_errf(err, n, "--grid: '%s' has more than %d values", a->key, MAX_VALS);
+    if (strlen(tok) >= sizeof a->val[0]) return cli_errf(err, n, "--grid: value '%s' is too long", tok);
     snprintf(a->val[a->nval++], sizeof a->val[0], "%s", tok);
   }
-  if (!a->nval) return fail(err, n, "--grid: '%s' has no values", a->key);
+  if (!a->nval) return cli_errf(err, n, "--grid: '%s' has no values", a->key);
   return 0;
 }
 
@@ -115,12 +106,12 @@ static void run_name(sw_run *r) {
 /* Check one run's settings on a config of its model; 0 or -1 with err (the first bad one). */
 static int check_run(const sw_run *r, char *err, size_t n) {
   knobs_config *c;
-  if (knobs_config_create(sw_get(r, "model"), &c)) return fail(err, n, "%s", knobs_last_error());
+  if (knobs_config_create(sw_get(r, "model"), &c)) return cli_errf(err, n, "%s", knobs_last_error());
   int rc = 0;
   for (int i = 0; i < r->nset && !rc; i++) {
     if (!strcmp(r->set[i].key, "model")) continue;
     if (knobs_config_set(c, r->set[i].key, r->set[i].val))
-      rc = fail(err, n, "run %s: %s=%s: %s", r->name, r->set[i].key, r->set[i].val, knobs_last_error());
+      rc = cli_errf(err, n, "run %s: %s=%s: %s", r->name, r->set[i].key, r->set[i].val, knobs_last_error());
   }
   knobs_config_free(c);
   return rc;
@@ -129,10 +120,10 @@ static int check_run(const sw_run *r, char *err, size_t n) {
 static int add_run(sw_sweep *s, const sw_run *r, char *err, size_t n) {
   for (int i = 0; i < s->nruns; i++)
     if (!strcmp(s->runs[i].name, r->name)) return 0; /* the same run from another combination */
-  if (s->nruns == SW_MAX_RUNS) return fail(err, n, "--grid: more than %d runs", SW_MAX_RUNS);
+  if (s->nruns == SW_MAX_RUNS) return cli_errf(err, n, "--grid: more than %d runs", SW_MAX_RUNS);
   if (check_run(r, err, n)) return -1;
   sw_run *nr = realloc(s->runs, sizeof *nr * (size_t)(s->nruns + 1));
-  if (!nr) return fail(err, n, "out of memory");
+  if (!nr) return cli_errf(err, n, "out of memory");
   s->runs = nr;
   s->runs[s->nruns++] = *r;
   return 0;
@@ -145,33 +136,33 @@ static int expand_one(sw_sweep *s, char *alt, char *err, size_t n) {
     part = trim(part);
     if (!*part) continue;
     char *eq = strchr(part, '=');
-    if (!eq) return fail(err, n, "--grid: '%s' is not key=values", part);
+    if (!eq) return cli_errf(err, n, "--grid: '%s' is not key=values", part);
     *eq = 0;
     char *key = trim(part);
-    if (na == MAX_AXES) return fail(err, n, "--grid: more than %d settings", MAX_AXES);
+    if (na == MAX_AXES) return cli_errf(err, n, "--grid: more than %d settings", MAX_AXES);
     axis *a = &ax[na];
     memset(a, 0, sizeof *a);
-    if (!*key || strlen(key) >= sizeof a->key) return fail(err, n, "--grid: a bad setting name '%s'", key);
+    if (!*key || strlen(key) >= sizeof a->key) return cli_errf(err, n, "--grid: a bad setting name '%s'", key);
     snprintf(a->key, sizeof a->key, "%s", key);
     for (char *c = a->key; *c; c++)
       if (*c == '-') *c = '_';
     for (int j = 0; j < na; j++)
-      if (!strcmp(ax[j].key, a->key)) return fail(err, n, "--grid: '%s' is given twice", a->key);
+      if (!strcmp(ax[j].key, a->key)) return cli_errf(err, n, "--grid: '%s' is given twice", a->key);
     for (int j = 0; j < s->nshared; j++)
       if (!strcmp(s->shared[j].key, a->key))
-        return fail(err, n, "--grid: '%s' is both in the grid and a shared flag", a->key);
+        return cli_errf(err, n, "--grid: '%s' is both in the grid and a shared flag", a->key);
     if (!strcmp(a->key, "out") || !strcmp(a->key, "threads"))
-      return fail(err, n, "--grid: '%s' is set by the sweep, not the grid", a->key);
+      return cli_errf(err, n, "--grid: '%s' is set by the sweep, not the grid", a->key);
     if (parse_values(a, eq + 1, err, n)) return -1;
     if (!strcmp(a->key, "model")) {
       model_axis = na;
       for (int v = 0; v < a->nval; v++)
-        if (!knobs_model_describe(a->val[v])) return fail(err, n, "--grid: unknown model '%s' (see 'knobs help models')", a->val[v]);
+        if (!knobs_model_describe(a->val[v])) return cli_errf(err, n, "--grid: unknown model '%s' (see 'knobs help models')", a->val[v]);
     }
     na++;
   }
   if (model_axis < 0) { /* the default model */
-    if (na == MAX_AXES) return fail(err, n, "--grid: more than %d settings", MAX_AXES);
+    if (na == MAX_AXES) return cli_errf(err, n, "--grid: more than %d settings", MAX_AXES);
     memmove(&ax[1], &ax[0], sizeof ax[0] * (size_t)na);
     memset(&ax[0], 0, sizeof ax[0]);
     snprintf(ax[0].key, sizeof ax[0].key, "model");
@@ -201,7 +192,7 @@ static int expand_one(sw_sweep *s, char *alt, char *err, size_t n) {
     r.ngrid = r.nset;
     for (int j = 0; j < s->nshared; j++) {
       if (!strcmp(s->shared[j].key, "model")) continue;
-      if (r.nset == SW_MAX_SET) return fail(err, n, "too many settings for one run");
+      if (r.nset == SW_MAX_SET) return cli_errf(err, n, "too many settings for one run");
       r.set[r.nset++] = s->shared[j];
     }
     run_name(&r);
@@ -211,19 +202,19 @@ static int expand_one(sw_sweep *s, char *alt, char *err, size_t n) {
     if (j < 0) break;
   }
   for (int j = 1; j < na; j++)
-    if (!ax[j].used) return fail(err, n, "--grid: '%s' is not a setting of any model of its grid (see 'knobs help models')", ax[j].key);
+    if (!ax[j].used) return cli_errf(err, n, "--grid: '%s' is not a setting of any model of its grid (see 'knobs help models')", ax[j].key);
   return 0;
 }
 
 int sw_expand(sw_sweep *s, char *err, size_t n) {
   s->nruns = 0;
   char *copy = strdup(s->grid);
-  if (!copy) return fail(err, n, "out of memory");
+  if (!copy) return cli_errf(err, n, "out of memory");
   int rc = 0;
   for (char *save = NULL, *alt = strtok_r(copy, "|", &save); alt && !rc; alt = strtok_r(NULL, "|", &save))
     rc = expand_one(s, alt, err, n);
   free(copy);
-  if (!rc && !s->nruns) rc = fail(err, n, "--grid '%s' has no runs", s->grid);
+  if (!rc && !s->nruns) rc = cli_errf(err, n, "--grid '%s' has no runs", s->grid);
   return rc;
 }
 
@@ -255,14 +246,14 @@ int sw_write(const sw_sweep *s, char *err, size_t n) {
   }
   char *text = cJSON_Print(o);
   cJSON_Delete(o);
-  if (!text) return fail(err, n, "out of memory");
+  if (!text) return cli_errf(err, n, "out of memory");
   char path[1000];
   snprintf(path, sizeof path, "%s/sweep.json", s->dir);
   size_t len = strlen(text);
   text[len] = 0;
   int rc = cli_write_text("sweep", path, text) ? -1 : 0;
   free(text);
-  if (rc) fail(err, n, "cannot write %s", path);
+  if (rc) cli_errf(err, n, "cannot write %s", path);
   return rc;
 }
 
@@ -287,7 +278,7 @@ int sw_read(const char *dir, sw_sweep *s, char *err, size_t n) {
   char path[1000];
   snprintf(path, sizeof path, "%s/sweep.json", dir);
   FILE *f = fopen(path, "rb");
-  if (!f) return fail(err, n, "%s: cannot open: no sweep in %s", path, dir);
+  if (!f) return cli_errf(err, n, "%s: cannot open: no sweep in %s", path, dir);
   fseek(f, 0, SEEK_END);
   long len = ftell(f);
   fseek(f, 0, SEEK_SET);
@@ -296,7 +287,7 @@ int sw_read(const char *dir, sw_sweep *s, char *err, size_t n) {
   fclose(f);
   if (!ok) {
     free(text);
-    return fail(err, n, "%s: cannot read", path);
+    return cli_errf(err, n, "%s: cannot read", path);
   }
   text[len] = 0;
   cJSON *o = cJSON_Parse(text);
@@ -305,13 +296,13 @@ int sw_read(const char *dir, sw_sweep *s, char *err, size_t n) {
   cJSON *shared = cJSON_GetObjectItemCaseSensitive(o, "shared"), *runs = cJSON_GetObjectItemCaseSensitive(o, "runs");
   cJSON *ev = cJSON_GetObjectItemCaseSensitive(o, "eval"), *me = cJSON_GetObjectItemCaseSensitive(o, "eval_args");
   int rc = 0;
-  if (!o) rc = fail(err, n, "%s: not JSON", path);
+  if (!o) rc = cli_errf(err, n, "%s: not JSON", path);
   else if (!cJSON_IsString(fmt) || strcmp(fmt->valuestring, "knobs-sweep-1"))
-    rc = fail(err, n, "%s: not a knobs sweep (format 'knobs-sweep-1' expected)", path);
+    rc = cli_errf(err, n, "%s: not a knobs sweep (format 'knobs-sweep-1' expected)", path);
   else if (!cJSON_IsString(grid) || strlen(grid->valuestring) >= sizeof s->grid || !cJSON_IsObject(shared) ||
            !cJSON_IsArray(runs) || !cJSON_IsBool(ev) || !cJSON_IsString(me) || strlen(me->valuestring) >= sizeof s->eval_args ||
            read_settings(shared, s->shared, SW_MAX_SET, &s->nshared))
-    rc = fail(err, n, "%s: a missing or malformed field (grid, shared, eval, eval_args, runs)", path);
+    rc = cli_errf(err, n, "%s: a missing or malformed field (grid, shared, eval, eval_args, runs)", path);
   if (!rc) {
     snprintf(s->grid, sizeof s->grid, "%s", grid->valuestring);
     snprintf(s->eval_args, sizeof s->eval_args, "%s", me->valuestring);
@@ -329,19 +320,19 @@ int sw_read(const char *dir, sw_sweep *s, char *err, size_t n) {
       cJSON *nm = cJSON_GetObjectItemCaseSensitive(it, "name"), *st = cJSON_GetObjectItemCaseSensitive(it, "state");
       cJSON *ex = cJSON_GetObjectItemCaseSensitive(it, "exit"), *sec = cJSON_GetObjectItemCaseSensitive(it, "seconds");
       if (!cJSON_IsString(nm) || !cJSON_IsString(st)) {
-        rc = fail(err, n, "%s: a run without name or state", path);
+        rc = cli_errf(err, n, "%s: a run without name or state", path);
         break;
       }
       int i = 0;
       while (i < s->nruns && strcmp(s->runs[i].name, nm->valuestring)) i++;
       if (i == s->nruns) {
-        rc = fail(err, n, "%s: run '%s' is not in the grid '%s'", path, nm->valuestring, s->grid);
+        rc = cli_errf(err, n, "%s: run '%s' is not in the grid '%s'", path, nm->valuestring, s->grid);
         break;
       }
       int k = 0;
       while (k < 5 && strcmp(state_names[k], st->valuestring)) k++;
       if (k == 5) {
-        rc = fail(err, n, "%s: run '%s' has an unknown state '%s'", path, nm->valuestring, st->valuestring);
+        rc = cli_errf(err, n, "%s: run '%s' has an unknown state '%s'", path, nm->valuestring, st->valuestring);
         break;
       }
       s->runs[i].state = (sw_state)k;
