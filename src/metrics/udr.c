@@ -154,42 +154,37 @@ static void lasso_cd(const double *X, const double *nrm, const double *y, int N,
 }
 
 /* ---- the score of one pair -------------------------------------------------------------------- */
+/* One line of C (D entries c[k * step], those with keep[k] != 0; keep NULL: all): max^2 / sum,
+ * NaN if the line holds a NaN. 0 if the line has no entry kept. */
+static int line_strength(const double *c, size_t step, int D, const int *keep, double *t) {
+  double mx = -INFINITY, s = 0;
+  int nan = 0, any = 0;
+  for (int k = 0; k < D; k++) {
+    if (keep && !keep[k]) continue;
+    double v = c[(size_t)k * step];
+    any = 1;
+    if (isnan(v)) nan = 1;
+    else if (v > mx) mx = v;
+    s += v;
+  }
+  *t = nan ? NAN : mx * mx / s;
+  return any;
+}
+
 /* udr.py's relative_strength_disentanglement on the rows of C (ld D) with ra[a] != 0 and the
  * columns with cb[b] != 0 (ra, cb NULL: all): NumPy's max and sum propagate NaN, nan_to_num
  * makes a NaN term 0. Empty: 0 (udr.py raises). */
 static double relative_strength(const double *C, int D, const int *ra, const int *cb) {
-  double sx = 0, sy = 0;
+  double sx = 0, sy = 0, t;
   int nr = 0, nc = 0;
-  for (int b = 0; b < D; b++) {
+  for (int b = 0; b < D; b++) { /* columns over the kept rows */
     if (cb && !cb[b]) continue;
-    double mx = -INFINITY, s = 0;
-    int nan = 0, any = 0;
-    for (int a = 0; a < D; a++) {
-      if (ra && !ra[a]) continue;
-      double c = C[(size_t)a * D + b];
-      any = 1;
-      if (isnan(c)) nan = 1;
-      else if (c > mx) mx = c;
-      s += c;
-    }
-    if (!any) break;
-    double t = nan ? NAN : mx * mx / s;
+    if (!line_strength(C + b, (size_t)D, D, ra, &t)) break;
     sx += isnan(t) ? 0 : t, nc++;
   }
-  for (int a = 0; a < D; a++) {
+  for (int a = 0; a < D; a++) { /* rows over the kept columns */
     if (ra && !ra[a]) continue;
-    double mx = -INFINITY, s = 0;
-    int nan = 0, any = 0;
-    for (int b = 0; b < D; b++) {
-      if (cb && !cb[b]) continue;
-      double c = C[(size_t)a * D + b];
-      any = 1;
-      if (isnan(c)) nan = 1;
-      else if (c > mx) mx = c;
-      s += c;
-    }
-    if (!any) break;
-    double t = nan ? NAN : mx * mx / s;
+    if (!line_strength(C + (size_t)a * D, 1, D, cb, &t)) break;
     sy += isnan(t) ? 0 : t, nr++;
   }
   if (!nr || !nc) return 0;
