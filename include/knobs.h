@@ -1419,20 +1419,31 @@ KNOBS_API knobs_status knobs_dsvae_prior(knobs_model *m, int n, uint64_t seed, i
 KNOBS_API knobs_status knobs_swap_picture(knobs_model *m, knobs_data *d, int pairs, uint64_t seed, const char *path);
 
 /* The swap score on dsprites:seq (docs/apps.md "Swap"): n pairs drawn with `seed`, each frame
- * of the generated sequences read by the dSprites oracle. */
+ * of the generated sequences read by the dSprites oracle. A sequence's static factors "by the
+ * vote" are the most frequent shape and scale over its frames. The model is a dsvae, or a
+ * per-frame model of the data's frames (the baseline without a static code): its latents ordered
+ * by the share of their variance within sequences, the k most constant taken as the static code
+ * (a sequence's: their mean over its frames), k in 1..D-1 chosen by the best swaps on 64 pairs
+ * of another draw. */
 typedef struct {
   int pairs;              /* n */
   long frames;            /* swapped frames checked (2 n T) */
   double static_acc;      /* share of swapped frames whose shape and scale equal the static donor's */
+  double static_seq_acc;  /* share of swapped sequences whose shape and scale by the vote do */
+  double shape_acc, shape_seq_acc; /* the same for the shape alone (chance 1/3) */
   double dynamic_acc;     /* share whose posX and posY are each within 1 grid step (of 32) of the
                              dynamics donor's frame t (a grid step is about one pixel) */
   double dynamic_acc3;    /* the same within 3 grid steps: how closely the motion follows */
   double gen_static_acc;  /* generation: f of one sequence, z_1:T sampled from the learned prior;
-                             share of frames t >= 2 whose shape and scale equal frame 1's */
-  double recon_static_acc, recon_dynamic_acc; /* the same two checks on plain reconstructions */
+                             share of frames t >= 2 whose shape and scale equal frame 1's (dsvae;
+                             -1 for a per-frame model) */
+  double recon_static_acc, recon_static_seq_acc, recon_dynamic_acc; /* the checks on plain
+                             reconstructions (own codes) */
+  int static_dims;        /* per-frame model: latents taken as static (0 for a dsvae) */
+  unsigned long long static_mask; /* which (bit j: latent j) */
 } knobs_swap_score;
-/* KNOBS_ERR_ARG for n outside 1..100000; KNOBS_ERR_UNSUPPORTED for a model that is not a dsvae
- * or data other than dsprites:seq (naming it). */
+/* KNOBS_ERR_ARG for n outside 1..100000; KNOBS_ERR_UNSUPPORTED for a model that is neither a
+ * dsvae nor a per-frame model of the data's frames, or data other than dsprites:seq (naming it). */
 KNOBS_API knobs_status knobs_swap_evaluate(knobs_model *m, knobs_data *d, int n, uint64_t seed, knobs_swap_score *out);
 
 

@@ -321,8 +321,11 @@ static void check_swap(knobs_data *d, const char *dir) {
   knobs_swap_score r, r2;
   CHECK(!knobs_swap_evaluate(m, d, 3, 9, &r), "score: %s", knobs_last_error());
   CHECK(r.pairs == 3 && r.frames == 2 * 3 * 3, "pairs %d frames %ld", r.pairs, r.frames);
-  double v[6] = {r.static_acc, r.dynamic_acc, r.gen_static_acc, r.recon_static_acc, r.recon_dynamic_acc, r.dynamic_acc3};
-  for (int i = 0; i < 6; i++) CHECK(v[i] >= 0 && v[i] <= 1, "share %d is %g", i, v[i]);
+  double v[10] = {r.static_acc, r.dynamic_acc, r.gen_static_acc, r.recon_static_acc, r.recon_dynamic_acc,
+                  r.dynamic_acc3, r.static_seq_acc, r.shape_acc, r.shape_seq_acc, r.recon_static_seq_acc};
+  for (int i = 0; i < 10; i++) CHECK(v[i] >= 0 && v[i] <= 1, "share %d is %g", i, v[i]);
+  CHECK(r.shape_acc >= r.static_acc && r.shape_seq_acc >= r.static_seq_acc, "shape alone below shape and scale");
+  CHECK(r.static_dims == 0 && r.static_mask == 0, "a dsvae with %d static latents", r.static_dims);
   CHECK(r.dynamic_acc3 >= r.dynamic_acc, "within 3 steps %g < within 1 %g", r.dynamic_acc3, r.dynamic_acc);
   CHECK(!knobs_swap_evaluate(m, d, 3, 9, &r2) && !memcmp(&r, &r2, sizeof r), "two scores of one seed differ");
   CHECK(knobs_swap_evaluate(m, d, 0, 9, &r) == KNOBS_ERR_ARG, "0 pairs scored");
@@ -334,8 +337,28 @@ static void check_swap(knobs_data *d, const char *dir) {
   cb.batch = 2, cb.threads = 1;
   CHECK(!knobs_model_create(&cb, &m), "betavae: %s", knobs_last_error());
   CHECK(knobs_swap_picture(m, d, 2, 5, p1) == KNOBS_ERR_UNSUPPORTED, "betavae swapped");
-  CHECK(knobs_swap_evaluate(m, d, 2, 5, &r) == KNOBS_ERR_UNSUPPORTED, "betavae scored");
+  CHECK(knobs_swap_evaluate(m, d, 2, 5, &r) == KNOBS_ERR_UNSUPPORTED, "betavae of whole sequences scored");
   knobs_model_free(m);
+  /* the baseline: a per-frame model (of dSprites' single frames) scored on the sequences; its
+   * static code is the latents most constant within sequences, between 1 and D-1 of them */
+  knobs_data *d1;
+  CHECK(!knobs_data_open("dsprites", NULL, &d1), "dsprites: %s", knobs_last_error());
+  kn_config_default(&cb, "betavae");
+  knobs_config_from_data(&cb, d1);
+  cb.batch = 2, cb.threads = 1;
+  CHECK(!knobs_model_create(&cb, &m), "betavae: %s", knobs_last_error());
+  CHECK(!knobs_model_train_step(m, d1, NULL), "step: %s", knobs_last_error());
+  CHECK(!knobs_swap_evaluate(m, d, 2, 5, &r) && !knobs_swap_evaluate(m, d, 2, 5, &r2) && !memcmp(&r, &r2, sizeof r),
+        "per-frame score: %s, or two of one seed differ", knobs_last_error());
+  int bits = 0;
+  for (int q = 0; q < 64; q++) bits += (int)(r.static_mask >> q & 1);
+  CHECK(r.static_dims >= 1 && r.static_dims < cb.z_dim && bits == r.static_dims && r.static_mask >> cb.z_dim == 0,
+        "static latents %d (mask %llx) of %d", r.static_dims, r.static_mask, cb.z_dim);
+  CHECK(r.gen_static_acc == -1 && r.frames == 2 * 2 * 3 && r.static_acc >= 0 && r.static_acc <= 1 &&
+            r.dynamic_acc >= 0 && r.dynamic_acc <= 1, "per-frame shares: gen %g frames %ld", r.gen_static_acc, r.frames);
+  CHECK(knobs_swap_picture(m, d, 2, 5, p1) == KNOBS_ERR_UNSUPPORTED, "per-frame model swapped in a picture");
+  knobs_model_free(m);
+  knobs_data_free(d1);
 }
 
 int main(void) {

@@ -12,27 +12,40 @@
 #include "cli/cli.h"
 
 static char *score_json(const char *model, const char *data, uint64_t seed, const knobs_swap_score *r) {
-  char a[600], b[600];
-  size_t cap = 4096;
+  char a[600], b[600], gen[40];
+  size_t cap = 6144;
   char *j = malloc(cap);
   if (!j) return NULL;
+  if (r->gen_static_acc < 0) snprintf(gen, sizeof gen, "null");
+  else snprintf(gen, sizeof gen, "%.17g", r->gen_static_acc);
   snprintf(j, cap,
            "{\n  \"knobs_version\": \"%s\",\n  \"command\": \"swap\",\n  \"model\": %s,\n  \"data\": %s,\n"
            "  \"seed\": %llu,\n  \"pairs\": %d,\n  \"frames\": %ld,\n"
-           "  \"static_accuracy\": %.17g,\n  \"dynamic_accuracy\": %.17g,\n  \"dynamic_accuracy_3\": %.17g,\n"
-           "  \"generation_static_accuracy\": %.17g,\n"
-           "  \"reconstruction_static_accuracy\": %.17g,\n  \"reconstruction_dynamic_accuracy\": %.17g,\n"
+           "  \"static_accuracy\": %.17g,\n  \"static_accuracy_sequence\": %.17g,\n"
+           "  \"shape_accuracy\": %.17g,\n  \"shape_accuracy_sequence\": %.17g,\n"
+           "  \"dynamic_accuracy\": %.17g,\n  \"dynamic_accuracy_3\": %.17g,\n"
+           "  \"generation_static_accuracy\": %s,\n"
+           "  \"reconstruction_static_accuracy\": %.17g,\n  \"reconstruction_static_accuracy_sequence\": %.17g,\n"
+           "  \"reconstruction_dynamic_accuracy\": %.17g,\n  \"static_latents\": %d,\n  \"static_latent_mask\": %llu,\n"
            "  \"definitions\": {\n"
            "    \"static_accuracy\": \"share of swapped frames whose oracle shape and scale equal the static-code donor's\",\n"
+           "    \"static_accuracy_sequence\": \"share of swapped sequences whose shape and scale by the vote of their frames "
+           "(the most frequent; the lower class on a tie) equal the static-code donor's\",\n"
+           "    \"shape_accuracy\": \"the same for the shape alone (chance 1/3)\",\n"
            "    \"dynamic_accuracy\": \"share of swapped frames whose oracle posX and posY are each within 1 grid step "
            "(of 32, about one pixel) of the dynamics donor's frame\",\n"
            "    \"dynamic_accuracy_3\": \"the same within 3 grid steps\",\n"
            "    \"generation_static_accuracy\": \"static code of one sequence, dynamics sampled from the learned prior: "
-           "share of frames 2..T whose shape and scale equal frame 1's\",\n"
-           "    \"reconstruction\": \"the same two checks on each sequence decoded from its own codes\"\n  }\n}\n",
+           "share of frames 2..T whose shape and scale equal frame 1's (null: a per-frame model has no prior over "
+           "dynamics)\",\n"
+           "    \"reconstruction\": \"the same checks on each sequence decoded from its own codes\",\n"
+           "    \"static_latents\": \"a per-frame model (the baseline): latents taken as the static code, the most "
+           "constant within sequences, their number chosen by the best swaps on 64 pairs of another draw; 0 for a "
+           "dsvae\"\n  }\n}\n",
            knobs_version(), cli_json_str(a, sizeof a, model), cli_json_str(b, sizeof b, data),
-           (unsigned long long)seed, r->pairs, r->frames, r->static_acc, r->dynamic_acc, r->dynamic_acc3, r->gen_static_acc,
-           r->recon_static_acc, r->recon_dynamic_acc);
+           (unsigned long long)seed, r->pairs, r->frames, r->static_acc, r->static_seq_acc, r->shape_acc,
+           r->shape_seq_acc, r->dynamic_acc, r->dynamic_acc3, gen, r->recon_static_acc, r->recon_static_seq_acc,
+           r->recon_dynamic_acc, r->static_dims, r->static_mask);
   return j;
 }
 
@@ -42,7 +55,7 @@ int cmd_swap(int argc, char **argv) {
   int pairs = 16, n = 200, score = 0, threads = 0;
   uint64_t seed = 1;
   cli_opt o[] = {
-      {"--model", OPT_STR, &model, 0, 0, "RUN", "checkpoint or run folder of a dsvae model", 0},
+      {"--model", OPT_STR, &model, 0, 0, "RUN", "checkpoint or run folder of a dsvae model (--score also takes a per-frame model: the baseline)", 0},
       {"--data", OPT_STR, &data, 0, 0, "D", "sequence data (default: the model's)", 0},
       {"--pairs", OPT_INT, &pairs, 1, 256, "N", "pairs in the picture (default 16)", 0},
       {"--out", OPT_STR, &out, 0, 0, "PATH", "the picture (.png, or .gif to animate the frames); with --score, "
@@ -64,7 +77,16 @@ int cmd_swap(int argc, char **argv) {
   if (out && cli_check_ext(cmd, "--out", out, score ? jsons : pics)) return 1;
   knobs_model *m = NULL;
   knobs_data *d = NULL;
-  if ((rc = cli_open_model_data(cmd, model, threads, data, &m, &d))) return rc;
+  if ((rc = cli_open_model(cmd, model, threads, &m))) return rc;
+  if (score && knobs_dsvae_dims(m, NULL, NULL, NULL)) { /* a per-frame model: the baseline, on sequence data */
+    if (!data) rc = cli_usage_error(cmd, "--data (sequences) is required to score a model that is not a dsvae");
+    else if (knobs_data_open(data, NULL, &d)) rc = cli_lib_fail(cmd, "cannot open the data");
+  } else
+    rc = cli_open_data(cmd, m, data, &d);
+  if (rc) {
+    knobs_model_free(m);
+    return rc;
+  }
   if (!score) {
     if (knobs_swap_picture(m, d, pairs, seed, out)) rc = cli_lib_fail(cmd, "cannot draw the swaps");
     else fprintf(stderr, "wrote %s: %d pairs, rows A, B, A's dynamics + B's static code, B's dynamics + A's\n", out,
@@ -76,14 +98,22 @@ int cmd_swap(int argc, char **argv) {
     if (!rc) {
       printf("swap score of %s on %s: %d pairs, %ld swapped frames\n", model, knobs_data_info_get(d)->name, r.pairs,
              r.frames);
-      printf("  %-28s %7.4f   shape and scale of the static-code donor\n", "static accuracy", r.static_acc);
+      if (r.static_dims)
+        printf("  (a per-frame model: its %d latents most constant within sequences are the static code)\n",
+               r.static_dims);
+      printf("  %-28s %7.4f   shape and scale of the static-code donor, by the vote of the frames\n",
+             "static accuracy (sequence)", r.static_seq_acc);
+      printf("  %-28s %7.4f   the same, frame by frame\n", "static accuracy (frames)", r.static_acc);
+      printf("  %-28s %7.4f / %.4f   shape alone, sequence / frames (chance 1/3)\n", "shape accuracy",
+             r.shape_seq_acc, r.shape_acc);
       printf("  %-28s %7.4f   posX and posY within 1 grid step of the dynamics donor\n", "dynamic accuracy",
              r.dynamic_acc);
       printf("  %-28s %7.4f   the same within 3 grid steps\n", "dynamic accuracy (3 steps)", r.dynamic_acc3);
-      printf("  %-28s %7.4f   prior dynamics keep frame 1's shape and scale\n", "generation static accuracy",
-             r.gen_static_acc);
-      printf("  %-28s %7.4f / %.4f   static / dynamic, own codes\n", "reconstruction", r.recon_static_acc,
-             r.recon_dynamic_acc);
+      if (r.gen_static_acc >= 0)
+        printf("  %-28s %7.4f   prior dynamics keep frame 1's shape and scale\n", "generation static accuracy",
+               r.gen_static_acc);
+      printf("  %-28s %7.4f / %.4f / %.4f   static (sequence, frames) / dynamic, own codes\n", "reconstruction",
+             r.recon_static_seq_acc, r.recon_static_acc, r.recon_dynamic_acc);
       if (out) {
         if (!(json = score_json(model, data ? data : knobs_data_info_get(d)->name, seed, &r)))
           rc = cli_fail(cmd, "out of memory");
