@@ -20,13 +20,7 @@
 
 static char dir[64];
 
-static const char *P(const char *name) { /* a path in the test folder (rotating buffers) */
-  static char buf[8][256];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
-}
+static const char *P(const char *name) { return t_path(dir, name); } /* a path in the test folder */
 
 static void put(const char *name, const void *data, size_t n) {
   FILE *f = fopen(P(name), "wb");

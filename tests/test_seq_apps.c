@@ -16,13 +16,7 @@ enum { N = 6, T = 3, HH = 8, WW = 8, FD = 3, ZD = 2 };
 
 static char dir[64];
 
-static const char *P(const char *name) { /* a path in the test folder (rotating buffers) */
-  static char buf[8][300];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
-}
+static const char *P(const char *name) { return t_path(dir, name); } /* a path in the test folder */
 
 /* (n,T,8,8[,c]) uint8 sequences to `name`, opened as seq:name */
 static knobs_data *seq_file(const char *name, int n, int frames, int c) {
