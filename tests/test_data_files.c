@@ -592,7 +592,7 @@ static void test_seq_refusals(void) {
   T_CASE("seq: refusals");
   char spec[300];
 #define SEQ(name) (snprintf(spec, sizeof spec, "seq:%s", P(name)), spec)
-  uint8_t z[2 * 4 * 4 * 3 * 2] = {0};
+  uint8_t z[2 * 2 * 4 * 4 * 5] = {0}; /* the largest array below */
   int64_t hwc[4] = {2, 4, 4, 3}, one[4] = {2, 1, 4, 4}, s3[3] = {2, 4, 4}, s5[5] = {2, 2, 4, 4, 5};
   write_arr("hwc.npy", KNOBS_U8, 4, hwc, z); /* (N,H,W,C) images: 4-D where 5-D was needed */
   open_fails(SEQ("hwc.npy"), NULL, KNOBS_ERR_FORMAT, "hwc.npy", "looks like images (N,H,W,C)");

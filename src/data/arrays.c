@@ -111,7 +111,7 @@ static knobs_status seq_layout(const kn_npy_src *src, layout *L) {
     return kn_err(KNOBS_ERR_DATA, "%s: T = 1 frame per sequence; a sequence needs at least 2 (single images: open the "
                   "file without seq:)", src->name);
   if (L->T < 1 || L->T > 4096)
-    return kn_err(KNOBS_ERR_FORMAT, "%s: %lld frames per sequence (1..4096)", src->name, (long long)sh[1]);
+    return kn_err(KNOBS_ERR_FORMAT, "%s: %lld frames per sequence (2..4096)", src->name, (long long)sh[1]);
   L->C *= L->T;
   return KNOBS_OK;
 }
