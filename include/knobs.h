@@ -198,8 +198,9 @@ typedef struct {
                            * a linear mixture is not identifiable) */
   uint8_t factor_continuous[KNOBS_MAX_FACTORS]; /* 1 if factor k's classes are bins of a
                            * continuous value (knobs_data_draw_values gives the values) */
-  int T;                  /* frames of a sequence dataset (dsprites:seq): an observation is T
-                           * frames of C / T channels, (T, C/T, H, W); 1 for everything else */
+  int T;                  /* frames of a sequence dataset (dsprites:seq, seq:FILE): an
+                           * observation is T frames of C / T channels, (T, C/T, H, W); 1 for
+                           * everything else */
 } knobs_data_info;
 
 typedef struct {
@@ -245,7 +246,8 @@ KNOBS_API knobs_status knobs_data_draw_values(knobs_data *d, int n, uint64_t see
  * a caller buffer of C*K doubles; KNOBS_ERR_UNSUPPORTED for datasets without one. */
 KNOBS_API knobs_status knobs_data_mixing(const knobs_data *d, double *A);
 /* Write observations to `obs_path` (.npy): every observation in index order if n <= 0, else n
- * drawn as knobs_data_draw(d, n, seed, 0) draws them. Images are (N,C,H,W), vectors (N,F);
+ * drawn as knobs_data_draw(d, n, seed, 0) draws them. Images are (N,C,H,W), sequences
+ * (info.T > 1) (N,T,C/T,H,W) (what "seq:FILE" reads back), vectors (N,F);
  * dtype KNOBS_F32, or KNOBS_U8 for images (round(255 v)). Factors (N,K) int64 to
  * `factors_path` and factor values (N,K) float64 to `values_path` if non-NULL. Streams in
  * chunks (memory does not grow with n); files are written atomically. */
@@ -531,9 +533,36 @@ KNOBS_API knobs_status knobs_train(knobs_model *m, knobs_data *d, const knobs_tr
  * latent dimension (sorted by the mean KL over 1000 observations, largest first; ordering and
  * KLs to `order`/`kl` (Z each) if non-NULL), `steps` (2..101, else KNOBS_ERR_ARG) columns from
  * lo to hi replacing the posterior mean of that dimension. Writes a PNG grid, or an animated
- * GIF if `path` ends in .gif. */
+ * GIF if `path` ends in .gif. A dsvae model's traversal is of its static code f
+ * (knobs_traverse_seq, below). */
 KNOBS_API knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double lo, double hi,
                             int steps, const char *path, int *order, double *kl);
+/* Traversal of a sequence model (a dsvae: knobs_dsvae_dims), which knobs_traverse also does
+ * for one (with .dynamic 0 and .frame 0). Observation `index` (a sequence of T frames) is
+ * encoded to its posterior means f and z_1:T; row r sets one code dimension to each of `steps`
+ * values from lo to hi and keeps every other code as encoded:
+ *   dynamic 0  rows are f's dimensions, sorted by f's mean KL over 1000 observations (as
+ *              knobs_traverse; ordering and KLs to `order`/`kl`, f_dim each, if non-NULL), and
+ *              every cell keeps the sequence's own dynamic codes z_1:T;
+ *   dynamic 1  rows are z_t's dimensions in order, the value set at every frame t, with the
+ *              sequence's own f (`order` gets 0..z_dim-1 and `kl` NaN, z_dim each).
+ * A PNG is the grid of rows x steps cells, each cell frame `frame` (0..T-1) of its decoded
+ * sequence; a GIF has T frames, frame t that grid of every cell's frame t (each cell moves
+ * with the sequence's own motion, or with the traversed one). KNOBS_ERR_UNSUPPORTED for a model
+ * that is not a dsvae or frames of other than 1 or 3 channels; KNOBS_ERR_DATA for data of
+ * another shape than the model's; KNOBS_ERR_ARG for index, steps (2..101) or frame out of
+ * range; all before anything is written. */
+typedef struct {
+  int64_t index;          /* the observation (sequence) traversed, 0..n-1 */
+  double lo, hi;          /* the values each code dimension takes, steps of them */
+  int steps;              /* 2..101 */
+  int dynamic;            /* 0: traverse f (the static code); 1: traverse z_t (the dynamic) */
+  int frame;              /* the frame a PNG cell shows, 0..T-1 */
+} knobs_seq_traverse_opts;
+/* index 0, -2..2 in 11 steps, f, frame 0. */
+KNOBS_API void knobs_seq_traverse_opts_default(knobs_seq_traverse_opts *o);
+KNOBS_API knobs_status knobs_traverse_seq(knobs_model *m, knobs_data *d, const knobs_seq_traverse_opts *o,
+                                          const char *path, int *order, double *kl);
 /* n (1..4096) observations drawn with `seed` (rows of up to 16), each row followed by the row
  * of their reconstructions, as a PNG. */
 KNOBS_API knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t seed,

@@ -65,6 +65,16 @@ static inline int t_allclose(const float *a, const float *b, size_t n, double rt
 }
 #define CHECK_CLOSE(a, b, n, rtol, atol) t_allclose((a), (b), (n), (rtol), (atol), #a, __FILE__, __LINE__)
 
+/* dir/name in one of 8 rotating buffers (each valid for the next 7 calls): a test's scratch
+ * file, in the folder it made. */
+static inline const char *t_path(const char *dir, const char *name) {
+  static char buf[8][512];
+  static int k;
+  k = (k + 1) % 8;
+  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+  return buf[k];
+}
+
 static inline int t_done(void) {
   printf("%d passed, %d failed, %d skipped\n", t_passed, t_failed, t_skipped);
   return t_failed ? 1 : 0;

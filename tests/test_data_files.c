@@ -2,7 +2,8 @@
  * .npy and .npz arrays of images and vectors in their dtypes and layouts, factors files (class
  * renumbering, dropped constant columns, binning, a full grid stored shuffled), PNG folders, and
  * every refusal naming the file: NaN, wrong shapes and dtypes, a PNG of another size, an empty
- * folder, a truncated file. Every file is written here, in a mkdtemp folder that is removed. */
+ * folder, a truncated file; sequences (seq:FILE) in each layout with their factors, an exported
+ * dsprites:seq read back, and their refusals (4-D images, T = 1, factor rows, NaN, truncation). Every file is written here, in a mkdtemp folder that is removed. */
 #define _XOPEN_SOURCE 700
 #include <ftw.h>
 #include <math.h>
@@ -19,13 +20,7 @@
 
 static char dir[64];
 
-static const char *P(const char *name) { /* a path in the test folder (rotating buffers) */
-  static char buf[8][256];
-  static int k;
-  k = (k + 1) % 8;
-  snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
-  return buf[k];
-}
+static const char *P(const char *name) { return t_path(dir, name); } /* a path in the test folder */
 
 static void put(const char *name, const void *data, size_t n) {
   FILE *f = fopen(P(name), "wb");
@@ -476,6 +471,168 @@ static void test_pngs(void) {
   open_fails(P("empty"), NULL, KNOBS_ERR_DATA, "empty", "no .png files");
 }
 
+/* ---- seq:FILE, the user's own sequences ------------------------------------------------------ */
+
+/* every row of d into x (n rows of D floats) */
+static int get_all(knobs_data *d, float *x) {
+  const knobs_data_info *in = knobs_data_info_get(d);
+  int64_t idx[16];
+  for (int i = 0; i < in->n && i < 16; i++) idx[i] = i;
+  return knobs_data_get(d, idx, (int)in->n, x, NULL) == KNOBS_OK;
+}
+
+static void test_seq_arrays(void) {
+  T_CASE("seq: arrays");
+  enum { N = 4, T = 3, H = 5, W = 6, c = 3, HW = H * W };
+  /* (N,T,H,W) uint8: frames in order, gray */
+  uint8_t g[N * T * HW], rgb[N * T * HW * c];
+  for (int i = 0; i < N * T * HW; i++) g[i] = (uint8_t)(i * 7 % 251);
+  for (int i = 0; i < N * T * HW * c; i++) rgb[i] = (uint8_t)(i * 13 % 253);
+  int64_t s4[4] = {N, T, H, W}, s5[5] = {N, T, H, W, c}, s5c[5] = {N, T, c, H, W};
+  write_arr("sg.npy", KNOBS_U8, 4, s4, g);
+  char spec[300];
+  snprintf(spec, sizeof spec, "seq:%s", P("sg.npy"));
+  knobs_data *d = open_ok(spec, NULL);
+  float x[N * T * c * HW];
+  if (d) {
+    const knobs_data_info *in = knobs_data_info_get(d);
+    CHECK(in->T == T && in->C == T && in->H == H && in->W == W && in->n == N && in->is_image && !strcmp(in->name, "seq:sg.npy"),
+          "info T %d C %d %dx%d n %lld name %s", in->T, in->C, in->H, in->W, (long long)in->n, in->name);
+    int ok = get_all(d, x);
+    for (int i = 0; i < N * T * HW; i++) ok &= fabsf(x[i] - g[i] / 255.f) < 1e-6f;
+    CHECK(ok, "(N,T,H,W) rows are not the frames in order");
+    knobs_data_free(d);
+  }
+  /* (N,T,H,W,C) colour: each frame (H,W,C) -> (C,H,W), frames in order: (T,C,H,W) */
+  write_arr("sc.npy", KNOBS_U8, 5, s5, rgb);
+  snprintf(spec, sizeof spec, "seq:%s", P("sc.npy"));
+  d = open_ok(spec, NULL);
+  if (d) {
+    const knobs_data_info *in = knobs_data_info_get(d);
+    CHECK(in->T == T && in->C == T * c, "colour: T %d C %d", in->T, in->C);
+    int ok = get_all(d, x);
+    for (int i = 0; i < N; i++)
+      for (int t = 0; t < T; t++)
+        for (int ch = 0; ch < c; ch++)
+          for (int p = 0; p < HW; p++)
+            ok &= fabsf(x[(((size_t)i * T + t) * c + ch) * HW + p] - rgb[(((size_t)i * T + t) * HW + p) * c + ch] / 255.f) < 1e-6f;
+    CHECK(ok, "(N,T,H,W,C) frames are not (T,C,H,W)");
+    knobs_data_free(d);
+  }
+  /* (N,T,C,H,W) float32 as stored, and (N,T,H,W,1) float64 */
+  float fx[N * T * c * HW];
+  double dx[N * T * HW];
+  for (int i = 0; i < N * T * c * HW; i++) fx[i] = (float)(i % 97) / 96.f;
+  for (int i = 0; i < N * T * HW; i++) dx[i] = (double)(i % 89) / 88.0;
+  write_arr("sf.npy", KNOBS_F32, 5, s5c, fx);
+  int64_t s51[5] = {N, T, H, W, 1};
+  write_arr("sd.npy", KNOBS_F64, 5, s51, dx);
+  snprintf(spec, sizeof spec, "seq:%s", P("sf.npy"));
+  d = open_ok(spec, NULL);
+  if (d) {
+    CHECK(knobs_data_info_get(d)->C == T * c && get_all(d, x) && !memcmp(x, fx, sizeof fx), "(N,T,C,H,W) float32");
+    knobs_data_free(d);
+  }
+  snprintf(spec, sizeof spec, "seq:%s", P("sd.npy"));
+  d = open_ok(spec, NULL);
+  if (d) {
+    int ok = knobs_data_info_get(d)->C == T && get_all(d, x);
+    for (int i = 0; i < N * T * HW; i++) ok &= x[i] == (float)dx[i];
+    CHECK(ok, "(N,T,H,W,1) float64");
+    knobs_data_free(d);
+  }
+  /* factors: a .npy and a CSV of one row a sequence, and an .npz's own member */
+  int64_t fsh[2] = {N, 2};
+  double fac[N * 2] = {0, 1, 1, 1, 0, 2, 0, 1}; /* not a full grid: get(i) is row i */
+  write_arr("sfac.npy", KNOBS_F64, 2, fsh, fac);
+  puts_file("sfac.csv", "kind,speed\n0,1\n1,1\n0,2\n0,1\n");
+  snprintf(spec, sizeof spec, "seq:%s", P("sg.npy"));
+  const char *facs[2] = {P("sfac.npy"), P("sfac.csv")};
+  for (int k = 0; k < 2; k++) {
+    d = open_ok(spec, facs[k]);
+    if (!d) continue;
+    const knobs_data_info *in = knobs_data_info_get(d);
+    int32_t f[N * 2];
+    int64_t idx[N] = {0, 1, 2, 3};
+    CHECK(in->K == 2 && knobs_data_get(d, idx, N, x, f) == KNOBS_OK && f[2] == 1 && f[5] == 1, "factors %s: K %d", facs[k], in->K);
+    CHECK(k == 0 || !strcmp(in->factor_names[1], "speed"), "CSV factor names");
+    knobs_data_free(d);
+  }
+  knobs_array arr[2];
+  const char *names[2] = {"clips", "factors"};
+  knobs_array_alloc(&arr[0], KNOBS_U8, 4, s4), knobs_array_alloc(&arr[1], KNOBS_F64, 2, fsh);
+  memcpy(arr[0].data, g, sizeof g), memcpy(arr[1].data, fac, sizeof fac);
+  CHECK(knobs_npz_write(P("s.npz"), names, arr, 2, 1) == KNOBS_OK, "npz: %s", knobs_last_error());
+  knobs_array_free(&arr[0]), knobs_array_free(&arr[1]);
+  snprintf(spec, sizeof spec, "seq:%s:clips", P("s.npz"));
+  d = open_ok(spec, NULL);
+  CHECK(d && knobs_data_info_get(d)->T == T && knobs_data_info_get(d)->K == 2 && get_all(d, x) && fabsf(x[5] - g[5] / 255.f) < 1e-6f,
+        "seq: of a deflated .npz member with its own factors");
+  knobs_data_free(d);
+  /* export of a sequence dataset writes (N,T,c,H,W), which seq: reads back as drawn */
+  knobs_data *ds;
+  CHECK(knobs_data_open("dsprites:seq:3", NULL, &ds) == KNOBS_OK, "dsprites:seq:3");
+  float *xs = malloc(sizeof(float) * 5 * 3 * 4096), *xr = malloc(sizeof(float) * 5 * 3 * 4096);
+  CHECK(knobs_data_export(ds, 5, 9, KNOBS_U8, P("ex.npy"), NULL, NULL) == KNOBS_OK && knobs_data_draw(ds, 5, 9, 0, xs, NULL) == KNOBS_OK,
+        "export: %s", knobs_last_error());
+  knobs_array ex = {0};
+  CHECK(knobs_npy_read(P("ex.npy"), &ex) == KNOBS_OK && ex.ndim == 5 && ex.shape[1] == 3 && ex.shape[2] == 1 && ex.shape[3] == 64,
+        "export shape: ndim %d", ex.ndim);
+  knobs_array_free(&ex);
+  snprintf(spec, sizeof spec, "seq:%s", P("ex.npy"));
+  d = open_ok(spec, NULL);
+  CHECK(d && knobs_data_info_get(d)->T == 3 && knobs_data_info_get(d)->C == 3 && get_all(d, xr) &&
+            !memcmp(xs, xr, sizeof(float) * 5 * 3 * 4096), "seq: of an exported dsprites:seq is not what was drawn");
+  knobs_data_free(d);
+  knobs_data_free(ds);
+  free(xs), free(xr);
+}
+
+static void test_seq_refusals(void) {
+  T_CASE("seq: refusals");
+  char spec[300];
+#define SEQ(name) (snprintf(spec, sizeof spec, "seq:%s", P(name)), spec)
+  uint8_t z[2 * 2 * 4 * 4 * 5] = {0}; /* the largest array below */
+  int64_t hwc[4] = {2, 4, 4, 3}, one[4] = {2, 1, 4, 4}, s3[3] = {2, 4, 4}, s5[5] = {2, 2, 4, 4, 5};
+  write_arr("hwc.npy", KNOBS_U8, 4, hwc, z); /* (N,H,W,C) images: 4-D where 5-D was needed */
+  open_fails(SEQ("hwc.npy"), NULL, KNOBS_ERR_FORMAT, "hwc.npy", "looks like images (N,H,W,C)");
+  write_arr("one.npy", KNOBS_U8, 4, one, z);
+  open_fails(SEQ("one.npy"), NULL, KNOBS_ERR_DATA, "one.npy", "T = 1 frame");
+  write_arr("s3.npy", KNOBS_U8, 3, s3, z);
+  open_fails(SEQ("s3.npy"), NULL, KNOBS_ERR_FORMAT, "s3.npy", "single images");
+  write_arr("s5.npy", KNOBS_U8, 5, s5, z);
+  open_fails(SEQ("s5.npy"), NULL, KNOBS_ERR_FORMAT, "s5.npy", "(N,T,H,W,C) or (N,T,C,H,W)");
+  /* 5-D without the prefix: a pointer to it; 4-D sequences without it: a hint */
+  int64_t ok5[5] = {2, 2, 4, 4, 1}, seq4[4] = {2, 5, 4, 4};
+  write_arr("ok5.npy", KNOBS_U8, 5, ok5, z);
+  open_fails(P("ok5.npy"), NULL, KNOBS_ERR_FORMAT, "ok5.npy", "open them as seq:");
+  write_arr("seq4.npy", KNOBS_U8, 4, seq4, z);
+  open_fails(P("seq4.npy"), NULL, KNOBS_ERR_FORMAT, "seq4.npy", "seq:FILE");
+  /* factors of another row count */
+  puts_file("f3.csv", "k\n0\n1\n2\n");
+  open_fails(SEQ("ok5.npy"), P("f3.csv"), KNOBS_ERR_DATA, "f3.csv", "has 3 rows but the data has 2");
+  /* NaN, values out of [0,1], an integer dtype */
+  float nan5[2 * 2 * 16] = {0};
+  nan5[40] = NAN;
+  write_arr("nan.npy", KNOBS_F32, 5, ok5, nan5);
+  open_fails(SEQ("nan.npy"), NULL, KNOBS_ERR_DATA, "nan.npy", "sequence 1 holds NaN");
+  nan5[40] = 3;
+  write_arr("big.npy", KNOBS_F32, 5, ok5, nan5);
+  open_fails(SEQ("big.npy"), NULL, KNOBS_ERR_DATA, "big.npy", "must lie in [0,1]");
+  int32_t iz[2 * 2 * 16] = {0};
+  write_arr("i32.npy", KNOBS_I32, 5, ok5, iz);
+  open_fails(SEQ("i32.npy"), NULL, KNOBS_ERR_FORMAT, "i32.npy", "int32 images");
+  /* a truncated file: the header promises more than the file holds */
+  uint8_t zz[40] = {0};
+  write_raw_npy("trunc.npy", "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2, 4, 4, 1), }", zz, sizeof zz);
+  open_fails(SEQ("trunc.npy"), NULL, KNOBS_ERR_FORMAT, "trunc.npy", "truncated");
+  /* not an array; a missing file */
+  puts_file("t.csv", "a\n1\n");
+  open_fails(SEQ("t.csv"), NULL, KNOBS_ERR_ARG, "t.csv", "seq: reads sequences from a .npy");
+  open_fails(SEQ("nosuch.npy"), NULL, KNOBS_ERR_IO, "nosuch.npy", "cannot open");
+#undef SEQ
+}
+
 static int rm_cb(const char *p, const struct stat *sb, int flag, struct FTW *ftw) { return remove(p); }
 
 int main(void) {
@@ -490,6 +647,8 @@ int main(void) {
   test_npz();
   test_shuffled_grid();
   test_pngs();
+  test_seq_arrays();
+  test_seq_refusals();
   nftw(dir, rm_cb, 16, FTW_DEPTH | FTW_PHYS);
   return t_done();
 }

@@ -122,6 +122,7 @@ static int data_info(int argc, char **argv) {
   if (in->is_image) printf("  images      %d x %d, %d channel%s, values in [0,1]%s\n", in->H, in->W, in->C, in->C > 1 ? "s" : "",
                            in->binary ? " (binary)" : "");
   else printf("  vectors     %d values each\n", in->C);
+  if (in->T > 1) printf("  sequences   %d frames of %d channel%s each\n", in->T, in->C / in->T, in->C / in->T > 1 ? "s" : "");
   printf("  size        %lld observations\n", (long long)in->n);
   printf("  render      %s\n", in->has_render ? "any factor combination" : "no (observations by index only)");
   if (in->K == 0) printf("  factors     none\n");

@@ -4,6 +4,11 @@
  *   images (uint8 or bool /255 or as 0/1, uint16 /65535, float already in [0,1]); (N,F) (or (N,))
  *   are vectors of any numeric dtype. Plain .npy and stored members are read on demand by
  *   offset; deflated members are decompressed once into memory in their own dtype.
+ * - the same prefixed seq: ("seq:clips.npy", "seq:x.npz:member") holds sequences of T >= 2
+ *   image frames, (N,T,H,W), (N,T,H,W,C) or (N,T,C,H,W) with C 1 or 3: an observation is
+ *   (T*C, H, W), frames in order, info.T = T, as dsprites:seq (the layout sequence models read).
+ *   Only with the prefix: a 4-D array is otherwise images, and a 5-D one is refused with a
+ *   pointer to it.
  * - a folder of PNG files (sorted by name; gray or RGB, alpha dropped): all the same size.
  * - a CSV/TSV table of numbers (optionally .gz) with a header: vectors, one row per observation.
  * Factors come from opts->factors (.npy, .npz member, CSV/TSV; see factors.c), or for a .npz
@@ -21,10 +26,9 @@ static int is_table(const char *s) {
   return kn_ends_with(s, ".csv") || kn_ends_with(s, ".tsv") || kn_ends_with(s, ".csv.gz") || kn_ends_with(s, ".tsv.gz");
 }
 
-static int arr_match(const char *spec) {
-  return kn_ends_with(spec, ".npy") || kn_ends_with(spec, ".npz") || strstr(spec, ".npz:") || is_table(spec) ||
-         kn_is_dir(spec);
-}
+static int is_array(const char *s) { return kn_ends_with(s, ".npy") || kn_ends_with(s, ".npz") || strstr(s, ".npz:"); }
+
+static int arr_match(const char *spec) { return is_array(spec) || is_table(spec) || kn_is_dir(spec); }
 
 /* ---- factors for a data file ------------------------------------------------------------ */
 
@@ -48,7 +52,72 @@ static knobs_status npz_factors(const char *path, char **members, int nm, int64_
 
 /* ---- .npy / .npz ---------------------------------------------------------------------- */
 
-static knobs_status open_array(knobs_data *d, const char *spec, const knobs_data_opts *o) {
+/* How an array's rows become observations (C,H,W); a sequence's C is T * (channels a frame). */
+typedef struct {
+  int64_t N;
+  int C, H, W, T, hwc, image;
+} layout;
+
+static int dim(int64_t v) { return v < 1 << 30 ? (int)v : 0; } /* 0: too large, refused below */
+
+static knobs_status image_layout(const kn_npy_src *src, layout *L) {
+  const int64_t *sh = src->h.shape;
+  *L = (layout){src->h.ndim ? sh[0] : 0, 1, 1, 1, 1, 0, 1};
+  switch (src->h.ndim) {
+  case 1: L->image = 0; break;
+  case 2: L->C = dim(sh[1]), L->image = 0; break;
+  case 3: L->H = dim(sh[1]), L->W = dim(sh[2]); break;
+  case 4:
+    if (sh[3] == 1 || sh[3] == 3) L->H = dim(sh[1]), L->W = dim(sh[2]), L->C = (int)sh[3], L->hwc = 1;
+    else if (sh[1] == 1 || sh[1] == 3) L->C = (int)sh[1], L->H = dim(sh[2]), L->W = dim(sh[3]);
+    else return kn_err(KNOBS_ERR_FORMAT, "%s: 4-D arrays must be (N,H,W,C) or (N,C,H,W) with C 1 or 3 (sequences "
+                       "(N,T,H,W) open as seq:FILE)", src->name);
+    break;
+  case 5:
+    return kn_err(KNOBS_ERR_FORMAT, "%s: 5 dimensions: if these are sequences (N,T,H,W,C), open them as seq:%s",
+                  src->name, src->name);
+  default:
+    return kn_err(KNOBS_ERR_FORMAT, "%s: %d dimensions; knobs reads (N,F) vectors or (N,H,W), (N,H,W,C), (N,C,H,W) images",
+                  src->name, src->h.ndim);
+  }
+  return KNOBS_OK;
+}
+
+/* seq:FILE: (N,T,H,W) gray frames, (N,T,H,W,C) or (N,T,C,H,W) with C 1 or 3. A 4-D array whose
+ * last axis is 1 or 3 is refused: it reads as (N,H,W,C) images far more likely than as frames
+ * 1 or 3 pixels wide (those can say so with a last axis of 1). */
+static knobs_status seq_layout(const kn_npy_src *src, layout *L) {
+  const int64_t *sh = src->h.shape;
+  int nd = src->h.ndim;
+  *L = (layout){nd ? sh[0] : 0, 1, 1, 1, 1, 0, 1};
+  if (nd == 4 && (sh[3] == 1 || sh[3] == 3))
+    return kn_err(KNOBS_ERR_FORMAT, "%s: (%lld, %lld, %lld, %lld) looks like images (N,H,W,C), not sequences: "
+                  "sequences of colour frames are 5-D (N,T,H,W,C); gray ones (N,T,H,W) (frames %lld pixels wide: "
+                  "reshape to (N,T,H,W,1))", src->name, (long long)sh[0], (long long)sh[1], (long long)sh[2],
+                  (long long)sh[3], (long long)sh[3]);
+  if (nd == 4) {
+    L->T = dim(sh[1]), L->H = dim(sh[2]), L->W = dim(sh[3]);
+  } else if (nd == 5 && (sh[4] == 1 || sh[4] == 3)) {
+    L->T = dim(sh[1]), L->H = dim(sh[2]), L->W = dim(sh[3]), L->C = (int)sh[4], L->hwc = 1;
+  } else if (nd == 5 && (sh[2] == 1 || sh[2] == 3)) {
+    L->T = dim(sh[1]), L->C = (int)sh[2], L->H = dim(sh[3]), L->W = dim(sh[4]);
+  } else if (nd == 5) {
+    return kn_err(KNOBS_ERR_FORMAT, "%s: 5-D sequences must be (N,T,H,W,C) or (N,T,C,H,W) with C 1 or 3", src->name);
+  } else {
+    return kn_err(KNOBS_ERR_FORMAT, "%s: %d dimension%s; sequences are (N,T,H,W) or (N,T,H,W,C)%s", src->name, nd,
+                  nd == 1 ? "" : "s", nd == 3 ? " ((N,H,W) are single images: open the file without seq:)" : "");
+  }
+  if (L->T == 1)
+    return kn_err(KNOBS_ERR_DATA, "%s: T = 1 frame per sequence; a sequence needs at least 2 (single images: open the "
+                  "file without seq:)", src->name);
+  if (L->T < 1 || L->T > 4096)
+    return kn_err(KNOBS_ERR_FORMAT, "%s: %lld frames per sequence (2..4096)", src->name, (long long)sh[1]);
+  L->C *= L->T;
+  return KNOBS_OK;
+}
+
+/* An array of images or vectors, or with `seq` of sequences (seq:FILE, FILE without the prefix). */
+static knobs_status open_array(knobs_data *d, const char *spec, const knobs_data_opts *o, int seq) {
   char path[1024], member[256] = "";
   char **members = NULL;
   int nm = 0;
@@ -81,41 +150,30 @@ static knobs_status open_array(knobs_data *d, const char *spec, const knobs_data
   }
   kn_npy_src src;
   if ((s = kn_npy_probe(path, npz ? member : NULL, &src))) goto out;
-  const int64_t *sh = src.h.shape;
   knobs_dtype t = src.h.dtype;
-  int64_t N = src.h.ndim ? sh[0] : 0;
-  int C = 1, H = 1, W = 1, hwc = 0, image = 1;
-  switch (src.h.ndim) {
-  case 1: C = 1, image = 0; break;
-  case 2: C = (int)(sh[1] < 1 << 30 ? sh[1] : 0), image = 0; break;
-  case 3: H = (int)(sh[1] < 1 << 30 ? sh[1] : 0), W = (int)(sh[2] < 1 << 30 ? sh[2] : 0); break;
-  case 4:
-    if (sh[3] == 1 || sh[3] == 3) H = (int)sh[1], W = (int)sh[2], C = (int)sh[3], hwc = 1;
-    else if (sh[1] == 1 || sh[1] == 3) C = (int)sh[1], H = (int)sh[2], W = (int)sh[3];
-    else { s = kn_err(KNOBS_ERR_FORMAT, "%s: 4-D arrays must be (N,H,W,C) or (N,C,H,W) with C 1 or 3", src.name); goto out; }
-    break;
-  default:
-    s = kn_err(KNOBS_ERR_FORMAT, "%s: %d dimensions; knobs reads (N,F) vectors or (N,H,W), (N,H,W,C), (N,C,H,W) images",
-               src.name, src.h.ndim);
-    goto out;
-  }
+  layout L;
+  if ((s = seq ? seq_layout(&src, &L) : image_layout(&src, &L))) goto out;
+  int64_t N = L.N;
+  int C = L.C, H = L.H, W = L.W, hwc = L.hwc, image = L.image;
   if (N == 0) { s = kn_err(KNOBS_ERR_DATA, "%s: no observations (the first dimension is 0)", src.name); goto out; }
   if (C <= 0 || H <= 0 || W <= 0 || H > 8192 || W > 8192 || C > (1 << 24)) {
     s = kn_err(KNOBS_ERR_FORMAT, "%s: observations of %d x %d x %d are empty or too large", src.name, C, H, W);
     goto out;
   }
   if (image && t != KNOBS_U8 && t != KNOBS_BOOL && t != KNOBS_U16 && t != KNOBS_F32 && t != KNOBS_F64) {
-    s = kn_err(KNOBS_ERR_FORMAT, "%s: %s images: use uint8, uint16 or float in [0,1] (or reshape to (N,F) for "
-               "vectors)", src.name, knobs_dtype_name(t));
+    s = kn_err(KNOBS_ERR_FORMAT, "%s: %s images: use uint8, uint16 or float in [0,1]%s", src.name, knobs_dtype_name(t),
+               seq ? "" : " (or reshape to (N,F) for vectors)");
     goto out;
   }
   kn_filedata *f = kn_filedata_new();
   if (!f) { s = knobs_last_status(); goto out; }
   kn_store_init(&f->obs, src.name, N, C, H, W, t, hwc, 1);
+  f->obs.frames = L.T;
   kn_store_stats st;
   if ((s = kn_store_from_npy(&f->obs, &src)) || (s = kn_store_scan(&f->obs, &st))) goto fail;
   if (st.nonfinite_row >= 0) {
-    s = kn_err(KNOBS_ERR_DATA, "%s: observation %lld holds NaN or Inf", src.name, (long long)st.nonfinite_row);
+    s = kn_err(KNOBS_ERR_DATA, "%s: %s %lld holds NaN or Inf", src.name, seq ? "sequence" : "observation",
+               (long long)st.nonfinite_row);
     goto fail;
   }
   int binary = image && st.zero_one;
@@ -123,8 +181,8 @@ static knobs_status open_array(knobs_data *d, const char *spec, const knobs_data
     if (t == KNOBS_U8) f->obs.scale = st.zero_one ? 1.0f : 1.0f / 255;
     else if (t == KNOBS_U16) f->obs.scale = st.zero_one ? 1.0f : 1.0f / 65535;
     else if ((t == KNOBS_F32 || t == KNOBS_F64) && (st.min < 0 || st.max > 1)) {
-      s = kn_err(KNOBS_ERR_DATA, "%s: float images must lie in [0,1]; values range from %g to %g (scale them, or "
-                 "reshape to (N,F) to use them as vectors)", src.name, st.min, st.max);
+      s = kn_err(KNOBS_ERR_DATA, "%s: float images must lie in [0,1]; values range from %g to %g (scale them%s)",
+                 src.name, st.min, st.max, seq ? "" : ", or reshape to (N,F) to use them as vectors");
       goto fail;
     }
   }
@@ -132,7 +190,10 @@ static knobs_status open_array(knobs_data *d, const char *spec, const knobs_data
   if (o->factors) s = kn_factors_load(o->factors, N, &f->fac);
   else if (npz) s = npz_factors(path, members, nm, N, &f->fac, &found);
   if (s) goto fail;
-  s = kn_filedata_attach(d, f, kn_basename(spec), image, binary, o);
+  char name[300];
+  snprintf(name, sizeof name, "%s%s", seq ? "seq:" : "", kn_basename(spec));
+  s = kn_filedata_attach(d, f, name, image, binary, o);
+  d->info.T = L.T;
   if (!s && found) kn_data_note(&d->info, "factors from the archive's own labels");
   goto out;
 fail:
@@ -304,7 +365,7 @@ out:
 
 static knobs_status arr_open(knobs_data *d, const char *spec, const knobs_data_opts *o) {
   if (is_table(spec)) return open_table(d, spec, o);
-  if (kn_ends_with(spec, ".npy") || kn_ends_with(spec, ".npz") || strstr(spec, ".npz:")) return open_array(d, spec, o);
+  if (is_array(spec)) return open_array(d, spec, o, 0);
   return open_pngs(d, spec, o);
 }
 
@@ -314,4 +375,23 @@ const kn_data_entry kn_data_arrays = {
     "(N,F); their factors from a separate labels file (setting 'factors')",
     arr_match,
     arr_open,
+};
+
+/* ---- seq:FILE: the user's own sequences ------------------------------------------------- */
+
+static int seq_match(const char *spec) { return !strncmp(spec, "seq:", 4); }
+
+static knobs_status seq_open(knobs_data *d, const char *spec, const knobs_data_opts *o) {
+  if (!is_array(spec + 4))
+    return kn_err(KNOBS_ERR_ARG, "'%s': seq: reads sequences from a .npy file or a .npz member (seq:clips.npy, "
+                  "seq:clips.npz:MEMBER), (N,T,H,W) or (N,T,H,W,C)", spec);
+  return open_array(d, spec + 4, o, 1);
+}
+
+const kn_data_entry kn_data_seq_arrays = {
+    NULL,
+    "seq:*.npy, seq:*.npz[:MEMBER]: your own sequences (N,T,H,W), (N,T,H,W,C) or (N,T,C,H,W) (C 1 or 3, T >= 2) "
+    "as T frames an observation; factors one row a sequence (setting 'factors')",
+    seq_match,
+    seq_open,
 };

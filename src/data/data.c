@@ -8,7 +8,7 @@
 #include "data/data.h"
 
 static const kn_data_entry *const registry[] = {
-    &kn_data_dsprites, &kn_data_dsprites_seq, &kn_data_shapes, &kn_data_physics, &kn_data_counts,
+    &kn_data_seq_arrays, &kn_data_dsprites, &kn_data_dsprites_seq, &kn_data_shapes, &kn_data_physics, &kn_data_counts,
     &kn_data_fashion,  &kn_data_cells,        &kn_data_h5,     &kn_data_mpi3d,   &kn_data_norb,
     &kn_data_idx,      &kn_data_arrays,
 };

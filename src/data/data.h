@@ -75,6 +75,7 @@ extern const kn_data_entry kn_data_mpi3d;        /* mpi3d.c */
 extern const kn_data_entry kn_data_norb;         /* norb.c */
 extern const kn_data_entry kn_data_idx;          /* idx.c: MNIST-style IDX files */
 extern const kn_data_entry kn_data_arrays;       /* arrays.c: .npy/.npz, PNG folders, CSV/TSV */
+extern const kn_data_entry kn_data_seq_arrays;   /* arrays.c: seq:FILE, the user's own sequences */
 extern const kn_data_entry kn_data_cells;        /* cells.c, h5ad.c: 10x MTX folders, .h5ad */
 
 /* The name of class c of factor k, or NULL when the dataset names none or k, c are out of range. */

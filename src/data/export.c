@@ -48,9 +48,11 @@ knobs_status knobs_data_export(knobs_data *d, int64_t n, uint64_t seed, knobs_dt
   size_t D = (size_t)in->C * in->H * in->W;
   int64_t chunk = (int64_t)((64u << 20) / (D * sizeof(float)));
   chunk = chunk < 1 ? 1 : chunk > 4096 ? 4096 : chunk;
-  int64_t oshape[4] = {N, in->C, in->H, in->W}, fshape[2] = {N, K};
-  int oimg = in->is_image;
-  if (!oimg) oshape[1] = (int64_t)D;
+  /* images (N,C,H,W); sequences (N,T,C/T,H,W), as seq:FILE reads them back; vectors (N,D) */
+  int seq = in->is_image && in->T > 1, ond = !in->is_image ? 2 : seq ? 5 : 4;
+  int64_t oshape[5] = {N, in->C, in->H, in->W, 0}, fshape[2] = {N, K};
+  if (seq) oshape[1] = in->T, oshape[2] = in->C / in->T, oshape[3] = in->H, oshape[4] = in->W;
+  if (ond == 2) oshape[1] = (int64_t)D;
   float *x = malloc(sizeof(float) * D * (size_t)chunk);
   uint8_t *xb = dtype == KNOBS_U8 ? malloc(D * (size_t)chunk) : NULL;
   int32_t *f = malloc(sizeof(int32_t) * (size_t)chunk * (K ? K : 1));
@@ -63,7 +65,7 @@ knobs_status knobs_data_export(knobs_data *d, int64_t n, uint64_t seed, knobs_dt
     s = kn_err(KNOBS_ERR_NOMEM, "export: cannot allocate the buffers");
     goto out;
   }
-  if ((s = start(&of[0], obs_path, dtype, oimg ? 4 : 2, oshape)) || (s = start(&of[1], factors_path, KNOBS_I64, 2, fshape)) ||
+  if ((s = start(&of[0], obs_path, dtype, ond, oshape)) || (s = start(&of[1], factors_path, KNOBS_I64, 2, fshape)) ||
       (s = start(&of[2], values_path, KNOBS_F64, 2, fshape)))
     goto out;
   kn_rng r;

@@ -198,6 +198,7 @@ void kn_store_init(kn_store *s, const char *name, int64_t n, int C, int H, int W
   memset(s, 0, sizeof *s);
   snprintf(s->name, sizeof s->name, "%s", name);
   s->n = n, s->C = C, s->H = H, s->W = W, s->dtype = t, s->hwc = hwc, s->scale = scale;
+  s->frames = 1;
   s->row_bytes = (uint64_t)C * H * W * knobs_dtype_size(t);
   s->stride = s->row_bytes;
   s->fd = -1;
@@ -281,9 +282,9 @@ static inline double elem(const uint8_t *p, knobs_dtype t, int swap) {
   return 0;
 }
 
-/* stored row -> floats (C,H,W) */
-static void convert_row(const kn_store *s, const uint8_t *src, float *out) {
-  size_t HW = (size_t)s->H * s->W, C = (size_t)s->C, D = HW * C;
+/* C stored channels of one image ((H,W,C) if hwc, else (C,H,W)) -> floats (C,H,W) */
+static void convert_image(const kn_store *s, size_t C, const uint8_t *src, float *out) {
+  size_t HW = (size_t)s->H * s->W, D = HW * C;
   float sc = s->scale;
   if (s->dtype == KNOBS_U8 || s->dtype == KNOBS_BOOL) {
     if (!s->hwc || C == 1) {
@@ -318,6 +319,13 @@ static void convert_row(const kn_store *s, const uint8_t *src, float *out) {
       size_t si = s->hwc ? p * C + c : c * HW + p;
       out[c * HW + p] = (float)(elem(src + si * isz, s->dtype, s->swap) * sc);
     }
+}
+
+/* stored row -> floats (C,H,W); a sequence stored (T,H,W,c) converts frame by frame to (T,c,H,W) */
+static void convert_row(const kn_store *s, const uint8_t *src, float *out) {
+  int F = s->hwc && s->frames > 1 ? s->frames : 1;
+  size_t c = (size_t)(s->C / F), per = c * s->H * s->W, isz = knobs_dtype_size(s->dtype);
+  for (int t = 0; t < F; t++) convert_image(s, c, src + per * isz * t, out + per * t);
 }
 
 knobs_status kn_store_row(const kn_store *s, int64_t row, float *out, uint8_t *scratch) {

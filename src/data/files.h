@@ -47,6 +47,8 @@ typedef struct {
   knobs_dtype dtype;     /* stored element type */
   int swap;              /* stored big-endian: swap bytes */
   int hwc;               /* stored as (H,W,C) (else (C,H,W)) */
+  int frames;            /* a row is this many frames of C / frames channels (sequences, 1
+                          * otherwise); with hwc each frame is stored (H,W,c): (T,H,W,c) */
   float scale;           /* returned value = stored value * scale (1/255 for uint8 images) */
   uint64_t row_bytes;    /* bytes of one stored row */
   uint8_t *mem;          /* every row in memory (kn_alloc, owned), or NULL */

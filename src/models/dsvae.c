@@ -68,8 +68,8 @@ static knobs_status ds_validate(const knobs_config *c, const void *p) {
   if (strcmp(s->variant, "full") && strcmp(s->variant, "factorised"))
     return kn_err(KNOBS_ERR_ARG, "dsvae variant '%s': full or factorised", s->variant);
   if (c->T < 2)
-    return kn_err(KNOBS_ERR_ARG, "dsvae models sequences, but %s has %d frame per observation (use sequence data "
-                  "such as dsprites:seq)", c->data[0] ? c->data : "the data", c->T);
+    return kn_err(KNOBS_ERR_ARG, "dsvae models sequences, but %s has %d frame per observation (use sequence data: "
+                  "dsprites:seq, or your own (N,T,H,W[,C]) array as seq:FILE.npy)", c->data[0] ? c->data : "the data", c->T);
   if (c->C % c->T)
     return kn_err(KNOBS_ERR_ARG, "dsvae: %d channels do not split into %d frames", c->C, c->T);
   return KNOBS_OK;

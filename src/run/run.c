@@ -414,20 +414,30 @@ static knobs_status save(knobs_run *r, double seconds) {
 }
 
 /* Reconstructions, samples and a traversal for image data with 1 or 3 channels; a model that
- * cannot draw them (KNOBS_ERR_UNSUPPORTED) gets none. */
+ * cannot draw them (KNOBS_ERR_UNSUPPORTED) gets none. Sequences (info.T > 1) get the traversal
+ * alone, of a dsvae's static code (knobs_traverse_seq), when their frames have 1 or 3 channels:
+ * their T*c channels are not an image to reconstruct or sample. */
 static knobs_status pictures(knobs_run *r) {
   const knobs_data_info *in = knobs_data_info_get(r->d);
-  if (!in->is_image || (in->C != 1 && in->C != 3)) return KNOBS_OK;
-  uint64_t seed = config_seed(knobs_model_config(r->m));
-  char p[1100];
-  path_in(p, sizeof p, r->dir, "reconstructions.png");
-  knobs_status s = knobs_reconstruct(r->m, r->d, 16, seed, p);
-  if (s == KNOBS_ERR_UNSUPPORTED) {
+  int seq = in->T > 1;
+  if (!in->is_image || (!seq && in->C != 1 && in->C != 3)) return KNOBS_OK;
+  if (seq && knobs_dsvae_dims(r->m, NULL, NULL, NULL) != KNOBS_OK) { /* a per-frame model: no picture */
     knobs_clear_error();
     return KNOBS_OK;
   }
-  path_in(p, sizeof p, r->dir, "samples.png");
-  if (!s) s = knobs_sample(r->m, 64, seed, p);
+  uint64_t seed = config_seed(knobs_model_config(r->m));
+  char p[1100];
+  knobs_status s = KNOBS_OK;
+  if (!seq) {
+    path_in(p, sizeof p, r->dir, "reconstructions.png");
+    s = knobs_reconstruct(r->m, r->d, 16, seed, p);
+    if (s == KNOBS_ERR_UNSUPPORTED) {
+      knobs_clear_error();
+      return KNOBS_OK;
+    }
+    path_in(p, sizeof p, r->dir, "samples.png");
+    if (!s) s = knobs_sample(r->m, 64, seed, p);
+  }
   /* traverse from the middle of the factor grid (on dSprites: a large heart in the centre, so
    * moves in x and y show both ways); index 0 for data without a grid */
   int64_t mid = 0;
@@ -438,6 +448,10 @@ static knobs_status pictures(knobs_run *r) {
   }
   path_in(p, sizeof p, r->dir, "traversal.png");
   if (!s) s = knobs_traverse(r->m, r->d, mid, -2, 2, 11, p, NULL, NULL);
+  if (seq && s == KNOBS_ERR_UNSUPPORTED) { /* frames that are not pictures */
+    knobs_clear_error();
+    s = KNOBS_OK;
+  }
   return s;
 }
 
