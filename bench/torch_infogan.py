@@ -13,13 +13,15 @@ tests/test_models_infogan.c checks knobs against). One step, as infogan.c's ig_s
 Same output line as bench_train ("params": trainable parameters, to compare with knobs').
 usage: torch_infogan.py BATCH THREADS [STEPS]
 Run it with OMP_WAIT_POLICY=PASSIVE too; bench/run.sh runs both policies and keeps the faster."""
-import json, math, os, resource, sys, time
+import math, os, sys
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_models_ref import InfoGAN  # noqa: E402
+from torch_step import time_steps  # noqa: E402
 
 B, threads = int(sys.argv[1]), int(sys.argv[2])
 steps = int(sys.argv[3]) if len(sys.argv) > 3 else 30
@@ -58,16 +60,5 @@ def step():
     optg.step()
 
 
-for _ in range(3):
-    step()
-times = []
-for _ in range(steps):
-    t0 = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - t0)
-mean = sum(times) / len(times)
-print(json.dumps({"impl": "torch", "model": "infogan", "arch": "conv", "batch": B, "threads": threads,
-                  "params": sum(p.numel() for p in model.parameters()),
-                  "ms_per_step": round(mean * 1e3, 2), "best_ms": round(min(times) * 1e3, 2),
-                  "images_per_s": round(B / mean, 1),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+time_steps(step, steps, B, {"impl": "torch", "model": "infogan", "arch": "conv", "batch": B, "threads": threads,
+                            "params": sum(p.numel() for p in model.parameters())})
