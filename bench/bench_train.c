@@ -66,6 +66,12 @@ static void profile(knobs_model *m, int steps, int infogan) {
         snprintf(name, sizeof name, "%s", m->net.P[L->w].name);
         char *dot = strrchr(name, '.');
         if (dot) *dot = 0; /* "encoder.conv1.weight" -> "encoder.conv1" */
+        for (int h = 1; h < L->heads; h++) { /* fused heads: "encoder.fc_mu+fc_logvar" */
+          const char *o = m->net.P[L->w + h].name, *e = strrchr(o, '.'), *sdot = e;
+          while (sdot > o && sdot[-1] != '.') sdot--;
+          size_t len = strlen(name);
+          snprintf(name + len, sizeof name - len, "+%.*s", (int)(e - sdot), sdot);
+        }
       } else {
         snprintf(name, sizeof name, "%s %s", st->prefix, kinds[L->kind]);
       }
