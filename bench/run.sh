@@ -10,7 +10,8 @@
 # 3. The per-layer profile of the conv beta-VAE step, batch 64 (KNOBS_PROFILE=1 bench_train).
 # 4. Inference: encoder throughput and one-image decoder latency (bench_infer, torch_infer.py).
 # 5. The recurrent layers: LSTM and GRU, uni- and bidirectional (bench_lstm, torch_lstm.py).
-# 6. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve).
+# 6. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve, the
+#    sgemm roof: bench_gemm).
 # 7. bench/plots.sh: metric time against N, and the PNG plots into bench/.
 # bench/README.md runs it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (env -u ...).
 BUILD=${1:-build}
