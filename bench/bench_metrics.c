@@ -5,7 +5,10 @@
  * (minutes) is skipped when KNOBS_BENCH_FAST is set. beta_vae and factor_vae are timed in
  * their array form (resampled rows): on a dataset their cost is encoding, ~1.9 M and ~1 M
  * images, reported by `knobs eval` as images/s.
- * usage: bench_metrics [THREADS]   (run by bench/run.sh) */
+ * With N (and optionally metric names) it times only knobs' metrics on N rows of the same
+ * synthetic codes and prints CSV lines "metric,n,seconds,cpu_seconds" (the scaling plot of
+ * bench/plots.sh).
+ * usage: bench_metrics [THREADS [N [METRIC ...]]]   (run by bench/run.sh) */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,12 +97,12 @@ static int write_npy(const char *path, knobs_dtype t, int64_t n, int64_t d, cons
   return knobs_npy_write(path, &a) != KNOBS_OK;
 }
 
-int main(int argc, char **argv) {
-  int threads = argc > 1 ? atoi(argv[1]) : 2;
-  enum { N = 10000, D = 10, K = 5 };
+enum { D = 10, K = 5 };
+
+/* N rows of codes that mix informative, entangled, noise and collapsed dimensions, their
+ * log-variances and dSprites-sized factors (seed 42: the same rows for every N's prefix). */
+static void make_data(int N, float *z, float *lv, int64_t *f) {
   static const int sizes[K] = {3, 6, 40, 32, 32};
-  float *z = malloc(sizeof(float) * N * D), *lv = malloc(sizeof(float) * N * D);
-  int64_t *f = malloc(sizeof(int64_t) * N * K);
   kn_rng r;
   kn_rng_seed(&r, 42, 0);
   for (int i = 0; i < N; i++) {
@@ -118,6 +121,74 @@ int main(int argc, char **argv) {
     zi[9] = (float)(1e-3 * e[9]);
     for (int j = 0; j < D; j++) li[j] = (float)(j < 6 ? log(0.01 + 0.05 * kn_rng_uniform(&r)) : -0.01 * kn_rng_uniform(&r));
   }
+}
+
+/* Best wall time of up to 3 runs of one metric (the machine is shared), fewer once a run takes
+ * over `enough` seconds; its CPU time to *cpu and the score `head` of the result to *v.
+ * Returns a negative time, after printing why, if the metric failed. */
+static double time_metric(const knobs_array *codes, const knobs_array *fac, const knobs_array *lva, const char *name,
+                          const char *head, int threads, double enough, double *cpu, double *v) {
+  knobs_metrics_opts o;
+  knobs_metrics_opts_default(&o);
+  o.threads = threads;
+  double best = 1e30;
+  for (int rep = 0; rep < 3; rep++) {
+    knobs_result *res = NULL;
+    double t0 = kn_now(), c0 = cpu_seconds();
+    knobs_status s = knobs_metrics_arrays(codes, fac, !strcmp(name, "mig_sampled") ? lva : NULL, name, &o, &res);
+    double t = kn_now() - t0, ct = cpu_seconds() - c0;
+    if (s) {
+      printf("%-14s failed: %s\n", name, knobs_last_error());
+      return -1;
+    }
+    if (head) knobs_result_get(res, head, v);
+    knobs_result_free(res);
+    if (t < best) best = t, *cpu = ct;
+    if (best > enough) break;
+  }
+  return best;
+}
+
+/* The scaling mode: knobs only, N rows, the metrics named (all of `names` if none), CSV out;
+ * best of 3 runs, or of fewer once a run takes over a second. */
+static int scale(int threads, int N, int nm, char **want, const char *const *names, int nnames) {
+  float *z = malloc(sizeof(float) * (size_t)N * D), *lv = malloc(sizeof(float) * (size_t)N * D);
+  int64_t *f = malloc(sizeof(int64_t) * (size_t)N * K);
+  if (!z || !lv || !f) {
+    fprintf(stderr, "bench_metrics: out of memory for N = %d\n", N);
+    return 2;
+  }
+  make_data(N, z, lv, f);
+  knobs_array codes = {KNOBS_F32, 2, {N, D}, z}, fac = {KNOBS_I64, 2, {N, K}, f}, lva = {KNOBS_F32, 2, {N, D}, lv};
+  int fail = 0;
+  for (int m = 0; m < (nm ? nm : nnames); m++) {
+    const char *name = nm ? want[m] : names[m];
+    double cpu = 0, v = 0, t = time_metric(&codes, &fac, &lva, name, NULL, threads, 1, &cpu, &v);
+    if (t < 0) fail = 1;
+    else printf("%s,%d,%.6f,%.6f\n", name, N, t, cpu);
+    fflush(stdout);
+  }
+  free(z), free(lv), free(f);
+  return fail;
+}
+
+int main(int argc, char **argv) {
+  int threads = argc > 1 ? atoi(argv[1]) : 2;
+  const char *names[] = {"mig", "modularity", "unsupervised", "irs", "sap", "explicitness", "dci", "mig_sampled",
+                         "beta_vae", "factor_vae"};
+  const int nnames = (int)(sizeof names / sizeof *names);
+  if (argc > 2) {
+    int n = atoi(argv[2]);
+    if (n < 100 || threads < 1) {
+      fprintf(stderr, "usage: bench_metrics [THREADS [N [METRIC ...]]]   (N >= 100)\n");
+      return 1;
+    }
+    return scale(threads, n, argc - 3, argv + 3, names, nnames);
+  }
+  enum { N = 10000 };
+  float *z = malloc(sizeof(float) * N * D), *lv = malloc(sizeof(float) * N * D);
+  int64_t *f = malloc(sizeof(int64_t) * N * K);
+  make_data(N, z, lv, f);
   knobs_array codes = {KNOBS_F32, 2, {N, D}, z}, fac = {KNOBS_I64, 2, {N, K}, f}, lva = {KNOBS_F32, 2, {N, D}, lv};
 
   char dir[] = "/tmp/knobs-bench-metrics-XXXXXX", path[512];
@@ -141,31 +212,15 @@ int main(int argc, char **argv) {
   int fast = getenv("KNOBS_BENCH_FAST") != NULL;
   printf("metrics on N=%d, D=%d, K=%d (factor sizes 3,6,40,32,32), %d threads; seconds (lower is better)\n", N, D, K, threads);
   printf("%-14s %10s %10s %12s %10s %9s\n", "metric", "knobs s", "cpu s", "score", "python s", "speedup");
-  const char *names[] = {"mig", "modularity", "unsupervised", "irs", "sap", "explicitness", "dci", "mig_sampled",
-                         "beta_vae", "factor_vae"};
   const char *head[] = {"mig.discrete_mig", "modularity.modularity_score", "unsupervised.gaussian_total_correlation",
                         "irs.IRS", "sap.SAP_score", "explicitness.explicitness_score_test", "dci.disentanglement",
                         "mig_sampled.mig_sampled", "beta_vae.eval_accuracy", "factor_vae.eval_accuracy"};
   int fail = 0;
-  for (int m = 0; m < (int)(sizeof names / sizeof *names); m++) {
-    knobs_metrics_opts o;
-    knobs_metrics_opts_default(&o);
-    o.threads = threads;
-    knobs_result *res = NULL;
-    double best = 1e30, v = 0, bcpu = 0;
-    for (int rep = 0; rep < 3; rep++) { /* best of 3 (the machine is shared) */
-      double t0 = kn_now(), c0 = cpu_seconds();
-      knobs_status s = knobs_metrics_arrays(&codes, &fac, !strcmp(names[m], "mig_sampled") ? &lva : NULL, names[m], &o, &res);
-      double t = kn_now() - t0, ct = cpu_seconds() - c0;
-      if (s) {
-        printf("%-14s failed: %s\n", names[m], knobs_last_error());
-        fail = 1;
-        break;
-      }
-      knobs_result_get(res, head[m], &v);
-      knobs_result_free(res);
-      if (t < best) best = t, bcpu = ct;
-      if (best > 5) break;
+  for (int m = 0; m < nnames; m++) {
+    double bcpu = 0, v = 0, best = time_metric(&codes, &fac, &lva, names[m], head[m], threads, 5, &bcpu, &v);
+    if (best < 0) {
+      fail = 1;
+      continue;
     }
     char py[32] = "-", ratio[32] = "-";
     int skip_py = !have_py || !strncmp(names[m], "beta_vae", 8) || !strncmp(names[m], "factor_vae", 10) ||

@@ -1,37 +1,79 @@
 #!/bin/sh
 # run.sh: every benchmark. Usage: sh bench/run.sh BUILD
-# 1. The training step of the beta-VAE (both architectures; batch 32, 64, 256) in knobs and in
-#    PyTorch on the same machine and thread count, as ratios. PyTorch runs twice, with its
-#    default OpenMP wait policy and with OMP_WAIT_POLICY=PASSIVE, and its faster run counts.
-# 2. Inference: encoder throughput and one-image decoder latency (bench_infer, torch_infer.py).
-# 3. The recurrent layers: LSTM and GRU, uni- and bidirectional (bench_lstm, torch_lstm.py).
-# 4. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve).
+# 1. The training step of the beta-VAE in knobs and in PyTorch on the same machine and thread
+#    count, as ratios: conv at batch 16, 32, 64, 128, 256, 512 and mlp at 32, 64, 256 on THREADS
+#    (2) threads, then conv at batch 64 on the other of 1 and 2 threads. PyTorch runs twice, with
+#    its default OpenMP wait policy and with OMP_WAIT_POLICY=PASSIVE, and its faster run counts.
+#    Every row also goes to bench/data/train.csv (the plots).
+# 2. InfoGAN's training step (bench_train infogan, torch_infogan.py), batch 64, with the
+#    parameter counts of both sides (they must be equal) and issue 10's target (>= 2x PyTorch).
+# 3. The per-layer profile of the conv beta-VAE step, batch 64 (KNOBS_PROFILE=1 bench_train).
+# 4. Inference: encoder throughput and one-image decoder latency (bench_infer, torch_infer.py).
+# 5. The recurrent layers: LSTM and GRU, uni- and bidirectional (bench_lstm, torch_lstm.py).
+# 6. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve, the
+#    sgemm roof: bench_gemm).
+# 7. bench/plots.sh: metric time against N, and the PNG plots into bench/.
+# bench/README.md runs it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (env -u ...).
 BUILD=${1:-build}
 PY=/usr/bin/python3
 THREADS=${THREADS:-2}
+DATA=bench/data
 have_torch=1
 $PY -c "import torch" 2>/dev/null || { have_torch=0; echo "python3-torch is absent: PyTorch columns skipped (apt-get install python3-torch)"; }
 field() { echo "$1" | sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p"; }
-echo "## training step, beta-VAE, $THREADS threads (images/s; higher is better)"
-printf '%-6s %6s | %10s %8s %8s | %10s %8s | %7s %7s\n' arch batch knobs GFLOP/s "RSS MB" torch "RSS MB" speed memory
-for arch in conv mlp; do
-  for b in 32 64 256; do
-    steps=$((1920 / b)); [ $steps -lt 8 ] && steps=8
-    k=$("$BUILD/bench/bench_train" $arch $b $THREADS $steps) || { echo "bench_train failed"; exit 2; }
-    ki=$(field "$k" images_per_s); kg=$(field "$k" gflops); km=$(field "$k" peak_rss_mb)
-    ti="-"; tm="-"; ratio="-"; mratio="-"
-    if [ $have_torch = 1 ]; then
-      t1=$($PY bench/torch_train.py $arch $b $THREADS $steps)
-      t2=$(OMP_WAIT_POLICY=PASSIVE $PY bench/torch_train.py $arch $b $THREADS $steps)
-      a=$(field "$t1" images_per_s); c=$(field "$t2" images_per_s)
-      if awk "BEGIN{exit !($a > $c)}"; then ti=$a; tm=$(field "$t1" peak_rss_mb); else ti=$c; tm=$(field "$t2" peak_rss_mb); fi
-      ratio=$(awk "BEGIN{printf \"%.2fx\", $ki / $ti}")
-      mratio=$(awk "BEGIN{printf \"%.2fx\", $km / $tm}")
-    fi
-    printf '%-6s %6s | %10s %8s %8s | %10s %8s | %7s %7s\n' $arch $b "$ki" "$kg" "$km" "$ti" "$tm" "$ratio" "$mratio"
-  done
-done
+# torch_best SCRIPT ARGS...: the script under both OpenMP wait policies; prints the JSON line of
+# the run with more images/s (or of the only one that printed a line)
+torch_best() {
+  t1=$($PY "$@"); t2=$(OMP_WAIT_POLICY=PASSIVE $PY "$@")
+  a=$(field "$t1" images_per_s); c=$(field "$t2" images_per_s)
+  if [ -z "$c" ] || { [ -n "$a" ] && awk "BEGIN{exit !($a > $c)}"; }; then echo "$t1"; else echo "$t2"; fi
+}
+mkdir -p "$DATA"
+CSV="$DATA/train.csv.tmp"
+echo "arch,batch,threads,impl,images_per_s,peak_rss_mb" > "$CSV"
+# train_row ARCH BATCH THREADS: one row of the training table (and of train.csv)
+train_row() {
+  steps=$((1920 / $2)); [ $steps -lt 8 ] && steps=8
+  k=$("$BUILD/bench/bench_train" $1 $2 $3 $steps) || { echo "bench_train failed"; exit 2; }
+  ki=$(field "$k" images_per_s); kg=$(field "$k" gflops); km=$(field "$k" peak_rss_mb)
+  echo "$1,$2,$3,knobs,$ki,$km" >> "$CSV"
+  ti="-"; tm="-"; ratio="-"; mratio="-"
+  if [ $have_torch = 1 ]; then
+    t=$(torch_best bench/torch_train.py $1 $2 $3 $steps)
+    ti=$(field "$t" images_per_s); tm=$(field "$t" peak_rss_mb)
+    echo "$1,$2,$3,torch,$ti,$tm" >> "$CSV"
+    ratio=$(awk "BEGIN{printf \"%.2fx\", $ki / $ti}")
+    mratio=$(awk "BEGIN{printf \"%.2fx\", $km / $tm}")
+  fi
+  printf '%-6s %6s %7s | %10s %8s %8s | %10s %8s | %7s %7s\n' $1 $2 $3 "$ki" "$kg" "$km" "$ti" "$tm" "$ratio" "$mratio"
+}
+echo "## training step, beta-VAE (images/s; higher is better)"
+printf '%-6s %6s %7s | %10s %8s %8s | %10s %8s | %7s %7s\n' arch batch threads knobs GFLOP/s "RSS MB" torch "RSS MB" speed memory
+for b in 16 32 64 128 256 512; do train_row conv $b $THREADS; done
+for b in 32 64 256; do train_row mlp $b $THREADS; done
+for t in 1 2; do [ $t = "$THREADS" ] || train_row conv 64 $t; done
 echo "(speed = knobs / PyTorch images/s; memory = knobs / PyTorch peak RSS)"
+echo
+IB=64; IS=20 # InfoGAN: batch, timed steps
+echo "## InfoGAN training step (src/models/infogan.c's defaults, conv networks, 64x64), batch $IB, $THREADS threads"
+k=$("$BUILD/bench/bench_train" infogan $IB $THREADS $IS) || { echo "bench_train infogan failed"; exit 2; }
+ki=$(field "$k" images_per_s); kp=$(field "$k" params)
+echo "infogan,$IB,$THREADS,knobs,$ki,$(field "$k" peak_rss_mb)" >> "$CSV"
+printf '%-6s | %10s %8s %8s %10s\n' impl "img/s" GFLOP/s "RSS MB" params
+printf '%-6s | %10s %8s %8s %10s\n' knobs "$ki" "$(field "$k" gflops)" "$(field "$k" peak_rss_mb)" "$kp"
+if [ $have_torch = 1 ]; then
+  t=$(torch_best bench/torch_infogan.py $IB $THREADS $IS)
+  ti=$(field "$t" images_per_s); tp=$(field "$t" params)
+  echo "infogan,$IB,$THREADS,torch,$ti,$(field "$t" peak_rss_mb)" >> "$CSV"
+  printf '%-6s | %10s %8s %8s %10s\n' torch "$ti" - "$(field "$t" peak_rss_mb)" "$tp"
+  [ "$kp" = "$tp" ] && same="equal (the same networks)" || same="DIFFERENT: the two sides do not train the same networks"
+  echo "parameters: knobs $kp, PyTorch $tp: $same"
+  awk "BEGIN{r = $ki / $ti; printf \"speed: %.2fx PyTorch (issue 10's target >= 2x: %s)\n\", r, (r >= 2 ? \"met\" : \"not met\")}"
+fi
+mv "$CSV" "$DATA/train.csv"
+echo
+echo "## per-layer profile, conv beta-VAE step, batch 64, $THREADS threads (KNOBS_PROFILE=1 bench_train conv 64 $THREADS 60)"
+KNOBS_PROFILE=1 "$BUILD/bench/bench_train" conv 64 $THREADS 60 2>&1 >/dev/null || echo "bench_train failed"
 echo
 echo "## inference, conv beta-VAE, $THREADS threads: encoder images/s (posterior means, batch 256; higher is better),"
 echo "## decoder latency of one code -> one 64x64 image (ms; lower is better)"
@@ -78,3 +120,5 @@ for b in "$BUILD"/bench/bench_*; do
   echo; echo "## $(basename "$b")"
   "$b" || echo "$(basename "$b") failed"
 done
+echo
+sh bench/plots.sh "$BUILD" "$DATA"

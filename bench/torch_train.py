@@ -4,13 +4,15 @@ tests/ref/make_nn_ref.py), the reference for bench_train. Same output line as be
 usage: torch_train.py ARCH BATCH THREADS [STEPS]
 Run it with OMP_WAIT_POLICY=PASSIVE for its best 2-thread time (see
 ../shared/reference/performance.md); bench/run.sh runs both policies and keeps the faster."""
-import json, os, resource, sys, time
+import os, sys
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "ref"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from make_nn_ref import VAE  # noqa: E402
+from torch_step import time_steps  # noqa: E402
 
 arch, B, threads = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 steps = int(sys.argv[4]) if len(sys.argv) > 4 else 30
@@ -32,15 +34,4 @@ def step():
     opt.step()
 
 
-for _ in range(3):
-    step()
-times = []
-for _ in range(steps):
-    t0 = time.perf_counter()
-    step()
-    times.append(time.perf_counter() - t0)
-mean = sum(times) / len(times)
-print(json.dumps({"impl": "torch", "arch": arch, "batch": B, "threads": threads,
-                  "ms_per_step": round(mean * 1e3, 2), "best_ms": round(min(times) * 1e3, 2),
-                  "images_per_s": round(B / mean, 1),
-                  "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}))
+time_steps(step, steps, B, {"impl": "torch", "arch": arch, "batch": B, "threads": threads})
