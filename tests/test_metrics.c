@@ -772,6 +772,53 @@ static void test_cli(const char *argv0) {
   knobs_array_free(&codes), knobs_array_free(&fac);
 }
 
+/* gbt_lanes.c (eight trees per pass, when it is built: AVX-512) against gbt.c (one tree at a
+ * time): the same trees, so the same bytes, on odd sizes, ties, a constant feature, depths 1-3,
+ * binary and many-class factors, and a group of eight classes with one left over. */
+static void test_gbt_lanes(void) {
+  T_CASE("gbt: eight trees per pass = one at a time, bit for bit");
+  static const int sizes[][3] = {{517, 7, 0}, {97, 3, 1}, {5, 2, 2}, {1201, 5, 3}};
+  static const int ncls[4] = {2, 3, 9, 17};
+  for (int t = 0; t < 4; t++) {
+    int n = sizes[t][0], D = sizes[t][1], K = 4, m = n / 3 + 1;
+    double *Xtr = malloc(sizeof(double) * (size_t)n * D), *Xte = malloc(sizeof(double) * (size_t)m * D);
+    int32_t *ytr = malloc(sizeof(int32_t) * (size_t)n * K), *yte = malloc(sizeof(int32_t) * (size_t)m * K);
+    kn_rng r;
+    kn_rng_seed(&r, 7, (uint64_t)t);
+    for (int rows = 0; rows < 2; rows++) {
+      int nn = rows ? m : n;
+      double *X = rows ? Xte : Xtr;
+      int32_t *y = rows ? yte : ytr;
+      for (int i = 0; i < nn; i++) {
+        for (int k = 0; k < K; k++) y[(size_t)i * K + k] = i < ncls[k] ? i : (int32_t)kn_rng_below(&r, (uint32_t)ncls[k]);
+        for (int d = 0; d < D; d++) {
+          double v = kn_rng_normal(&r) + 0.3 * y[(size_t)i * K + d % K];
+          if (d == 1) v = floor(3 * v) / 3; /* ties */
+          if (d == 2 && t != 2) v = 1.5;    /* constant */
+          X[(size_t)i * D + d] = v;
+        }
+      }
+    }
+    kn_pool *pool = kn_pool_create(t % 2 + 1);
+    for (int depth = 1; depth <= 3 && pool; depth++) {
+      double imp[2][7 * 4], atr[2][4], ate[2][4];
+      for (int plain = 0; plain < 2; plain++) {
+        kn_gbt_opts o = {.stages = 7, .depth = depth, .learning_rate = 0.1, .plain = plain};
+        kn_gbt_job j = {.pool = pool, .o = &o, .Xtr = Xtr, .ytr = ytr, .Xte = Xte, .yte = yte, .n = n, .m = m,
+                        .D = D, .K = K, .ncls = ncls, .seed = 3, .stream = 11, .importance = imp[plain],
+                        .acc_train = atr[plain], .acc_test = ate[plain]};
+        CHECK(kn_gbt_fit(&j) == KNOBS_OK, "%s", knobs_last_error());
+      }
+      CHECK(!memcmp(imp[0], imp[1], sizeof(double) * (size_t)D * K) && !memcmp(atr[0], atr[1], sizeof atr[0]) &&
+                !memcmp(ate[0], ate[1], sizeof ate[0]),
+            "n %d, D %d, depth %d: importances or accuracies differ (first %.17g vs %.17g)", n, D, depth, imp[0][0],
+            imp[1][0]);
+    }
+    kn_pool_free(pool);
+    free(Xtr), free(Xte), free(ytr), free(yte);
+  }
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   if (!(ref = t_ref_json(REF_JSON))) {
@@ -780,6 +827,7 @@ int main(int argc, char **argv) {
   }
   CHECK(jnum(ref, "version") == 1, "reference version %g, this test reads version 1", jnum(ref, "version"));
   test_pieces();
+  test_gbt_lanes();
   test_closed_forms();
   test_bad_input();
   test_dataset();

@@ -119,6 +119,8 @@ knobs_status kn_mi_matrix(const kn_mctx *c, const kn_rows *r, int32_t *disc, dou
 typedef struct {
   int stages, depth;          /* 100, 3 */
   double learning_rate;       /* 0.1 */
+  int plain;                  /* 1: grow every tree on its own (gbt.c) even where gbt_lanes.c
+                                 would grow eight at once; the same trees (tests compare them) */
 } kn_gbt_opts;
 /* A fit: one GradientBoostingClassifier per factor, as scikit-learn 1.2 fits it (log-loss,
  * prior init, friedman_mse trees on float32 features, Newton leaf values), on Xtr (n,D) with
