@@ -376,8 +376,10 @@ void kn_gbt_finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nod
   }
 }
 
-/* the root split of every class's tree of a shared factor, for one feature: one pass over
- * the presorted rows with the prefix sums of all classes, eight classes per vector */
+#define ROOT_PREFETCH 16 /* rows ahead */
+
+/* the root split of eight classes' trees of a shared factor (vector v of its classes), for one
+ * feature: one pass over the presorted rows with the classes' prefix sums in one vector */
 static void root_task(void *ctx, int tid, int nth) {
   gbt_ctx *g = ctx;
   const presort *P = g->P;
@@ -386,49 +388,37 @@ static void root_task(void *ctx, int tid, int nth) {
   kn_split(g->RT, tid, nth, &lo, &hi);
   for (long t = lo; t < hi; t++) {
     factor_fit *f = &g->F[g->rtask_k[t]];
-    int ft = g->rtask_f[t], nt = f->nt, nv = (nt + 7) / 8, ntp = nv * 8;
+    int ft = g->rtask_f[t], v = g->rtask_v[t], nt = f->nt, ntp = (nt + 7) / 8 * 8;
     const int32_t *sl = P->sorted + (size_t)ft * n;
-    const float *xc = P->Xc + (size_t)ft * n;
-    kn_v8d cum[KN_MAX_CLASSES / 8 + 1], tot[KN_MAX_CLASSES / 8 + 1], best[KN_MAX_CLASSES / 8 + 1];
-    kn_v8l bk[KN_MAX_CLASSES / 8 + 1];
-    kn_v8d zero = {0};
-    for (int v = 0; v < nv; v++) {
-      cum[v] = zero;
-      best[v] = zero - INFINITY;
-      bk[v] = (kn_v8l){0};
-      memcpy(&tot[v], f->tot + 8 * v, sizeof tot[v]);
-    }
-    float prev = xc[sl[0]];
-    const double *r0 = f->resr + (size_t)sl[0] * ntp;
-    for (int v = 0; v < nv; v++) {
-      kn_v8d x;
-      memcpy(&x, r0 + 8 * v, sizeof x);
-      cum[v] += x;
-    }
+    const float *xs = P->xs + (size_t)ft * n;
+    const double *resr = f->resr + 8 * v;
+    kn_v8d zero = {0}, cum, sq, tot, best = zero - INFINITY, bsum = zero, bsq = zero, x;
+    kn_v8l bk = {0};
+    memcpy(&tot, f->tot + 8 * v, sizeof tot);
+    memcpy(&x, resr + (size_t)sl[0] * ntp, sizeof x);
+    cum = zero + x;
+    sq = zero + x * x;
     for (int k = 1; k < n; k++) {
-      int i = sl[k];
-      float val = xc[i], lim = prev + 1e-7f;
-      if (val > lim) {
-        double wl = k, wr = n - wl, inv = 1.0 / (wl * wr);
+      if (k + ROOT_PREFETCH < n) /* the rows come in the feature's order: random, from L2 or L3 */
+        __builtin_prefetch(resr + (size_t)sl[k + ROOT_PREFETCH] * ntp);
+      if (xs[k] > xs[k - 1] + 1e-7f) {
+        double wl = k, wr = n - wl, inv = P->inv[k]; /* 1 / (wl wr) */
         kn_v8l kk = (kn_v8l){0} + k;
-        for (int v = 0; v < nv; v++) {
-          kn_v8d diff = wr * cum[v] - wl * (tot[v] - cum[v]), prox = diff * diff * inv;
-          kn_v8l up = (kn_v8l)(prox > best[v]);
-          best[v] = (kn_v8d)(((kn_v8l)prox & up) | ((kn_v8l)best[v] & ~up));
-          bk[v] = (kk & up) | (bk[v] & ~up);
-        }
+        kn_v8d diff = wr * cum - wl * (tot - cum), prox = diff * diff * inv;
+        kn_v8l up = (kn_v8l)(prox > best);
+        best = (kn_v8d)(((kn_v8l)prox & up) | ((kn_v8l)best & ~up));
+        bk = (kk & up) | (bk & ~up);
+        bsum = (kn_v8d)(((kn_v8l)cum & up) | ((kn_v8l)bsum & ~up));
+        bsq = (kn_v8d)(((kn_v8l)sq & up) | ((kn_v8l)bsq & ~up));
       }
-      const double *ri = f->resr + (size_t)i * ntp;
-      for (int v = 0; v < nv; v++) {
-        kn_v8d x;
-        memcpy(&x, ri + 8 * v, sizeof x);
-        cum[v] += x;
-      }
-      prev = val;
+      memcpy(&x, resr + (size_t)sl[k] * ntp, sizeof x);
+      cum += x;
+      sq += x * x;
     }
-    for (int c = 0; c < nt; c++) {
-      f->rootp[(size_t)ft * nt + c] = best[c / 8][c % 8];
-      f->rootk[(size_t)ft * nt + c] = (int)bk[c / 8][c % 8];
+    for (int c = 8 * v; c < nt && c < 8 * v + 8; c++) {
+      size_t o = (size_t)ft * nt + c;
+      f->rootp[o] = best[c % 8], f->rootk[o] = (int)bk[c % 8];
+      f->rootsum[o] = bsum[c % 8], f->rootsq[o] = bsq[c % 8];
     }
   }
 }
@@ -536,11 +526,12 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
                        vi_pair **pairs) {
   int n = j->n, m = j->m ? j->m : 1, D = j->D, K = j->K;
   size_t nD = (size_t)n * D, slots = (size_t)(1 << MAX_DEPTH) * D;
-  *X = kn_arena_take(ar, sizeof(float) * nD);
+  *X = P->Xr = kn_arena_take(ar, sizeof(float) * nD);
   g->Xte = kn_arena_take(ar, sizeof(float) * (size_t)m * D);
   P->sorted = kn_arena_take(ar, sizeof(int32_t) * nD);
   P->Xc = kn_arena_take(ar, sizeof(float) * nD);
   P->xs = kn_arena_take(ar, sizeof(float) * nD);
+  P->inv = kn_arena_take(ar, sizeof(double) * (size_t)n);
   *pairs = kn_arena_take(ar, sizeof(vi_pair) * (size_t)n);
   g->F = kn_arena_take(ar, sizeof(factor_fit) * (size_t)K);
   g->S = kn_arena_take(ar, sizeof(scratch) * (size_t)nth);
@@ -567,6 +558,9 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
     S.lbp = kn_arena_take(ar, sizeof(double) * lslots);
     S.llo = kn_arena_take(ar, sizeof(float) * lslots);
     S.lhi = kn_arena_take(ar, sizeof(float) * lslots);
+    S.lbc = kn_arena_take(ar, sizeof(double) * lslots);
+    S.lbs = kn_arena_take(ar, sizeof(double) * lslots);
+    S.lbq = kn_arena_take(ar, sizeof(double) * lslots);
     S.limp = kn_arena_take(ar, ln * sizeof(double) * LANES * (size_t)D);
     S.lrng = kn_arena_take(ar, ln * sizeof(kn_rng) * LANES);
     if (g->S) g->S[t] = S;
@@ -586,8 +580,10 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
     if (f.nt >= SHARE_ROOT) {
       f.rootp = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
       f.rootk = kn_arena_take(ar, sizeof(int) * (size_t)D * f.nt);
+      f.rootsum = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
+      f.rootsq = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
       f.tot = kn_arena_take(ar, sizeof(double) * (size_t)ntp);
-      g->RT += D;
+      g->RT += D * (ntp / 8);
     }
     if (g->F) g->F[k] = f;
     g->T += f.nt;
@@ -595,6 +591,7 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
   }
   g->rtask_k = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
   g->rtask_f = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
+  g->rtask_v = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
   g->task_k = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
   g->task_c = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
   g->group_k = kn_arena_take(ar, sizeof(int) * (size_t)(g->G + 1));
@@ -652,9 +649,14 @@ static void fit_prepare(const kn_gbt_job *j, gbt_ctx *g, presort *P, float *X, v
       P->xs[(size_t)ft * n + i] = pairs[i].v;
     }
   }
+  for (int k = 1; k < n; k++) {
+    double wl = k, wr = n - wl;
+    P->inv[k] = 1.0 / (wl * wr);
+  }
   for (int k = 0; k < K; k++) init_factor(j, k, &g->F[k]);
   for (int k = 0, t = 0; k < K; k++)
-    for (int ft = 0; g->F[k].rootp && ft < D; ft++, t++) g->rtask_k[t] = k, g->rtask_f[t] = ft;
+    for (int ft = 0; g->F[k].rootp && ft < D; ft++)
+      for (int v = 0; v < (g->F[k].nt + 7) / 8; v++, t++) g->rtask_k[t] = k, g->rtask_f[t] = ft, g->rtask_v[t] = v;
   for (int k = 0, t = 0, q = 0; k < K; k++)
     for (int c = 0; c < g->F[k].nt; c++, t++) {
       g->task_k[t] = k, g->task_c[t] = c;

@@ -36,7 +36,9 @@ typedef struct {
   int n, D;
   int32_t *sorted; /* (D,n) samples sorted by value per feature */
   float *Xc;       /* (D,n) the float32 features, column-major */
+  float *Xr;       /* (n,D) the same, row-major */
   float *xs;       /* (D,n) the same in sorted order: xs[ft][k] = Xc[ft][sorted[ft][k]] */
+  double *inv;     /* (n) 1 / (k (n - k)) at 1..n-1 */
 } presort;
 
 /* per-thread scratch */
@@ -56,8 +58,9 @@ typedef struct {
   /* gbt_lanes.c: the trees of one lane group */
   uint8_t *nid;      /* (n, LANES) node of each sample in each lane's tree (heap numbering) */
   gnode *lnodes;     /* (LANES, LANES_NODES) */
-  double *lbp;       /* (D, 4, LANES) best proxy per feature, level slot and lane */
-  float *llo, *lhi;  /* (D, 4, LANES) the values either side of it */
+  double *lbp;       /* (LANES, 4, D) best proxy per lane, level slot and feature */
+  float *llo, *lhi;  /* (LANES, 4, D) the values either side of it */
+  double *lbc, *lbs, *lbq; /* (LANES, 4, D) the left child's samples, residual sum, square sum */
   double *limp;      /* (LANES, D) importances */
   kn_rng *lrng;      /* (LANES) */
 } scratch;
@@ -79,6 +82,8 @@ typedef struct {
    * over classes */
   double *rootp;        /* (D, nt) best root proxy per feature and class, or NULL */
   int *rootk;           /* (D, nt) its position in the presorted list */
+  double *rootsum, *rootsq; /* (D, nt) the sums of the residuals and their squares left of it,
+                               added in the presorted order (split_on_lists' sums) */
   double *tot;          /* (nt) residual sums */
 } factor_fit;
 
@@ -89,7 +94,7 @@ typedef struct {
   int D, K, T, stage;
   factor_fit *F;
   int *task_k, *task_c;
-  int *rtask_k, *rtask_f, RT; /* root scans: (factor, feature) pairs of shared factors */
+  int *rtask_k, *rtask_f, *rtask_v, RT; /* root scans: (factor, feature, 8 classes) of shared factors */
   int lanes;            /* trees grown LANES at a time (gbt_lanes.c) */
   int G;                /* lane groups per stage */
   int *group_k, *group_c, *group_t; /* (G) factor, first class, its task index */

@@ -46,6 +46,9 @@ typedef struct {
   double Q[4][3][LANES];           /* scan_node's chain boundaries: m/4, 2(m/4), 3(m/4) */
   double bp[4][LANES];             /* out: best proxy per slot and lane, -inf if none */
   float lo[4][LANES], hi[4][LANES]; /* out: the values either side of it */
+  /* out (chains only): the samples left of it, and their residuals' sum and square sum added
+   * one by one in order (split_on_lists' sums: the left child is that prefix of the list) */
+  double bc[4][LANES], bs[4][LANES], bq[4][LANES];
 } lane_scan_job;
 
 /* ns: nodes per lane at this level (1, 2 or 4); chains: scan_node's arithmetic (else
@@ -55,10 +58,10 @@ static inline __attribute__((always_inline)) void lane_scan(lane_scan_job *a, co
   const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
   const __m256 thr = _mm256_set1_ps(1e-7f);
   const __m256i basev = _mm256_set1_epi32(a->base);
-  __m512d S[4], O[4], C[4], B[4], W[4], T[4], Q[4][3];
+  __m512d S[4], O[4], C[4], B[4], W[4], T[4], Q[4][3], SS[4], SQ[4], BC[4], BS[4], BQ[4];
   __m256 P[4], LO[4], HI[4];
   for (int q = 0; q < ns; q++) {
-    S[q] = O[q] = C[q] = zero;
+    S[q] = O[q] = C[q] = SS[q] = SQ[q] = BC[q] = BS[q] = BQ[q] = zero;
     B[q] = _mm512_set1_pd(-INFINITY);
     P[q] = LO[q] = HI[q] = _mm256_setzero_ps();
     W[q] = _mm512_loadu_pd(a->W[q]), T[q] = _mm512_loadu_pd(a->T[q]);
@@ -103,7 +106,13 @@ static inline __attribute__((always_inline)) void lane_scan(lane_scan_job *a, co
       B[q] = _mm512_mask_mov_pd(B[q], u, nbest);
       LO[q] = _mm256_mask_mov_ps(LO[q], u, P[q]);
       HI[q] = _mm256_mask_mov_ps(HI[q], u, vv);
-      if (chains) { /* a quarter boundary: the next chain starts, offset by the sums so far */
+      if (chains) {
+        BC[q] = _mm512_mask_mov_pd(BC[q], u, C[q]);
+        BS[q] = _mm512_mask_mov_pd(BS[q], u, SS[q]);
+        BQ[q] = _mm512_mask_mov_pd(BQ[q], u, SQ[q]);
+        SS[q] = _mm512_mask_add_pd(SS[q], m[q], SS[q], r);
+        SQ[q] = _mm512_mask_add_pd(SQ[q], m[q], SQ[q], _mm512_mul_pd(r, r));
+        /* a quarter boundary: the next chain starts, offset by the sums so far */
         __mmask8 bnd = _mm512_mask_cmp_pd_mask(m[q], C[q], Q[q][0], _CMP_EQ_OQ) |
                        _mm512_mask_cmp_pd_mask(m[q], C[q], Q[q][1], _CMP_EQ_OQ) |
                        _mm512_mask_cmp_pd_mask(m[q], C[q], Q[q][2], _CMP_EQ_OQ);
@@ -119,6 +128,7 @@ static inline __attribute__((always_inline)) void lane_scan(lane_scan_job *a, co
     _mm512_storeu_pd(a->bp[q], B[q]);
     _mm256_storeu_ps(a->lo[q], LO[q]);
     _mm256_storeu_ps(a->hi[q], HI[q]);
+    if (chains) _mm512_storeu_pd(a->bc[q], BC[q]), _mm512_storeu_pd(a->bs[q], BS[q]), _mm512_storeu_pd(a->bq[q], BQ[q]);
   }
 }
 
@@ -131,6 +141,71 @@ static void lane_scan_any(lane_scan_job *a, int ns, int chains) {
     if (ns == 2) lane_scan(a, 2, 0);
     else lane_scan(a, 4, 0);
   }
+}
+
+/* The level's splits applied to every lane's samples in one pass in row order: each sample
+ * of a split node moves to its child (nid); with sums, the left children's sample counts,
+ * residual sums and square sums per slot and lane, added in row order (split_without_lists'
+ * sums). feat, thr: per slot and lane the split (feat -1: none). */
+static void lane_rows(const presort *P, const double *resr, int ntp, uint8_t *nid, int base, int ns,
+                      const int32_t feat[4][LANES], const double thr[4][LANES], int sums, double lw[4][LANES],
+                      double ls[4][LANES], double lq[4][LANES]) {
+  int n = P->n, D = P->D;
+  const __m512d zero = _mm512_setzero_pd(), one = _mm512_set1_pd(1.0);
+  const __m256i basev = _mm256_set1_epi32(base), onei = _mm256_set1_epi32(1);
+  __m256i F[4];
+  __m512d TH[4], W[4], S[4], Q[4];
+  __mmask8 act[4];
+  for (int q = 0; q < ns; q++) {
+    F[q] = _mm256_loadu_si256((const __m256i *)feat[q]);
+    act[q] = _mm256_cmpge_epi32_mask(F[q], _mm256_setzero_si256());
+    TH[q] = _mm512_loadu_pd(thr[q]);
+    W[q] = S[q] = Q[q] = zero;
+  }
+  for (int i = 0; i < n; i++) {
+    __m128i nb = _mm_loadl_epi64((const __m128i *)(nid + (size_t)i * LANES));
+    __m256i id = _mm256_cvtepu8_epi32(nb), pos = _mm256_sub_epi32(id, basev), fs = _mm256_setzero_si256();
+    __m512d ts = zero;
+    __mmask8 m[4], in = 0;
+    for (int q = 0; q < ns; q++) {
+      m[q] = _mm256_mask_cmpeq_epi32_mask(act[q], pos, _mm256_set1_epi32(q));
+      fs = _mm256_mask_mov_epi32(fs, m[q], F[q]);
+      ts = _mm512_mask_mov_pd(ts, m[q], TH[q]);
+      in |= m[q];
+    }
+    if (!in) continue;
+    /* each lane's value of its node's feature, from the row; left if (double)x <= thr */
+    __m256 x = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), in, fs, P->Xr + (size_t)i * D, 4);
+    __mmask8 left = in & _mm512_cmp_pd_mask(_mm512_cvtps_pd(x), ts, _CMP_LE_OQ);
+    /* children of node id: 2 id + 1 (left), 2 id + 2 */
+    __m256i child = _mm256_add_epi32(_mm256_add_epi32(id, id), onei);
+    child = _mm256_mask_add_epi32(child, in & ~left, child, onei);
+    id = _mm256_mask_mov_epi32(id, in, child);
+    _mm_storel_epi64((__m128i *)(nid + (size_t)i * LANES), _mm256_cvtepi32_epi8(id));
+    if (!sums) continue;
+    __m512d r = _mm512_loadu_pd(resr + (size_t)i * ntp), rr = _mm512_mul_pd(r, r);
+    for (int q = 0; q < ns; q++) {
+      __mmask8 lm = m[q] & left;
+      W[q] = _mm512_mask_add_pd(W[q], lm, W[q], one);
+      S[q] = _mm512_mask_add_pd(S[q], lm, S[q], r);
+      Q[q] = _mm512_mask_add_pd(Q[q], lm, Q[q], rr);
+    }
+  }
+  for (int q = 0; q < ns && sums; q++) {
+    _mm512_storeu_pd(lw[q], W[q]);
+    _mm512_storeu_pd(ls[q], S[q]);
+    _mm512_storeu_pd(lq[q], Q[q]);
+  }
+}
+
+/* Node nd split, its children's counts and sums given for the left one: both children, and
+ * the impurity decrease to the feature's importance. */
+static void make_children(gnode *nodes, int id, double cnt, double lsum, double lsq, double *imp) {
+  gnode *nd = &nodes[id], *Ln = &nodes[nd->left], *Rn = &nodes[nd->right];
+  *Ln = (gnode){.feature = -1, .w = cnt, .sum = lsum, .sq = lsq, .pre = -1};
+  *Rn = (gnode){.feature = -1, .w = nd->w - cnt, .sum = nd->sum - lsum, .sq = nd->sq - lsq, .pre = -1};
+  kn_gbt_set_imp(Ln), kn_gbt_set_imp(Rn);
+  imp[nd->feature] += nd->w * nd->imp - Ln->w * Ln->imp - Rn->w * Rn->imp;
 }
 
 /* The trees of classes c0..c0+nl-1 of factor k at the current stage, task t0 onwards. */
@@ -165,94 +240,62 @@ static void grow_group(gbt_ctx *g, scratch *s, int k, int c0, int t0) {
         any |= split[u][q] = nd->w >= 2 && nd->imp > DBL_EPSILON;
       }
     if (!any) break;
-    /* the best split per lane, slot and feature into lbp/llo/lhi (LANES, 4, D) */
+    /* the best split per lane, slot and feature into lbp/llo/lhi (LANES, 4, D), and at
+     * levels with sorted sums the left child's count and sums (lbc/lbs/lbq) */
     if (L == 0 && f->rootp) { /* the shared root scan */
       for (int u = 0; u < nl; u++)
         for (int ft = 0; ft < D; ft++) {
-          int kk = f->rootk[(size_t)ft * f->nt + c0 + u];
+          size_t o = (size_t)ft * f->nt + c0 + u, t = (size_t)u * 4 * D + ft;
+          int kk = f->rootk[o];
           const float *xs = P->xs + (size_t)ft * n;
-          s->lbp[(size_t)u * 4 * D + ft] = f->rootp[(size_t)ft * f->nt + c0 + u];
-          s->llo[(size_t)u * 4 * D + ft] = kk > 0 ? xs[kk - 1] : 0;
-          s->lhi[(size_t)u * 4 * D + ft] = kk > 0 ? xs[kk] : 0;
+          s->lbp[t] = f->rootp[o];
+          s->llo[t] = kk > 0 ? xs[kk - 1] : 0;
+          s->lhi[t] = kk > 0 ? xs[kk] : 0;
+          s->lbc[t] = kk, s->lbs[t] = f->rootsum[o], s->lbq[t] = f->rootsq[o];
         }
     } else {
-      lane_scan_job a = {.n = n, .resr = f->resr + c0, .ntp = ntp, .nid = s->nid, .base = base};
+      lane_scan_job job = {.n = n, .resr = f->resr + c0, .ntp = ntp, .nid = s->nid, .base = base}, *a = &job;
       for (int q = 0; q < ns; q++)
         for (int u = 0; u < LANES; u++) {
           const gnode *nd = &nodes[u][base + q];
           int qq = (int)nd->w / 4;
-          a.W[q][u] = nd->w, a.T[q][u] = nd->sum;
-          a.Q[q][0][u] = qq, a.Q[q][1][u] = 2 * qq, a.Q[q][2][u] = 3 * qq;
+          a->W[q][u] = nd->w, a->T[q][u] = nd->sum;
+          a->Q[q][0][u] = qq, a->Q[q][1][u] = 2 * qq, a->Q[q][2][u] = 3 * qq;
         }
       for (int ft = 0; ft < D; ft++) {
-        a.sl = P->sorted + (size_t)ft * n, a.xs = P->xs + (size_t)ft * n;
-        lane_scan_any(&a, ns, sorted_sums);
+        a->sl = P->sorted + (size_t)ft * n, a->xs = P->xs + (size_t)ft * n;
+        lane_scan_any(a, ns, sorted_sums);
         for (int u = 0; u < nl; u++)
           for (int q = 0; q < ns; q++) {
             size_t o = ((size_t)u * 4 + q) * D + ft;
-            s->lbp[o] = a.bp[q][u], s->llo[o] = a.lo[q][u], s->lhi[o] = a.hi[q][u];
+            s->lbp[o] = a->bp[q][u], s->llo[o] = a->lo[q][u], s->lhi[o] = a->hi[q][u];
+            if (sorted_sums) s->lbc[o] = a->bc[q][u], s->lbs[o] = a->bs[q][u], s->lbq[o] = a->bq[q][u];
           }
       }
     }
     /* each lane's splits, in node order, as gbt.c's grow_level makes them */
+    int32_t feat[4][LANES];
+    double thr[4][LANES], lw[4][LANES], ls[4][LANES], lq[4][LANES];
+    for (int q = 0; q < 4; q++)
+      for (int u = 0; u < LANES; u++) feat[q][u] = -1, thr[q][u] = 0;
     for (int u = 0; u < nl; u++) {
-      const double *res = f->res + (size_t)(c0 + u) * n;
-      double *imp = s->limp + (size_t)u * D;
       for (int q = 0; q < ns; q++) {
         if (!split[u][q]) continue;
         size_t o = ((size_t)u * 4 + q) * D;
         int id = base + q, bf = kn_gbt_choose(&s->lrng[u], s->perm, s->lbp + o, D);
         if (bf < 0) continue;
-        gnode *nd = &nodes[u][id], *Ln = &nodes[u][2 * id + 1], *Rn = &nodes[u][2 * id + 2];
-        nd->feature = bf, nd->thr = kn_gbt_threshold(s->llo[o + bf], s->lhi[o + bf]);
-        nd->left = 2 * id + 1, nd->right = 2 * id + 2;
-        if (!sorted_sums) continue;
-        /* split_on_lists' sums: along the node's samples sorted by the split feature */
-        const int32_t *sl = P->sorted + (size_t)bf * n;
-        const float *xs = P->xs + (size_t)bf * n;
-        double lsum = 0, lsq = 0;
-        int cnt = 0;
-        double thr = nd->thr;
-        uint8_t idl = (uint8_t)nd->left, idr = (uint8_t)nd->right;
-        for (int j = 0; j < n; j++) { /* branch-free: both tests are unpredictable; adding
-                                         +0.0 leaves a sum that started at +0.0 unchanged */
-          int i = sl[j];
-          uint8_t *ni = s->nid + (size_t)i * LANES + u;
-          int in = *ni == id, left = in & ((double)xs[j] <= thr);
-          double r = left ? res[i] : 0.0;
-          lsum += r;
-          lsq += r * r;
-          cnt += left;
-          *ni = in ? (left ? idl : idr) : *ni;
-        }
-        *Ln = (gnode){.feature = -1, .w = cnt, .sum = lsum, .sq = lsq, .pre = -1};
-        *Rn = (gnode){.feature = -1, .w = nd->w - cnt, .sum = nd->sum - lsum, .sq = nd->sq - lsq, .pre = -1};
-        kn_gbt_set_imp(Ln), kn_gbt_set_imp(Rn);
-        imp[bf] += nd->w * nd->imp - Ln->w * Ln->imp - Rn->w * Rn->imp;
-      }
-      if (sorted_sums) continue;
-      /* split_without_lists' sums: in row order, every node of the level at once */
-      double ls[LANES_NODES] = {0}, lq[LANES_NODES] = {0}, lw[LANES_NODES] = {0};
-      for (int i = 0; i < n; i++) {
-        uint8_t *ni = s->nid + (size_t)i * LANES + u;
-        const gnode *nd = &nodes[u][*ni];
-        if (nd->feature < 0) continue;
-        int left = (double)P->Xc[(size_t)nd->feature * n + i] <= nd->thr, id = *ni;
-        double r = left ? res[i] : 0.0; /* branch-free, as above */
-        ls[id] += r, lq[id] += r * r, lw[id] += left;
-        *ni = (uint8_t)(left ? nd->left : nd->right);
-      }
-      for (int q = 0; q < ns; q++) {
-        int id = base + q;
         gnode *nd = &nodes[u][id];
-        if (nd->feature < 0) continue;
-        gnode *Ln = &nodes[u][nd->left], *Rn = &nodes[u][nd->right];
-        *Ln = (gnode){.feature = -1, .w = lw[id], .sum = ls[id], .sq = lq[id], .pre = -1};
-        *Rn = (gnode){.feature = -1, .w = nd->w - lw[id], .sum = nd->sum - ls[id], .sq = nd->sq - lq[id], .pre = -1};
-        kn_gbt_set_imp(Ln), kn_gbt_set_imp(Rn);
-        imp[nd->feature] += nd->w * nd->imp - Ln->w * Ln->imp - Rn->w * Rn->imp;
+        nd->feature = feat[q][u] = bf;
+        nd->thr = thr[q][u] = kn_gbt_threshold(s->llo[o + bf], s->lhi[o + bf]);
+        nd->left = 2 * id + 1, nd->right = 2 * id + 2;
+        if (sorted_sums) make_children(nodes[u], id, s->lbc[o + bf], s->lbs[o + bf], s->lbq[o + bf], s->limp + (size_t)u * D);
       }
     }
+    lane_rows(P, f->resr + c0, ntp, s->nid, base, ns, (const int32_t(*)[LANES])feat, (const double(*)[LANES])thr,
+              !sorted_sums, lw, ls, lq);
+    for (int u = 0; u < nl && !sorted_sums; u++) /* split_without_lists' children, in node order */
+      for (int q = 0; q < ns; q++)
+        if (feat[q][u] >= 0) make_children(nodes[u], base + q, lw[q][u], ls[q][u], lq[q][u], s->limp + (size_t)u * D);
   }
   for (int u = 0; u < nl; u++) {
     double *imp = s->limp + (size_t)u * D;
