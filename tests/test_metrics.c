@@ -774,12 +774,13 @@ static void test_cli(const char *argv0) {
 
 /* gbt_lanes.c (eight trees per pass, when it is built: AVX-512) against gbt.c (one tree at a
  * time): the same trees, so the same bytes, on odd sizes, ties, a constant feature, depths 1-3,
- * binary and many-class factors, and a group of eight classes with one left over. */
+ * binary and many-class factors, a group of eight classes with one left over, and more than 16
+ * codes (the row pass gathers). */
 static void test_gbt_lanes(void) {
   T_CASE("gbt: eight trees per pass = one at a time, bit for bit");
-  static const int sizes[][3] = {{517, 7, 0}, {97, 3, 1}, {5, 2, 2}, {1201, 5, 3}};
+  static const int sizes[][3] = {{517, 7, 0}, {97, 3, 1}, {5, 2, 2}, {1201, 5, 3}, {301, 19, 4}};
   static const int ncls[4] = {2, 3, 9, 17};
-  for (int t = 0; t < 4; t++) {
+  for (int t = 0; t < 5; t++) {
     int n = sizes[t][0], D = sizes[t][1], K = 4, m = n / 3 + 1;
     double *Xtr = malloc(sizeof(double) * (size_t)n * D), *Xte = malloc(sizeof(double) * (size_t)m * D);
     int32_t *ytr = malloc(sizeof(int32_t) * (size_t)n * K), *yte = malloc(sizeof(int32_t) * (size_t)m * K);
@@ -801,7 +802,7 @@ static void test_gbt_lanes(void) {
     }
     kn_pool *pool = kn_pool_create(t % 2 + 1);
     for (int depth = 1; depth <= 3 && pool; depth++) {
-      double imp[2][7 * 4], atr[2][4], ate[2][4];
+      double imp[2][19 * 4], atr[2][4], ate[2][4];
       for (int plain = 0; plain < 2; plain++) {
         kn_gbt_opts o = {.stages = 7, .depth = depth, .learning_rate = 0.1, .plain = plain};
         kn_gbt_job j = {.pool = pool, .o = &o, .Xtr = Xtr, .ytr = ytr, .Xte = Xte, .yte = yte, .n = n, .m = m,

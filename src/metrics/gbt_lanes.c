@@ -156,6 +156,7 @@ static void lane_rows(const presort *P, const double *resr, int ntp, uint8_t *ni
   __m256i F[4];
   __m512d TH[4], W[4], S[4], Q[4];
   __mmask8 act[4];
+  __mmask16 rowmask = (__mmask16)((1u << (D < 16 ? D : 16)) - 1);
   for (int q = 0; q < ns; q++) {
     F[q] = _mm256_loadu_si256((const __m256i *)feat[q]);
     act[q] = _mm256_cmpge_epi32_mask(F[q], _mm256_setzero_si256());
@@ -175,7 +176,12 @@ static void lane_rows(const presort *P, const double *resr, int ntp, uint8_t *ni
     }
     if (!in) continue;
     /* each lane's value of its node's feature, from the row; left if (double)x <= thr */
-    __m256 x = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), in, fs, P->Xr + (size_t)i * D, 4);
+    __m256 x;
+    if (D <= 16) /* one load and a permute (a gather is slow on some cores) */
+      x = _mm512_castps512_ps256(_mm512_permutexvar_ps(_mm512_castsi256_si512(fs),
+                                                       _mm512_maskz_loadu_ps(rowmask, P->Xr + (size_t)i * D)));
+    else
+      x = _mm256_mmask_i32gather_ps(_mm256_setzero_ps(), in, fs, P->Xr + (size_t)i * D, 4);
     __mmask8 left = in & _mm512_cmp_pd_mask(_mm512_cvtps_pd(x), ts, _CMP_LE_OQ);
     /* children of node id: 2 id + 1 (left), 2 id + 2 */
     __m256i child = _mm256_add_epi32(_mm256_add_epi32(id, id), onei);
