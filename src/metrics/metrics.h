@@ -40,6 +40,8 @@ typedef struct {
   const knobs_encoder *enc;   /* dataset metrics: the encoder (else NULL) */
   uint64_t stream;            /* this metric's rng stream base (KN_STREAM_EVAL + id << 32) */
   const knobs_grid_codes *grid; /* dataset metrics: the codes of every grid point, or NULL */
+  int plain;                  /* 1: the portable kernels even where the CPU has faster ones
+                                 (tests compare the two) */
 } kn_mctx;
 
 /* What a metric needs, checked before anything runs. */
