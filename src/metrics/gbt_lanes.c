@@ -312,11 +312,22 @@ static void grow_group(gbt_ctx *g, scratch *s, int k, int c0, int t0) {
   }
 }
 
+/* A group's cost, about, in passes over the samples: one per level but the root when the factor
+ * shares its root scan, and one for the rest (> 0). */
+static int group_cost(const gbt_ctx *g, int q) { return g->o->depth + 1 - (g->F[g->group_k[q]].rootp != NULL); }
+
 void kn_gbt_lanes_task(void *ctx, int tid, int nth) {
   gbt_ctx *g = ctx;
-  long lo, hi;
-  kn_split(g->G, tid, nth, &lo, &hi);
-  for (long q = lo; q < hi; q++) grow_group(g, &g->S[tid], g->group_k[q], g->group_c[q], g->group_t[q]);
+  /* contiguous groups of about equal cost per thread (which thread grows a tree changes
+   * nothing in it) */
+  long total = 0, before = 0;
+  for (int q = 0; q < g->G; q++) total += group_cost(g, q);
+  for (int q = 0; q < g->G; q++) {
+    long mid = 2 * before + group_cost(g, q); /* twice the group's middle, in cost */
+    before += group_cost(g, q);
+    if (mid * nth >= 2 * total * tid && mid * nth < 2 * total * (tid + 1))
+      grow_group(g, &g->S[tid], g->group_k[q], g->group_c[q], g->group_t[q]);
+  }
 }
 #else
 void kn_gbt_lanes_task(void *ctx, int tid, int nth) { KN_ASSERT(0); } /* kn_gbt_lanes is 0 */
