@@ -350,7 +350,7 @@ static void build_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, kn_rng *rng
 
 void kn_gbt_finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn,
                         const uint8_t *node_of, int stride) {
-  int n = g->P->n, nt = f->nt, D = g->D;
+  int n = g->P->n, nt = f->nt;
   for (int q = 0; q < nn; q++) s->num[q] = s->den[q] = 0;
   for (int i = 0; i < n; i++) {
     double r = f->res[(size_t)c * n + i];
@@ -359,15 +359,22 @@ void kn_gbt_finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nod
     s->num[q] += r;
     s->den[q] += (y - r) * (1 - y + r);
   }
+  kn_gbt_leaf_values(g, s, f, c, nodes, nn, node_of, stride);
+}
+
+void kn_gbt_leaf_values(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn, const uint8_t *node_of,
+                        int stride) {
+  int n = g->P->n, nt = f->nt, D = g->D;
+  double val[MAX_NODES];
   for (int q = 0; q < nn; q++) {
     if (nodes[q].feature >= 0) continue;
     double num = s->num[q];
     if (nt > 1) num *= (nt - 1.0) / nt;
-    nodes[q].value = fabs(s->den[q]) < 1e-150 ? 0.0 : num / s->den[q];
+    val[q] = nodes[q].value = fabs(s->den[q]) < 1e-150 ? 0.0 : num / s->den[q];
   }
   double lr = g->o->learning_rate;
   double *raw = f->raw + (size_t)c * n;
-  for (int i = 0; i < n; i++) raw[i] += lr * nodes[node_of[(size_t)i * stride]].value;
+  for (int i = 0; i < n; i++) raw[i] += lr * val[node_of[(size_t)i * stride]];
   for (int i = 0; i < f->m; i++) {
     const float *x = g->Xte + (size_t)i * D;
     int q = 0;

@@ -116,6 +116,10 @@ double kn_gbt_threshold(float lo, float hi);
  * node_of[i * stride]; then raw += lr * value for train and test rows. */
 void kn_gbt_finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn,
                         const uint8_t *node_of, int stride);
+/* The same from the leaves' sums s->num (residuals) and s->den ((y - r)(1 - y + r)), added in
+ * row order. */
+void kn_gbt_leaf_values(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn, const uint8_t *node_of,
+                        int stride);
 /* The seed stream of the tree of class c of factor k at the current stage. */
 uint64_t kn_gbt_tree_stream(const gbt_ctx *g, int k, int c);
 /* kn_pool task: the lane groups of the stage (gbt_lanes.c; only when KN_GBT_LANES). */

@@ -204,6 +204,35 @@ static void lane_rows(const presort *P, const double *resr, int ntp, uint8_t *ni
   }
 }
 
+/* kn_gbt_finish_tree's leaf sums for every lane in one pass in row order: per leaf id and lane
+ * the residuals and (y - r)(1 - y + r) (y: the row is of the lane's class), into
+ * num/den (LANES_NODES, LANES). */
+static void lane_leaf_sums(const factor_fit *f, int c0, const uint8_t *nid, int n, uint16_t leaves,
+                           double num[LANES_NODES][LANES], double den[LANES_NODES][LANES]) {
+  int ntp = (f->nt + 7) / 8 * 8, ids[LANES_NODES], nids = 0;
+  for (int q = 0; q < LANES_NODES; q++)
+    if (leaves >> q & 1) ids[nids++] = q;
+  __m512d N[LANES_NODES], Dn[LANES_NODES];
+  for (int t = 0; t < nids; t++) N[t] = Dn[t] = _mm512_setzero_pd();
+  /* the lane's class: c0 + u, or class 1 of a binary factor's single tree */
+  const __m256i cls = f->nt == 1 ? _mm256_set1_epi32(1) : _mm256_add_epi32(_mm256_set1_epi32(c0), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  const __m512d one = _mm512_set1_pd(1.0);
+  for (int i = 0; i < n; i++) {
+    __m256i id = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(nid + (size_t)i * LANES)));
+    __m512d r = _mm512_loadu_pd(f->resr + (size_t)i * ntp + c0);
+    __m512d y = _mm512_maskz_mov_pd(_mm256_cmpeq_epi32_mask(cls, _mm256_set1_epi32(f->y[i])), one);
+    __m512d term = _mm512_mul_pd(_mm512_sub_pd(y, r), _mm512_add_pd(_mm512_sub_pd(one, y), r));
+    for (int t = 0; t < nids; t++) {
+      __mmask8 m = _mm256_cmpeq_epi32_mask(id, _mm256_set1_epi32(ids[t]));
+      N[t] = _mm512_mask_add_pd(N[t], m, N[t], r);
+      Dn[t] = _mm512_mask_add_pd(Dn[t], m, Dn[t], term);
+    }
+  }
+  for (int q = 0; q < LANES_NODES; q++)
+    for (int u = 0; u < LANES; u++) num[q][u] = den[q][u] = 0;
+  for (int t = 0; t < nids; t++) _mm512_storeu_pd(num[ids[t]], N[t]), _mm512_storeu_pd(den[ids[t]], Dn[t]);
+}
+
 /* Node nd split, its children's counts and sums given for the left one: both children, and
  * the impurity decrease to the feature's importance. */
 static void make_children(gnode *nodes, int id, double cnt, double lsum, double lsq, double *imp) {
@@ -303,10 +332,16 @@ static void grow_group(gbt_ctx *g, scratch *s, int k, int c0, int t0) {
       for (int q = 0; q < ns; q++)
         if (feat[q][u] >= 0) make_children(nodes[u], base + q, lw[q][u], ls[q][u], lq[q][u], s->limp + (size_t)u * D);
   }
+  uint16_t leaves = 0;
+  for (int u = 0; u < nl; u++)
+    for (int q = 0; q < nn; q++) leaves |= (uint16_t)((nodes[u][q].feature < 0 && nodes[u][q].w > 0) << q);
+  double num[LANES_NODES][LANES], den[LANES_NODES][LANES];
+  lane_leaf_sums(f, c0, s->nid, n, leaves, num, den);
   for (int u = 0; u < nl; u++) {
     double *imp = s->limp + (size_t)u * D;
     for (int ft = 0; ft < D; ft++) imp[ft] /= n;
-    kn_gbt_finish_tree(g, s, f, c0 + u, nodes[u], nn, s->nid + u, LANES);
+    for (int q = 0; q < nn; q++) s->num[q] = num[q][u], s->den[q] = den[q][u];
+    kn_gbt_leaf_values(g, s, f, c0 + u, nodes[u], nn, s->nid + u, LANES);
     memcpy(g->task_imp + (size_t)(t0 + u) * D, imp, sizeof(double) * (size_t)D);
     g->task_split[t0 + u] = nodes[u][0].feature >= 0;
   }
