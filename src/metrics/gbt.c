@@ -21,7 +21,9 @@
  * vectorised pass over proxies; the root of every class's tree of one factor is searched in
  * one pass vectorised over classes (the trees share their root samples); the last level's
  * nodes are searched from their parent's lists, both children at once, without writing lists.
- * The trees of one stage are independent and run in parallel, each owning its column.
+ * The trees of one stage are independent and run in parallel, each owning its column. Where
+ * the build has AVX-512 and max_depth <= 3, gbt_lanes.c grows them eight classes at a time
+ * instead, the same trees bit for bit (opts.plain keeps this path, for the tests).
  * Sums are taken in a different order than scikit-learn's per-node sort and proxies compared
  * without its division: results agree to rounding, and differ only where two splits tie to
  * within rounding, which scikit-learn itself breaks at random (random_state is unset in the
