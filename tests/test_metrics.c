@@ -772,6 +772,105 @@ static void test_cli(const char *argv0) {
   knobs_array_free(&codes), knobs_array_free(&fac);
 }
 
+/* mig_sampled's AVX-512 kernel (blocks skipped by a bound, a 16-entry-table exp), where the CPU
+ * runs it, against the portable one on odd sizes: variances over four decades, groups of odd
+ * sizes, one component far from the rest. */
+static void test_mig_sampled_kernels(void) {
+  T_CASE("mig_sampled: the vector kernel = the portable one to 1e-12");
+  static const int ns[] = {1001, 77, 4099};
+  for (int t = 0; t < 3; t++) {
+    int n = ns[t], D = 3, K = 2, ncls[2] = {2, 7};
+    double *z = malloc(sizeof(double) * n * D), *lv = malloc(sizeof(double) * n * D), *zs = malloc(sizeof(double) * n * D);
+    double *yv = malloc(sizeof(double) * n * K);
+    int32_t *y = malloc(sizeof(int32_t) * n * K);
+    kn_rng r;
+    kn_rng_seed(&r, 17, (uint64_t)t);
+    for (int i = 0; i < n; i++) {
+      y[i * K] = (int32_t)kn_rng_below(&r, 2), y[i * K + 1] = i % 7;
+      for (int k = 0; k < K; k++) yv[i * K + k] = y[i * K + k];
+      z[i * D] = y[i * K] + 0.1 * kn_rng_normal(&r), lv[i * D] = -9 + 8 * kn_rng_uniform(&r);
+      z[i * D + 1] = 0.3 * y[i * K + 1] + 0.2 * kn_rng_normal(&r), lv[i * D + 1] = -4 + kn_rng_normal(&r);
+      z[i * D + 2] = 0.05 * kn_rng_normal(&r), lv[i * D + 2] = -0.1 * kn_rng_uniform(&r);
+      if (i == n / 2) z[i * D] = 40, z[i * D + 1] = -25;
+      for (int j = 0; j < D; j++) zs[i * D + j] = z[i * D + j] + exp(0.5 * lv[i * D + j]) * kn_rng_normal(&r);
+    }
+    knobs_metrics_opts o;
+    opts_init(&o, 2);
+    o.mig_sampled_samples = 600;
+    kn_pool *pool = kn_pool_create(2);
+    cJSON *out[2];
+    for (int plain = 0; plain < 2; plain++) {
+      kn_mctx c = {.D = D, .K = K, .ncls = ncls, .o = &o, .pool = pool, .plain = plain};
+      c.all = (kn_rows){n, z, y, yv, lv};
+      out[plain] = cJSON_CreateObject();
+      kn_rng rng;
+      kn_rng_seed(&rng, 1, 2);
+      CHECK(kn_mig_sampled_core(&c, zs, &rng, out[plain]) == KNOBS_OK, "%s", knobs_last_error());
+    }
+    CHECK_NEAR(jnum(out[0], "mig_sampled"), jnum(out[1], "mig_sampled"), 1e-12);
+    for (int j = 0; j < D; j++) {
+      char p[64];
+      snprintf(p, sizeof p, "marginal_entropies.%d", j);
+      CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-12);
+      for (int k = 0; k < K; k++) {
+        snprintf(p, sizeof p, "conditional_entropies.%d.%d", k, j);
+        CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-12);
+      }
+    }
+    cJSON_Delete(out[0]), cJSON_Delete(out[1]);
+    kn_pool_free(pool);
+    free(z), free(lv), free(zs), free(yv), free(y);
+  }
+}
+
+/* gbt_lanes.c (eight trees per pass, when it is built: AVX-512) against gbt.c (one tree at a
+ * time): the same trees, so the same bytes, on odd sizes, ties, a constant feature, depths 1-3,
+ * binary and many-class factors, a group of eight classes with one left over, and more than 16
+ * codes (the row pass gathers). */
+static void test_gbt_lanes(void) {
+  T_CASE("gbt: eight trees per pass = one at a time, bit for bit");
+  static const int sizes[][3] = {{517, 7, 0}, {97, 3, 1}, {5, 2, 2}, {1201, 5, 3}, {301, 19, 4}};
+  static const int ncls[4] = {2, 3, 9, 17};
+  for (int t = 0; t < 5; t++) {
+    int n = sizes[t][0], D = sizes[t][1], K = 4, m = n / 3 + 1;
+    double *Xtr = malloc(sizeof(double) * (size_t)n * D), *Xte = malloc(sizeof(double) * (size_t)m * D);
+    int32_t *ytr = malloc(sizeof(int32_t) * (size_t)n * K), *yte = malloc(sizeof(int32_t) * (size_t)m * K);
+    kn_rng r;
+    kn_rng_seed(&r, 7, (uint64_t)t);
+    for (int rows = 0; rows < 2; rows++) {
+      int nn = rows ? m : n;
+      double *X = rows ? Xte : Xtr;
+      int32_t *y = rows ? yte : ytr;
+      for (int i = 0; i < nn; i++) {
+        for (int k = 0; k < K; k++) y[(size_t)i * K + k] = i < ncls[k] ? i : (int32_t)kn_rng_below(&r, (uint32_t)ncls[k]);
+        for (int d = 0; d < D; d++) {
+          double v = kn_rng_normal(&r) + 0.3 * y[(size_t)i * K + d % K];
+          if (d == 1) v = floor(3 * v) / 3; /* ties */
+          if (d == 2 && t != 2) v = 1.5;    /* constant */
+          X[(size_t)i * D + d] = v;
+        }
+      }
+    }
+    kn_pool *pool = kn_pool_create(t % 2 + 1);
+    for (int depth = 1; depth <= 3 && pool; depth++) {
+      double imp[2][19 * 4], atr[2][4], ate[2][4];
+      for (int plain = 0; plain < 2; plain++) {
+        kn_gbt_opts o = {.stages = 7, .depth = depth, .learning_rate = 0.1, .plain = plain};
+        kn_gbt_job j = {.pool = pool, .o = &o, .Xtr = Xtr, .ytr = ytr, .Xte = Xte, .yte = yte, .n = n, .m = m,
+                        .D = D, .K = K, .ncls = ncls, .seed = 3, .stream = 11, .importance = imp[plain],
+                        .acc_train = atr[plain], .acc_test = ate[plain]};
+        CHECK(kn_gbt_fit(&j) == KNOBS_OK, "%s", knobs_last_error());
+      }
+      CHECK(!memcmp(imp[0], imp[1], sizeof(double) * (size_t)D * K) && !memcmp(atr[0], atr[1], sizeof atr[0]) &&
+                !memcmp(ate[0], ate[1], sizeof ate[0]),
+            "n %d, D %d, depth %d: importances or accuracies differ (first %.17g vs %.17g)", n, D, depth, imp[0][0],
+            imp[1][0]);
+    }
+    kn_pool_free(pool);
+    free(Xtr), free(Xte), free(ytr), free(yte);
+  }
+}
+
 int main(int argc, char **argv) {
   (void)argc;
   if (!(ref = t_ref_json(REF_JSON))) {
@@ -780,6 +879,8 @@ int main(int argc, char **argv) {
   }
   CHECK(jnum(ref, "version") == 1, "reference version %g, this test reads version 1", jnum(ref, "version"));
   test_pieces();
+  test_gbt_lanes();
+  test_mig_sampled_kernels();
   test_closed_forms();
   test_bad_input();
   test_dataset();

@@ -37,7 +37,7 @@ knobs_status kn_dci(const kn_mctx *c, cJSON *out) {
     s = kn_err(KNOBS_ERR_NOMEM, "dci: cannot allocate");
     goto done;
   }
-  kn_gbt_opts go = {c->o->gbt_stages, c->o->gbt_depth, c->o->gbt_learning_rate};
+  kn_gbt_opts go = {.stages = c->o->gbt_stages, .depth = c->o->gbt_depth, .learning_rate = c->o->gbt_learning_rate};
   kn_gbt_job job = {.pool = c->pool, .o = &go, .Xtr = tr->z, .ytr = tr->y, .Xte = te->z, .yte = te->y,
                     .n = tr->n, .m = te->n, .D = D, .K = K, .ncls = c->ncls, .seed = c->o->seed,
                     .stream = c->stream, .importance = R, .acc_train = atr, .acc_test = ate,

@@ -21,7 +21,9 @@
  * vectorised pass over proxies; the root of every class's tree of one factor is searched in
  * one pass vectorised over classes (the trees share their root samples); the last level's
  * nodes are searched from their parent's lists, both children at once, without writing lists.
- * The trees of one stage are independent and run in parallel, each owning its column.
+ * The trees of one stage are independent and run in parallel, each owning its column. Where
+ * the build has AVX-512 and max_depth <= 3, gbt_lanes.c grows them eight classes at a time
+ * instead, the same trees bit for bit (opts.plain keeps this path, for the tests).
  * Sums are taken in a different order than scikit-learn's per-node sort and proxies compared
  * without its division: results agree to rounding, and differ only where two splits tie to
  * within rounding, which scikit-learn itself breaks at random (random_state is unset in the
@@ -32,84 +34,14 @@
 #include <string.h>
 
 #include "core/arena.h"
-#include "metrics/metrics.h"
-
-#define MAX_DEPTH 7 /* node ids fit in uint8 */
-#define MAX_NODES ((1 << (MAX_DEPTH + 1)) - 1)
-#define SHARE_ROOT 4 /* factors with at least this many trees per stage share the root scan */
-
-typedef struct {
-  int feature; /* -1: leaf */
-  double thr;
-  int left, right;
-  double w, sum, sq, imp; /* samples, residual sum, square sum, MSE impurity */
-  double value;           /* leaf value */
-  int start, end;         /* its samples in the level's sorted lists */
-  int pre;                /* >= 0: its best splits were found with its sibling's (scan_children) */
-} gnode;
+#include "metrics/gbt.h"
 
 typedef struct {
   float v;
   int32_t i;
 } vi_pair;
 
-typedef struct {
-  int n, D;
-  int32_t *sorted; /* (D,n) samples sorted by value per feature */
-  float *Xc;       /* (D,n) the float32 features, column-major */
-} presort;
-
-/* per-thread scratch */
-typedef struct {
-  uint8_t *node_of;  /* (n) current node of each sample */
-  uint8_t *goes_left; /* (n) */
-  int32_t *list[2];  /* (D,n) x2 the samples of each node sorted by each feature */
-  double *cum;       /* (n + 8) prefix sums of the residuals along one list */
-  float *vb;         /* (n + 8) the values along one list */
-  double *bestp;     /* (slots, D) best proxy per node and feature */
-  double *prep;      /* (slots, D) the same for the next level's nodes (scan_children) */
-  float *prelo, *prehi;
-  float *bestlo, *besthi;
-  double *num, *den; /* (MAX_NODES) leaf sums */
-  int *perm;         /* (D) */
-  double *imp;       /* (D) importances of the tree */
-} scratch;
-
-typedef struct {
-  int n, m, C, nt;      /* rows, test rows, classes present in train, trees per stage */
-  int32_t *y;           /* (n) class 0..C-1 */
-  int32_t *yte;         /* (m) class, -1 if not a train class */
-  double *raw, *rawte;  /* (nt,n) class-major, (m,nt) */
-  double *res;          /* (nt,n) residuals of the current stage, class-major: each tree's
-                           column is contiguous */
-  double *imp_sum;      /* (D) */
-  int relevant;         /* trees that split */
-  /* factors with many classes share the root scan: every class's tree has the same root
-   * samples, so one pass per feature over the presorted rows serves all of them, vectorised
-   * over classes */
-  double *resr;         /* (n, ntp) row-major residuals (ntp = nt rounded up to 8), or NULL */
-  double *rootp;        /* (D, nt) best root proxy per feature and class */
-  int *rootk;           /* (D, nt) its position in the presorted list */
-  double *tot;          /* (nt) residual sums */
-} factor_fit;
-
-typedef struct {
-  const kn_gbt_opts *o;
-  const presort *P;
-  const float *Xte;
-  int D, K, T, stage;
-  factor_fit *F;
-  int *task_k, *task_c;
-  int *rtask_k, *rtask_f, RT; /* root scans: (factor, feature) pairs of shared factors */
-  double *task_imp;     /* (T,D) */
-  int *task_split;      /* (T) */
-  scratch *S;
-  uint64_t seed, stream;
-} gbt_ctx;
-
 /* ---- one regression tree on the residual column c of factor fit f ----------------------- */
-typedef float kn_v8f __attribute__((vector_size(32)));
-typedef int32_t kn_v8i __attribute__((vector_size(32)));
 
 /* The best split of a node whose samples, sorted by one feature, are l[0..m): the first
  * position k (left = l[0..k)) with the largest friedman proxy (n_r s_l - n_l s_r)^2/(n_l n_r)
@@ -255,22 +187,24 @@ static void level_scan(tree_state *ts, const int *split_nodes, int ns, int depth
   }
 }
 
-/* The best feature of slot t, the first in a random order on ties; -1 if none splits. */
-static int choose_feature(scratch *s, kn_rng *rng, int t, int D) {
-  kn_rng_permutation(rng, s->perm, D);
+int kn_gbt_choose(kn_rng *rng, int *perm, const double *bp, int D) {
+  kn_rng_permutation(rng, perm, D);
   int bf = -1;
   double best = -INFINITY;
   for (int q = 0; q < D; q++) {
-    int ft = s->perm[q];
-    if (s->bestp[(size_t)t * D + ft] > best) {
-      best = s->bestp[(size_t)t * D + ft];
+    int ft = perm[q];
+    if (bp[ft] > best) {
+      best = bp[ft];
       bf = ft;
     }
   }
   return bf;
 }
 
-static void set_imp(gnode *x) { x->imp = x->sq / x->w - (x->sum / x->w) * (x->sum / x->w); }
+double kn_gbt_threshold(float lo, float hi) {
+  double a = lo, b = hi, thr = a / 2.0 + b / 2.0;
+  return thr == b || isinf(thr) ? a : thr;
+}
 
 /* Split node nd (slot t) on its lists: left if X <= thr, the children's sums as
  * scikit-learn's criterion takes them (right = total - left); then either the children's
@@ -298,7 +232,7 @@ static void split_on_lists(tree_state *ts, gnode *nd, int t, int fuse, int last_
   *L = (gnode){.feature = -1, .w = nl, .sum = lsum, .sq = lsq, .start = nd->start, .end = nd->start + nl, .pre = -1};
   *R = (gnode){.feature = -1, .w = nd->w - nl, .sum = nd->sum - lsum, .sq = nd->sq - lsq,
                .start = nd->start + nl, .end = nd->end, .pre = -1};
-  set_imp(L), set_imp(R);
+  kn_gbt_set_imp(L), kn_gbt_set_imp(R);
   s->imp[bf] += nd->w * nd->imp - L->w * L->imp - R->w * R->imp;
   if (fuse) {
     double Wc[2] = {L->w, R->w}, tc[2] = {L->sum, R->sum};
@@ -353,7 +287,7 @@ static void split_without_lists(tree_state *ts, const int *split_nodes, int ns) 
     gnode *L = &nodes[nd->left], *R = &nodes[nd->right];
     L->w = lw[id], L->sum = ls[id], L->sq = lq[id];
     R->w = nd->w - lw[id], R->sum = nd->sum - ls[id], R->sq = nd->sq - lq[id];
-    set_imp(L), set_imp(R);
+    kn_gbt_set_imp(L), kn_gbt_set_imp(R);
     s->imp[nd->feature] += nd->w * nd->imp - L->w * L->imp - R->w * R->imp;
   }
 }
@@ -363,12 +297,10 @@ static int grow_level(tree_state *ts, kn_rng *rng, const int *split_nodes, int n
   int D = ts->g->D, nnext = 0, last_level = depth + 1 == ts->g->o->depth, fuse = depth + 2 == ts->g->o->depth;
   int32_t *dst = ts->s->list[depth & 1];
   for (int t = 0; t < ns; t++) {
-    int bf = choose_feature(ts->s, rng, t, D);
+    int bf = kn_gbt_choose(rng, ts->s->perm, ts->s->bestp + (size_t)t * D, D);
     if (bf < 0) continue;
     gnode *nd = &ts->nodes[split_nodes[t]];
-    double a = ts->s->bestlo[(size_t)t * D + bf], b = ts->s->besthi[(size_t)t * D + bf];
-    double thr = a / 2.0 + b / 2.0;
-    if (thr == b || isinf(thr)) thr = a;
+    double thr = kn_gbt_threshold(ts->s->bestlo[(size_t)t * D + bf], ts->s->besthi[(size_t)t * D + bf]);
     int nn = ts->nn;
     nd->feature = bf, nd->thr = thr, nd->left = nn, nd->right = nn + 1;
     ts->nodes[nn] = (gnode){.feature = -1, .pre = -1};
@@ -418,26 +350,33 @@ static void build_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, kn_rng *rng
   *nnodes = ts.nn;
 }
 
-/* Newton leaf values, then raw += lr * value for train and test rows. */
-static void finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn) {
-  int n = g->P->n, nt = f->nt, D = g->D;
+void kn_gbt_finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn,
+                        const uint8_t *node_of, int stride) {
+  int n = g->P->n, nt = f->nt;
   for (int q = 0; q < nn; q++) s->num[q] = s->den[q] = 0;
   for (int i = 0; i < n; i++) {
     double r = f->res[(size_t)c * n + i];
     double y = nt == 1 ? (f->y[i] == 1) : (f->y[i] == c);
-    int q = s->node_of[i];
+    int q = node_of[(size_t)i * stride];
     s->num[q] += r;
     s->den[q] += (y - r) * (1 - y + r);
   }
+  kn_gbt_leaf_values(g, s, f, c, nodes, nn, node_of, stride);
+}
+
+void kn_gbt_leaf_values(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nodes, int nn, const uint8_t *node_of,
+                        int stride) {
+  int n = g->P->n, nt = f->nt, D = g->D;
+  double val[MAX_NODES];
   for (int q = 0; q < nn; q++) {
     if (nodes[q].feature >= 0) continue;
     double num = s->num[q];
     if (nt > 1) num *= (nt - 1.0) / nt;
-    nodes[q].value = fabs(s->den[q]) < 1e-150 ? 0.0 : num / s->den[q];
+    val[q] = nodes[q].value = fabs(s->den[q]) < 1e-150 ? 0.0 : num / s->den[q];
   }
   double lr = g->o->learning_rate;
   double *raw = f->raw + (size_t)c * n;
-  for (int i = 0; i < n; i++) raw[i] += lr * nodes[s->node_of[i]].value;
+  for (int i = 0; i < n; i++) raw[i] += lr * val[node_of[(size_t)i * stride]];
   for (int i = 0; i < f->m; i++) {
     const float *x = g->Xte + (size_t)i * D;
     int q = 0;
@@ -446,8 +385,10 @@ static void finish_tree(gbt_ctx *g, scratch *s, factor_fit *f, int c, gnode *nod
   }
 }
 
-/* the root split of every class's tree of a shared factor, for one feature: one pass over
- * the presorted rows with the prefix sums of all classes, eight classes per vector */
+#define ROOT_PREFETCH 16 /* rows ahead */
+
+/* the root split of eight classes' trees of a shared factor (vector v of its classes), for one
+ * feature: one pass over the presorted rows with the classes' prefix sums in one vector */
 static void root_task(void *ctx, int tid, int nth) {
   gbt_ctx *g = ctx;
   const presort *P = g->P;
@@ -456,51 +397,43 @@ static void root_task(void *ctx, int tid, int nth) {
   kn_split(g->RT, tid, nth, &lo, &hi);
   for (long t = lo; t < hi; t++) {
     factor_fit *f = &g->F[g->rtask_k[t]];
-    int ft = g->rtask_f[t], nt = f->nt, nv = (nt + 7) / 8, ntp = nv * 8;
+    int ft = g->rtask_f[t], v = g->rtask_v[t], nt = f->nt, ntp = (nt + 7) / 8 * 8;
     const int32_t *sl = P->sorted + (size_t)ft * n;
-    const float *xc = P->Xc + (size_t)ft * n;
-    kn_v8d cum[KN_MAX_CLASSES / 8 + 1], tot[KN_MAX_CLASSES / 8 + 1], best[KN_MAX_CLASSES / 8 + 1];
-    kn_v8l bk[KN_MAX_CLASSES / 8 + 1];
-    kn_v8d zero = {0};
-    for (int v = 0; v < nv; v++) {
-      cum[v] = zero;
-      best[v] = zero - INFINITY;
-      bk[v] = (kn_v8l){0};
-      memcpy(&tot[v], f->tot + 8 * v, sizeof tot[v]);
-    }
-    float prev = xc[sl[0]];
-    const double *r0 = f->resr + (size_t)sl[0] * ntp;
-    for (int v = 0; v < nv; v++) {
-      kn_v8d x;
-      memcpy(&x, r0 + 8 * v, sizeof x);
-      cum[v] += x;
-    }
+    const float *xs = P->xs + (size_t)ft * n;
+    const double *resr = f->resr + 8 * v;
+    kn_v8d zero = {0}, cum, sq, tot, best = zero - INFINITY, bsum = zero, bsq = zero, x;
+    kn_v8l bk = {0};
+    memcpy(&tot, f->tot + 8 * v, sizeof tot);
+    memcpy(&x, resr + (size_t)sl[0] * ntp, sizeof x);
+    cum = zero + x;
+    sq = zero + x * x;
     for (int k = 1; k < n; k++) {
-      int i = sl[k];
-      float val = xc[i], lim = prev + 1e-7f;
-      if (val > lim) {
-        double wl = k, wr = n - wl, inv = 1.0 / (wl * wr);
+      if (k + ROOT_PREFETCH < n) /* the rows come in the feature's order: random, from L2 or L3 */
+        __builtin_prefetch(resr + (size_t)sl[k + ROOT_PREFETCH] * ntp);
+      if (xs[k] > xs[k - 1] + 1e-7f) {
+        double wl = k, wr = n - wl, inv = P->inv[k]; /* 1 / (wl wr) */
         kn_v8l kk = (kn_v8l){0} + k;
-        for (int v = 0; v < nv; v++) {
-          kn_v8d diff = wr * cum[v] - wl * (tot[v] - cum[v]), prox = diff * diff * inv;
-          kn_v8l up = (kn_v8l)(prox > best[v]);
-          best[v] = (kn_v8d)(((kn_v8l)prox & up) | ((kn_v8l)best[v] & ~up));
-          bk[v] = (kk & up) | (bk[v] & ~up);
-        }
+        kn_v8d diff = wr * cum - wl * (tot - cum), prox = diff * diff * inv;
+        kn_v8l up = (kn_v8l)(prox > best);
+        best = (kn_v8d)(((kn_v8l)prox & up) | ((kn_v8l)best & ~up));
+        bk = (kk & up) | (bk & ~up);
+        bsum = (kn_v8d)(((kn_v8l)cum & up) | ((kn_v8l)bsum & ~up));
+        bsq = (kn_v8d)(((kn_v8l)sq & up) | ((kn_v8l)bsq & ~up));
       }
-      const double *ri = f->resr + (size_t)i * ntp;
-      for (int v = 0; v < nv; v++) {
-        kn_v8d x;
-        memcpy(&x, ri + 8 * v, sizeof x);
-        cum[v] += x;
-      }
-      prev = val;
+      memcpy(&x, resr + (size_t)sl[k] * ntp, sizeof x);
+      cum += x;
+      sq += x * x;
     }
-    for (int c = 0; c < nt; c++) {
-      f->rootp[(size_t)ft * nt + c] = best[c / 8][c % 8];
-      f->rootk[(size_t)ft * nt + c] = (int)bk[c / 8][c % 8];
+    for (int c = 8 * v; c < nt && c < 8 * v + 8; c++) {
+      size_t o = (size_t)ft * nt + c;
+      f->rootp[o] = best[c % 8], f->rootk[o] = (int)bk[c % 8];
+      f->rootsum[o] = bsum[c % 8], f->rootsq[o] = bsq[c % 8];
     }
   }
+}
+
+uint64_t kn_gbt_tree_stream(const gbt_ctx *g, int k, int c) {
+  return g->stream + (((uint64_t)k * 8192 + (uint64_t)g->stage) * 2048 + (uint64_t)c);
 }
 
 static void tree_task(void *ctx, int tid, int nth) {
@@ -511,10 +444,10 @@ static void tree_task(void *ctx, int tid, int nth) {
   for (long t = lo; t < hi; t++) {
     int k = g->task_k[t], c = g->task_c[t];
     kn_rng rng;
-    kn_rng_seed(&rng, g->seed, g->stream + (((uint64_t)k * 8192 + (uint64_t)g->stage) * 2048 + (uint64_t)c));
+    kn_rng_seed(&rng, g->seed, kn_gbt_tree_stream(g, k, c));
     int nn;
     build_tree(g, &g->S[tid], &g->F[k], c, &rng, nodes, &nn);
-    finish_tree(g, &g->S[tid], &g->F[k], c, nodes, nn);
+    kn_gbt_finish_tree(g, &g->S[tid], &g->F[k], c, nodes, nn, g->S[tid].node_of, 1);
     memcpy(g->task_imp + (size_t)t * g->D, g->S[tid].imp, sizeof(double) * (size_t)g->D);
     g->task_split[t] = nn > 1;
   }
@@ -602,10 +535,12 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
                        vi_pair **pairs) {
   int n = j->n, m = j->m ? j->m : 1, D = j->D, K = j->K;
   size_t nD = (size_t)n * D, slots = (size_t)(1 << MAX_DEPTH) * D;
-  *X = kn_arena_take(ar, sizeof(float) * nD);
+  *X = P->Xr = kn_arena_take(ar, sizeof(float) * nD);
   g->Xte = kn_arena_take(ar, sizeof(float) * (size_t)m * D);
   P->sorted = kn_arena_take(ar, sizeof(int32_t) * nD);
   P->Xc = kn_arena_take(ar, sizeof(float) * nD);
+  P->xs = kn_arena_take(ar, sizeof(float) * nD);
+  P->inv = kn_arena_take(ar, sizeof(double) * (size_t)n);
   *pairs = kn_arena_take(ar, sizeof(vi_pair) * (size_t)n);
   g->F = kn_arena_take(ar, sizeof(factor_fit) * (size_t)K);
   g->S = kn_arena_take(ar, sizeof(scratch) * (size_t)nth);
@@ -613,7 +548,7 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
     scratch S;
     S.node_of = kn_arena_take(ar, (size_t)n);
     S.goes_left = kn_arena_take(ar, (size_t)n);
-    for (int b = 0; b < 2; b++) S.list[b] = kn_arena_take(ar, sizeof(int32_t) * nD);
+    for (int b = 0; b < 2; b++) S.list[b] = kn_arena_take(ar, g->lanes ? 0 : sizeof(int32_t) * nD);
     S.cum = kn_arena_take(ar, sizeof(double) * (size_t)(n + 8));
     S.vb = kn_arena_take(ar, sizeof(float) * (size_t)(n + 8));
     S.bestp = kn_arena_take(ar, sizeof(double) * slots);
@@ -626,9 +561,20 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
     S.den = kn_arena_take(ar, sizeof(double) * MAX_NODES);
     S.perm = kn_arena_take(ar, sizeof(int) * (size_t)D);
     S.imp = kn_arena_take(ar, sizeof(double) * (size_t)D);
+    size_t ln = g->lanes ? 1 : 0, lslots = ln * (size_t)D * 4 * LANES;
+    S.nid = kn_arena_take(ar, ln * (size_t)n * LANES);
+    S.lnodes = kn_arena_take(ar, ln * sizeof(gnode) * LANES * LANES_NODES);
+    S.lbp = kn_arena_take(ar, sizeof(double) * lslots);
+    S.llo = kn_arena_take(ar, sizeof(float) * lslots);
+    S.lhi = kn_arena_take(ar, sizeof(float) * lslots);
+    S.lbc = kn_arena_take(ar, sizeof(double) * lslots);
+    S.lbs = kn_arena_take(ar, sizeof(double) * lslots);
+    S.lbq = kn_arena_take(ar, sizeof(double) * lslots);
+    S.limp = kn_arena_take(ar, ln * sizeof(double) * LANES * (size_t)D);
+    S.lrng = kn_arena_take(ar, ln * sizeof(kn_rng) * LANES);
     if (g->S) g->S[t] = S;
   }
-  g->T = g->RT = 0;
+  g->T = g->RT = g->G = 0;
   for (int k = 0; k < K; k++) {
     factor_fit f = {.n = n, .m = j->m, .nt = nt[k]};
     f.y = kn_arena_take(ar, sizeof(int32_t) * (size_t)n);
@@ -637,21 +583,29 @@ static void fit_layout(kn_arena *ar, const kn_gbt_job *j, const int *nt, int nth
     f.rawte = kn_arena_take(ar, sizeof(double) * (size_t)m * f.nt);
     f.res = kn_arena_take(ar, sizeof(double) * (size_t)n * f.nt);
     f.imp_sum = kn_arena_take(ar, sizeof(double) * (size_t)D);
+    int ntp = (f.nt + 7) / 8 * 8;
+    if (f.nt >= SHARE_ROOT || g->lanes) /* zeroed: the padding stays 0 */
+      f.resr = kn_arena_take(ar, sizeof(double) * (size_t)n * ntp);
     if (f.nt >= SHARE_ROOT) {
-      int ntp = (f.nt + 7) / 8 * 8;
-      f.resr = kn_arena_take(ar, sizeof(double) * (size_t)n * ntp); /* zeroed: the padding stays 0 */
       f.rootp = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
       f.rootk = kn_arena_take(ar, sizeof(int) * (size_t)D * f.nt);
+      f.rootsum = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
+      f.rootsq = kn_arena_take(ar, sizeof(double) * (size_t)D * f.nt);
       f.tot = kn_arena_take(ar, sizeof(double) * (size_t)ntp);
-      g->RT += D;
+      g->RT += D * (ntp / 8);
     }
     if (g->F) g->F[k] = f;
     g->T += f.nt;
+    g->G += g->lanes ? ntp / LANES : 0;
   }
   g->rtask_k = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
   g->rtask_f = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
+  g->rtask_v = kn_arena_take(ar, sizeof(int) * (size_t)(g->RT + 1));
   g->task_k = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
   g->task_c = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
+  g->group_k = kn_arena_take(ar, sizeof(int) * (size_t)(g->G + 1));
+  g->group_c = kn_arena_take(ar, sizeof(int) * (size_t)(g->G + 1));
+  g->group_t = kn_arena_take(ar, sizeof(int) * (size_t)(g->G + 1));
   g->task_imp = kn_arena_take(ar, sizeof(double) * (size_t)g->T * D);
   g->task_split = kn_arena_take(ar, sizeof(int) * (size_t)g->T);
 }
@@ -699,13 +653,24 @@ static void fit_prepare(const kn_gbt_job *j, gbt_ctx *g, presort *P, float *X, v
   for (int ft = 0; ft < D; ft++) {
     for (int i = 0; i < n; i++) pairs[i] = (vi_pair){P->Xc[(size_t)ft * n + i] = X[(size_t)i * D + ft], i};
     qsort(pairs, (size_t)n, sizeof *pairs, cmp_vi);
-    for (int i = 0; i < n; i++) P->sorted[(size_t)ft * n + i] = pairs[i].i;
+    for (int i = 0; i < n; i++) {
+      P->sorted[(size_t)ft * n + i] = pairs[i].i;
+      P->xs[(size_t)ft * n + i] = pairs[i].v;
+    }
+  }
+  for (int k = 1; k < n; k++) {
+    double wl = k, wr = n - wl;
+    P->inv[k] = 1.0 / (wl * wr);
   }
   for (int k = 0; k < K; k++) init_factor(j, k, &g->F[k]);
   for (int k = 0, t = 0; k < K; k++)
-    for (int ft = 0; g->F[k].resr && ft < D; ft++, t++) g->rtask_k[t] = k, g->rtask_f[t] = ft;
-  for (int k = 0, t = 0; k < K; k++)
-    for (int c = 0; c < g->F[k].nt; c++, t++) g->task_k[t] = k, g->task_c[t] = c;
+    for (int ft = 0; g->F[k].rootp && ft < D; ft++)
+      for (int v = 0; v < (g->F[k].nt + 7) / 8; v++, t++) g->rtask_k[t] = k, g->rtask_f[t] = ft, g->rtask_v[t] = v;
+  for (int k = 0, t = 0, q = 0; k < K; k++)
+    for (int c = 0; c < g->F[k].nt; c++, t++) {
+      g->task_k[t] = k, g->task_c[t] = c;
+      if (g->lanes && c % LANES == 0) g->group_k[q] = k, g->group_c[q] = c, g->group_t[q++] = t;
+    }
 }
 
 /* One boosting stage: residuals, the shared root scans, every tree, the importances. */
@@ -716,7 +681,7 @@ static void fit_stage(kn_pool *pool, gbt_ctx *g, int stage) {
   kn_pool_run(pool, residual_task, g);
   if (g->RT) {
     for (int k = 0; k < K; k++) /* the root sums, summed as build_tree sums them */
-      if (F[k].resr)
+      if (F[k].rootp)
         for (int c = 0; c < F[k].nt; c++) {
           double sum = 0;
           const double *rc = F[k].res + (size_t)c * n;
@@ -725,7 +690,7 @@ static void fit_stage(kn_pool *pool, gbt_ctx *g, int stage) {
         }
     kn_pool_run(pool, root_task, g);
   }
-  kn_pool_run(pool, tree_task, g);
+  kn_pool_run(pool, g->lanes ? kn_gbt_lanes_task : tree_task, g);
   for (int t = 0; t < g->T; t++) { /* scikit-learn's order: stage by stage, class by class */
     if (!g->task_split[t]) continue;
     factor_fit *f = &F[g->task_k[t]];
@@ -765,7 +730,8 @@ knobs_status kn_gbt_fit(const kn_gbt_job *j) {
     nt[k] = C == 2 ? 1 : C;
   }
   presort P = {.n = j->n, .D = j->D};
-  gbt_ctx g = {.o = j->o, .P = &P, .D = j->D, .K = j->K, .seed = j->seed, .stream = j->stream};
+  gbt_ctx g = {.o = j->o, .P = &P, .D = j->D, .K = j->K, .seed = j->seed, .stream = j->stream,
+               .lanes = KN_GBT_LANES && !j->o->plain && j->o->depth <= LANES_MAX_DEPTH};
   float *X;
   vi_pair *pairs;
   kn_arena ar = {0};

@@ -40,6 +40,8 @@ typedef struct {
   const knobs_encoder *enc;   /* dataset metrics: the encoder (else NULL) */
   uint64_t stream;            /* this metric's rng stream base (KN_STREAM_EVAL + id << 32) */
   const knobs_grid_codes *grid; /* dataset metrics: the codes of every grid point, or NULL */
+  int plain;                  /* 1: the portable kernels even where the CPU has faster ones
+                                 (tests compare the two) */
 } kn_mctx;
 
 /* What a metric needs, checked before anything runs. */
@@ -119,6 +121,8 @@ knobs_status kn_mi_matrix(const kn_mctx *c, const kn_rows *r, int32_t *disc, dou
 typedef struct {
   int stages, depth;          /* 100, 3 */
   double learning_rate;       /* 0.1 */
+  int plain;                  /* 1: grow every tree on its own (gbt.c) even where gbt_lanes.c
+                                 would grow eight at once; the same trees (tests compare them) */
 } kn_gbt_opts;
 /* A fit: one GradientBoostingClassifier per factor, as scikit-learn 1.2 fits it (log-loss,
  * prior init, friedman_mse trees on float32 features, Newton leaf values), on Xtr (n,D) with

@@ -10,7 +10,12 @@
  * Chen's dSprites number leaves out shape (a factor subset); Chen works in float32 on a GPU,
  * we in double. The log-sum-exp over components is the hot loop (S x N x D per group): it is
  * shifted by the largest possible term so one pass suffices, with an exact two-pass fallback
- * when the sum would underflow, and a polynomial exp the compiler vectorises. */
+ * when the sum would underflow, and a polynomial exp the compiler vectorises. Where the CPU has
+ * AVX-512 (checked at run time) a faster kernel does the same sum: the components in blocks of
+ * 64 by mu, a block skipped when a bound on its largest term says every term is below the
+ * window's cut, and an exp with FMA, a 16-entry table and a degree-6 polynomial (relative
+ * error ~1e-15 instead of ~1e-16): the estimates move by ~1e-13, far inside the reference
+ * test's 1e-9. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,12 +24,19 @@
 #include "data/data.h"
 #include "metrics/metrics.h"
 
+#define BLOCK 64 /* components per block of the AVX-512 kernel's bounds */
+
 /* one group of m components, SoA per dimension: mu, h = 1/(2 var), cc = log density constant
  * minus the group's largest constant (so every term is <= 1) */
 typedef struct {
   int m, D;
   double *mu, *h, *cc, *cmax; /* (D,m) x3 sorted by mu per dimension, (D) */
   double *hmin;                /* (D) */
+  /* blocks of BLOCK components (sorted by mu) per dimension: their smallest h, largest cc, and
+   * the mu range; used by the AVX-512 kernel */
+  int nb;
+  double *bh, *bc, *bmu0, *bmu1; /* (D,nb) each */
+  int simd;                    /* use lse_avx512 */
   const double *samples;       /* (S,D) the samples scored */
   const double *own;           /* (S,D) log term of each sample's own component */
   int S;
@@ -35,8 +47,8 @@ typedef struct {
  * cmax. Terms below e^-50 times the sample's own component's term are left out: with
  * the components sorted by mu, the window |x - mu| <= sqrt((50 - own) / min h) holds every
  * other term; the sum moves by less than m e^-50 relative (< 1e-15 for a million terms). */
-static double lse_one(const group_job *g, int j, double x, double own) {
-  const double *mu = g->mu + (size_t)j * g->m, *h = g->h + (size_t)j * g->m, *cc = g->cc + (size_t)j * g->m;
+static void window(const group_job *g, int j, double x, double own, int *lo, int *hi) {
+  const double *mu = g->mu + (size_t)j * g->m;
   double R = sqrt((50.0 - own) / g->hmin[j]);
   int a = 0, b = g->m;
   while (a < b) { /* first mu >= x - R */
@@ -44,15 +56,37 @@ static double lse_one(const group_job *g, int j, double x, double own) {
     if (mu[mid] < x - R) a = mid + 1;
     else b = mid;
   }
-  int lo = a;
+  *lo = a;
   b = g->m;
   while (a < b) { /* first mu > x + R */
     int mid = (a + b) / 2;
     if (mu[mid] <= x + R) a = mid + 1;
     else b = mid;
   }
-  mu += lo, h += lo, cc += lo;
-  int m = a - lo;
+  *hi = a;
+}
+
+/* exact two-pass log-sum-exp of the terms of components [lo, hi) of dimension j at x, shifted by
+ * cmax: for samples far from every component, whose one-pass sum would underflow */
+static double lse_two_pass(const group_job *g, int j, double x, int lo, int hi) {
+  const double *mu = g->mu + (size_t)j * g->m, *h = g->h + (size_t)j * g->m, *cc = g->cc + (size_t)j * g->m;
+  double mx = -INFINITY, s = 0;
+  for (int n = lo; n < hi; n++) {
+    double d = x - mu[n], t = cc[n] - d * d * h[n];
+    if (t > mx) mx = t;
+  }
+  for (int n = lo; n < hi; n++) {
+    double d = x - mu[n];
+    s += exp(cc[n] - d * d * h[n] - mx);
+  }
+  return g->cmax[j] + mx + log(s);
+}
+
+static double lse_one(const group_job *g, int j, double x, double own) {
+  int lo, hi;
+  window(g, j, x, own, &lo, &hi);
+  const double *mu = g->mu + (size_t)j * g->m + lo, *h = g->h + (size_t)j * g->m + lo, *cc = g->cc + (size_t)j * g->m + lo;
+  int m = hi - lo;
   kn_v8d acc = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0}, xv = {x, x, x, x, x, x, x, x};
   int n = 0;
   /* four independent chains keep the out-of-order core busy through the polynomial */
@@ -86,18 +120,94 @@ static double lse_one(const group_job *g, int j, double x, double own) {
     s += kn_exp(cc[n] - d * d * h[n]);
   }
   if (s > 1e-280) return g->cmax[j] + log(s);
-  /* far from every component: exact two-pass log-sum-exp over the window */
-  double mx = -INFINITY;
-  for (n = 0; n < m; n++) {
-    double d = x - mu[n], t = cc[n] - d * d * h[n];
-    if (t > mx) mx = t;
+  return lse_two_pass(g, j, x, lo, hi);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define HAVE_AVX512_KERNEL 1
+#define AVX512 __attribute__((target("avx512f,fma")))
+
+/* exp(t) for t <= 0 (t < -700 taken as -700, as kn_exp8): t = (16 q + k) ln2/16 + r, |r| <=
+ * ln2/32, exp(t) = 2^q 2^(k/16) p(r), p the degree-6 Taylor polynomial (remainder < 4e-16
+ * relative), 2^(k/16) from 16 correctly rounded doubles in two registers; the result is normal
+ * (>= 2^-1010), so 2^q goes straight into the exponent bits. */
+static const double exp16_table[16] = {
+    1.0, 1.0442737824274138, 1.0905077326652577, 1.1387886347566916, 1.189207115002721, 1.2418578120734840,
+    1.2968395546510096, 1.3542555469368927, 1.4142135623730951, 1.4768261459394993, 1.5422108254079407,
+    1.6104903319492543, 1.681792830507429, 1.7562521603732995, 1.8340080864093424, 1.9152065613971474};
+
+AVX512 static inline __m512d exp16(__m512d t, __m512d tab0, __m512d tab1) {
+  const __m512d magic = _mm512_set1_pd(6755399441055744.0); /* 1.5 * 2^52 */
+  t = _mm512_max_pd(t, _mm512_set1_pd(-700.0));
+  __m512d k = _mm512_fmadd_pd(t, _mm512_set1_pd(23.083120654223414), magic); /* 16 / ln 2 */
+  __m512d nn = _mm512_sub_pd(k, magic);
+  __m512d r = _mm512_fnmadd_pd(nn, _mm512_set1_pd(0.04332169878499658), t); /* ln2/16, hi + lo */
+  r = _mm512_fnmadd_pd(nn, _mm512_set1_pd(1.4494042586539372e-18), r);
+  __m512d p = _mm512_fmadd_pd(_mm512_set1_pd(1.0 / 720.0), r, _mm512_set1_pd(1.0 / 120.0));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 24.0));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0 / 6.0));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(0.5));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+  p = _mm512_fmadd_pd(p, r, _mm512_set1_pd(1.0));
+  __m512i n = _mm512_sub_epi64(_mm512_castpd_si512(k), _mm512_castpd_si512(magic));
+  p = _mm512_mul_pd(p, _mm512_permutex2var_pd(tab0, n, tab1)); /* the low 4 bits index */
+  __m512i e = _mm512_slli_epi64(_mm512_srai_epi64(n, 4), 52);
+  return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(p), e));
+}
+
+/* lse_one on blocks of components: a block whose largest possible term, cc_max - h_min gap^2
+ * (gap: the distance from x to its mu range), is below the cut own - 50 is skipped (every
+ * term of it is, as every term outside the window); the others are summed 8 at a time, the
+ * window's ends masked. */
+AVX512 static double lse_avx512(const group_job *g, int j, double x, double own) {
+  int lo, hi;
+  window(g, j, x, own, &lo, &hi);
+  size_t o = (size_t)j * g->m, ob = (size_t)j * g->nb;
+  const double *mu = g->mu + o, *h = g->h + o, *cc = g->cc + o;
+  const double *bh = g->bh + ob, *bc = g->bc + ob, *bmu0 = g->bmu0 + ob, *bmu1 = g->bmu1 + ob;
+  const __m512d tab0 = _mm512_loadu_pd(exp16_table), tab1 = _mm512_loadu_pd(exp16_table + 8), xv = _mm512_set1_pd(x);
+  __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
+  double cut = own - 50.0;
+#define TERM(q) _mm512_fnmadd_pd(_mm512_mul_pd(d##q, d##q), _mm512_loadu_pd(h + a + 8 * q), _mm512_loadu_pd(cc + a + 8 * q))
+  for (int b = lo / BLOCK; b * BLOCK < hi; b++) {
+    double gap = x < bmu0[b] ? bmu0[b] - x : x > bmu1[b] ? x - bmu1[b] : 0.0;
+    if (bc[b] - bh[b] * gap * gap < cut) continue;
+    int a = b * BLOCK > lo ? b * BLOCK : lo, e = (b + 1) * BLOCK < hi ? (b + 1) * BLOCK : hi;
+    if (e - a == BLOCK) /* a whole block: four independent chains */
+      for (; a < e; a += 32) {
+        __m512d d0 = _mm512_sub_pd(xv, _mm512_loadu_pd(mu + a)), d1 = _mm512_sub_pd(xv, _mm512_loadu_pd(mu + a + 8));
+        __m512d d2 = _mm512_sub_pd(xv, _mm512_loadu_pd(mu + a + 16)), d3 = _mm512_sub_pd(xv, _mm512_loadu_pd(mu + a + 24));
+        acc0 = _mm512_add_pd(acc0, exp16(TERM(0), tab0, tab1));
+        acc1 = _mm512_add_pd(acc1, exp16(TERM(1), tab0, tab1));
+        acc2 = _mm512_add_pd(acc2, exp16(TERM(2), tab0, tab1));
+        acc3 = _mm512_add_pd(acc3, exp16(TERM(3), tab0, tab1));
+      }
+    for (; a < e; a += 8) { /* the window's ends */
+      __mmask8 m = e - a >= 8 ? 0xff : (__mmask8)((1u << (e - a)) - 1);
+      __m512d d = _mm512_sub_pd(xv, _mm512_maskz_loadu_pd(m, mu + a));
+      __m512d t = _mm512_fnmadd_pd(_mm512_mul_pd(d, d), _mm512_maskz_loadu_pd(m, h + a), _mm512_maskz_loadu_pd(m, cc + a));
+      acc0 = _mm512_mask_add_pd(acc0, m, acc0, exp16(t, tab0, tab1));
+    }
   }
-  s = 0;
-  for (n = 0; n < m; n++) {
-    double d = x - mu[n];
-    s += exp(cc[n] - d * d * h[n] - mx);
-  }
-  return g->cmax[j] + mx + log(s);
+#undef TERM
+  double s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
+  if (s > 1e-280) return g->cmax[j] + log(s);
+  return lse_two_pass(g, j, x, lo, hi);
+}
+#else
+#define HAVE_AVX512_KERNEL 0
+static double lse_avx512(const group_job *g, int j, double x, double own) { return lse_one(g, j, x, own); }
+#endif
+
+/* whether this CPU runs lse_avx512 */
+static int have_avx512(void) {
+#if HAVE_AVX512_KERNEL
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#else
+  return 0;
+#endif
 }
 
 static void group_task(void *ctx, int tid, int nth) {
@@ -106,7 +216,8 @@ static void group_task(void *ctx, int tid, int nth) {
   kn_split((long)g->D * g->S, tid, nth, &lo, &hi);
   for (long q = lo; q < hi; q++) {
     int j = (int)(q / g->S), s = (int)(q % g->S);
-    g->out[q] = lse_one(g, j, g->samples[(size_t)s * g->D + j], g->own[(size_t)s * g->D + j]);
+    double x = g->samples[(size_t)s * g->D + j], own = g->own[(size_t)s * g->D + j];
+    g->out[q] = g->simd ? lse_avx512(g, j, x, own) : lse_one(g, j, x, own);
   }
 }
 
@@ -123,8 +234,8 @@ static int cmp_comp(const void *a, const void *b) {
 
 static knobs_status group_entropy(kn_pool *pool, const kn_rows *r, int D, const double *zs,
                                   const int *rows, int m, int S, kn_rng *rng, double *H,
-                                  double *work) {
-  group_job g = {.m = m, .D = D, .S = S};
+                                  double *work, int simd) {
+  group_job g = {.m = m, .D = D, .S = S, .nb = (m + BLOCK - 1) / BLOCK, .simd = simd};
   double *buf = work;
   g.mu = buf;
   g.h = g.mu + (size_t)D * m;
@@ -133,7 +244,11 @@ static knobs_status group_entropy(kn_pool *pool, const kn_rows *r, int D, const 
   g.hmin = g.cmax + D;
   double *samples = g.hmin + D, *own = samples + (size_t)S * D;
   g.out = own + (size_t)S * D;
-  comp *cs = (comp *)(g.out + (size_t)S * D);
+  g.bh = g.out + (size_t)S * D;
+  g.bc = g.bh + (size_t)D * g.nb;
+  g.bmu0 = g.bc + (size_t)D * g.nb;
+  g.bmu1 = g.bmu0 + (size_t)D * g.nb;
+  comp *cs = (comp *)(g.bmu1 + (size_t)D * g.nb);
   const double LOG2PI = 1.8378770664093453;
   for (int j = 0; j < D; j++) {
     double mx = -INFINITY, hm = INFINITY;
@@ -151,6 +266,15 @@ static knobs_status group_entropy(kn_pool *pool, const kn_rows *r, int D, const 
       g.mu[(size_t)j * m + t] = cs[t].mu;
       g.h[(size_t)j * m + t] = cs[t].h;
       g.cc[(size_t)j * m + t] = cs[t].cc - mx;
+    }
+    for (int b = 0; b < g.nb; b++) {
+      size_t q = (size_t)j * g.nb + b, t0 = (size_t)j * m + (size_t)b * BLOCK;
+      int e = m - b * BLOCK < BLOCK ? m - b * BLOCK : BLOCK;
+      g.bh[q] = INFINITY, g.bc[q] = -INFINITY, g.bmu0[q] = g.mu[t0], g.bmu1[q] = g.mu[t0 + e - 1];
+      for (int t = 0; t < e; t++) {
+        if (g.h[t0 + t] < g.bh[q]) g.bh[q] = g.h[t0 + t];
+        if (g.cc[t0 + t] > g.bc[q]) g.bc[q] = g.cc[t0 + t];
+      }
     }
   }
   /* the first S of a random permutation of the group's rows (torch.randperm(m)[:S]) */
@@ -224,7 +348,10 @@ knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng
   if (s) return s;
   int Smax = S < n ? S : n;
   int *rows = malloc(sizeof(int) * (size_t)n), *sorted = malloc(sizeof(int) * (size_t)n);
-  double *work = malloc(sizeof(double) * ((size_t)3 * D * n + 2 * D + (size_t)3 * Smax * D) + sizeof(comp) * (size_t)n);
+  size_t nb = (size_t)(n + BLOCK - 1) / BLOCK;
+  double *work = malloc(sizeof(double) * ((size_t)3 * D * n + 2 * D + (size_t)3 * Smax * D + 4 * D * nb) +
+                        sizeof(comp) * (size_t)n);
+  int simd = !c->plain && have_avx512();
   double *Hm = malloc(sizeof(double) * (size_t)D), *Hc = calloc((size_t)K * D, sizeof(double));
   double *Hv = malloc(sizeof(double) * (size_t)D), *mi = calloc((size_t)K * D, sizeof(double));
   double *gap = calloc((size_t)K, sizeof(double));
@@ -235,7 +362,7 @@ knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng
   }
   kn_rng rng = *rngp;
   for (int i = 0; i < n; i++) rows[i] = i;
-  s = group_entropy(c->pool, r, D, zs, rows, n, Smax, &rng, Hm, work);
+  s = group_entropy(c->pool, r, D, zs, rows, n, Smax, &rng, Hm, work, simd);
   if ((s = s ? s : kn_progress(c, "mig_sampled", 1, 1 + K))) goto done;
   double sum = 0;
   int nused = 0;
@@ -253,7 +380,7 @@ knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng
     for (int v = 0; v < nc; v++) {
       int m = off[v + 1] - off[v];
       if (!m) continue;
-      s = group_entropy(c->pool, r, D, zs, sorted + off[v], m, S < m ? S : m, &rng, Hv, work);
+      s = group_entropy(c->pool, r, D, zs, sorted + off[v], m, S < m ? S : m, &rng, Hv, work, simd);
       if (s) goto done;
       for (int j = 0; j < D; j++) Hc[(size_t)k * D + j] += (double)m / n * Hv[j];
     }
