@@ -152,7 +152,7 @@ $(BUILD)/bench/%: bench/%.c $(LIB)
 
 test: deps
 	@sh scripts/deps.sh $(DEB_TEST)
-	@$(MAKE) --no-print-directory all $(TEST_BIN)
+	@$(MAKE) --no-print-directory all $(TEST_BIN) $(BENCH_BIN)
 	@sh tests/run.sh $(BUILD) $(TEST_BIN)
 
 demo: deps

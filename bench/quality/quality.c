@@ -115,7 +115,7 @@ static int run(int argc, char **argv) {
   knobs_metrics_opts_default(&o);
   o.seed = c->seed;
   o.threads = c->threads;
-  knobs_encoder enc = {knobs_model_code_dim(m), encode, NULL, NULL, m, 256};
+  knobs_encoder enc = {.code_dim = knobs_model_code_dim(m), .encode = encode, .ctx = m, .batch = 256};
   knobs_result *res, *res2;
   double e0 = kn_now();
   if (knobs_metrics_dataset(d, &enc, "mig,dci", &o, &res)) return fail("metrics");

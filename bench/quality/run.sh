@@ -7,7 +7,8 @@
 #   sh bench/quality/run.sh [BUILD]          environment: MINUTES (15), SEED (0), THREADS (2),
 #                                            MODELS (all below), OUT (bench/quality/out), LR (unset:
 #                                            each model's default; set: Adam lr of the VAE and of
-#                                            FactorVAE's discriminator, InfoGAN keeps its own)
+#                                            FactorVAE's discriminator, InfoGAN keeps its own),
+#                                            BUILD_ONLY (set: compile OUT/quality and stop)
 # Never part of make test. Each run leaves OUT/<name>/{model.safetensors,result.json,log}.
 BUILD=${1:-build}
 MINUTES=${MINUTES:-15}
@@ -21,10 +22,12 @@ infogan:infogan: gvae:gvae: mlvae:mlvae: adagvae:adagvae: adamlvae:adamlvae:"
 MODELS=${MODELS:-$(for r in $ALL; do echo "$r" | cut -d: -f1; done)}
 set -e
 [ -f "$BUILD/libknobs.a" ] || make --no-print-directory BUILD="$BUILD" "$BUILD/libknobs.a"
-CFLAGS=$(cut -d' ' -f2- "$BUILD/.flags")
+# BUILD/.flags: "cc CFLAGS | shared-library flags | LDLIBS | MPI | PLPLOT" (the Makefile)
+CFLAGS=$(cut -d'|' -f1 "$BUILD/.flags" | cut -d' ' -f2-)
+LDLIBS=$(cut -d'|' -f3 "$BUILD/.flags")
 mkdir -p "$OUT"
-cc $CFLAGS -o "$OUT/quality" bench/quality/quality.c "$BUILD/libknobs.a" $EXTRA_OBJ -pthread \
-  -L/usr/lib/x86_64-linux-gnu/hdf5/serial -lhdf5 -lpng -lz -lcjson -lm
+cc $CFLAGS -o "$OUT/quality" bench/quality/quality.c "$BUILD/libknobs.a" $EXTRA_OBJ $LDLIBS
+[ -z "$BUILD_ONLY" ] || exit 0 # tests/test_bench_build.sh: the program compiles, nothing runs
 set +e
 for name in $MODELS; do
   row=$(for r in $ALL; do echo "$r"; done | grep "^$name:")

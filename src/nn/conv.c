@@ -18,14 +18,14 @@
 void kn_conv_geom(kn_conv *s, int B, int C, int H, int W, int K, int kh, int kw, int stride, int pad) {
   KN_ASSERT(B > 0 && C > 0 && H > 0 && W > 0 && K > 0 && kh > 0 && kw > 0 && stride > 0 && pad >= 0);
   *s = (kn_conv){B, C, H, W, K, kh, kw, stride, pad, (H + 2 * pad - kh) / stride + 1,
-                 (W + 2 * pad - kw) / stride + 1};
+                 (W + 2 * pad - kw) / stride + 1, 0};
   KN_ASSERT(s->OH > 0 && s->OW > 0);
 }
 
 void kn_convt_geom(kn_conv *s, int B, int C, int H, int W, int K, int kh, int kw, int stride, int pad) {
   KN_ASSERT(B > 0 && C > 0 && H > 0 && W > 0 && K > 0 && kh > 0 && kw > 0 && stride > 0 && pad >= 0);
   *s = (kn_conv){B, C, H, W, K, kh, kw, stride, pad, (H - 1) * stride - 2 * pad + kh,
-                 (W - 1) * stride - 2 * pad + kw};
+                 (W - 1) * stride - 2 * pad + kw, 1};
   KN_ASSERT(s->OH > 0 && s->OW > 0);
 }
 
@@ -47,10 +47,12 @@ static plan make_plan(const kn_conv *s, int transposed) {
   return p;
 }
 
+/* Only the plan of the geometry's own direction: the other one of a first or last layer (conv1
+ * 1 -> 32 channels at 64x64, deconv4 32 -> 1) would be a 512 x 4096 matrix per image, 8 MB per
+ * thread that no call uses. */
 size_t kn_conv_scratch(const kn_conv *s, int nt) {
-  plan a = make_plan(s, 0), b = make_plan(s, 1);
-  size_t ca = (size_t)a.R * a.Q * a.ch, cb = (size_t)b.R * b.Q * b.ch;
-  size_t per = (ca > cb ? ca : cb) + (size_t)a.wsize;
+  plan a = make_plan(s, s->transposed);
+  size_t per = (size_t)a.R * a.Q * a.ch + (size_t)a.wsize;
   per = (per + 15) & ~(size_t)15;
   return per * (size_t)nt;
 }
@@ -272,6 +274,7 @@ static void convt_fwd_by_channel(void *ctx, int tid, int nt) {
 
 static void conv_forward(kn_pool *p, float *y, const float *x, const float *W, const float *b,
                          const kn_conv *s, float *scratch, int transposed) {
+  KN_ASSERT(s->transposed == transposed);
   conv_job j = {.s = s, .pl = make_plan(s, transposed), .y = y, .x = x, .W = W, .b = b,
                 .scratch = scratch, .per_thread = kn_conv_scratch(s, 1), .transposed = transposed};
   if (transposed && s->B < kn_pool_size(p) && s->K >= kn_pool_size(p)) kn_pool_run(p, convt_fwd_by_channel, &j);
@@ -281,6 +284,7 @@ static void conv_forward(kn_pool *p, float *y, const float *x, const float *W, c
 static void conv_backward(kn_pool *p, float *dx, float *dW, float *db, const float *dy,
                           const float *x, const float *W, const kn_conv *s, float *scratch,
                           int transposed) {
+  KN_ASSERT(s->transposed == transposed);
   conv_job j = {.s = s, .pl = make_plan(s, transposed), .dx = dx, .dW = dW, .dy = dy, .x = x,
                 .W = W, .scratch = scratch, .per_thread = kn_conv_scratch(s, 1),
                 .transposed = transposed};

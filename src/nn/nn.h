@@ -26,13 +26,16 @@ void kn_linear_backward(kn_pool *p, float *dx, float *dW, float *db, const float
  * channels H x W in, K channels OH x OW out, kernel kh x kw, stride, zero padding. */
 typedef struct {
   int B, C, H, W, K, kh, kw, stride, pad, OH, OW;
+  int transposed; /* set by kn_convt_geom: the geometry of a transposed conv */
 } kn_conv;
 /* Fill s for a conv: OH = (H + 2 pad - kh) / stride + 1 (floor), as torch.nn.Conv2d. */
 void kn_conv_geom(kn_conv *s, int B, int C, int H, int W, int K, int kh, int kw, int stride, int pad);
 /* Fill s for a transposed conv with input (C,H,W) and K output channels:
  * OH = (H - 1) stride - 2 pad + kh, as torch.nn.ConvTranspose2d (output_padding 0). */
 void kn_convt_geom(kn_conv *s, int B, int C, int H, int W, int K, int kh, int kw, int stride, int pad);
-/* Scratch floats a conv or transposed conv of this geometry needs with nt threads. */
+/* Scratch floats a conv or transposed conv of this geometry needs with nt threads: per thread
+ * one im2col chunk of the direction it runs (a conv's own, or a transposed conv's) and one
+ * weight-gradient partial. */
 size_t kn_conv_scratch(const kn_conv *s, int nt);
 
 /* conv2d: y (K,B,OH,OW) = W (K,C,kh,kw) * x (C,B,H,W) + b (K), cross-correlation as PyTorch. */
