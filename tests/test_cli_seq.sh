@@ -2,6 +2,8 @@
 # test_cli_seq.sh: the user's own sequences end to end: `knobs data export` of dsprites:seq:3
 # writes (N,T,1,H,W), read back as seq:FILE with its factors file; a tiny dsvae trained on it;
 # `knobs swap`, `knobs traverse` (f, z_t, GIF) and `knobs encode --dynamic` on that run; and the
+# pictures of a per-frame model on that data (reconstruct, sample, traverse) and `data show`
+# draw each sequence as its frames side by side in gray; the
 # refusals (exit 1 for a usage error, 2 for bad data, the file named, nothing written): plain
 # images for a dsvae, seq: of one frame, factors of another row count, a truncated file.
 # Usage: sh tests/test_cli_seq.sh BUILD
@@ -58,6 +60,20 @@ for f in e1.npy e2.npy e2z.npy e3.npy bad.png; do [ -e "$T/$f" ] && bad "a refus
 # a per-frame model on the same data: no sequence codes
 expect 0 "" "$K" train --model betavae --data "seq:$T/clips.npy" --arch mlp --hidden 16 --latents 2 --batch 4 --steps 2 \
   --out "$T/bvae" --quiet
+# pictures of sequences: each observation its 3 gray frames side by side (not one RGB image)
+png_type() { od -An -tu1 -j25 -N1 "$1" | tr -d ' '; }
+expect 0 "wrote" "$K" reconstruct --model "$T/bvae" --data "seq:$T/clips.npy" --n 4 --out "$T/rec.png"
+[ "$(png_size "$T/rec.png") $(png_type "$T/rec.png")" = "778x134 0" ] && ok ||
+  bad "rec.png is $(png_size "$T/rec.png") type $(png_type "$T/rec.png"), want 4 strips of 3x64 + pads, 2 rows, gray: 778x134 0"
+expect 0 "wrote" "$K" sample --model "$T/bvae" --n 4 --out "$T/smp.png"
+[ "$(png_size "$T/smp.png") $(png_type "$T/smp.png")" = "390x134 0" ] && ok || bad "smp.png is $(png_size "$T/smp.png") $(png_type "$T/smp.png")"
+expect 0 "wrote" "$K" traverse --model "$T/bvae" --data "seq:$T/clips.npy" --out "$T/tb.png" --range -1:1:3
+[ "$(png_size "$T/tb.png") $(png_type "$T/tb.png")" = "584x134 0" ] && ok || bad "tb.png is $(png_size "$T/tb.png") $(png_type "$T/tb.png")"
+expect 0 "random observations" "$K" data show "seq:$T/clips.npy" --out "$T/show.png"
+[ "$(png_type "$T/show.png")" = "0" ] && ok || bad "data show of gray sequences drew colour (type $(png_type "$T/show.png"))"
+expect 0 "each row varies one factor" "$K" data show dsprites:seq:3 --out "$T/show2.png"
+[ "$(png_size "$T/show2.png") $(png_type "$T/show2.png")" = "1942x398 0" ] && ok ||
+  bad "show2.png is $(png_size "$T/show2.png") $(png_type "$T/show2.png"), want 10 strips of 3x64 by 6 factor rows, gray"
 expect 1 "only a dsvae model has" "$K" encode --model "$T/bvae" --out "$T/e4.npy" --dynamic "$T/e4z.npy"
 expect 1 "only a dsvae model has" "$K" traverse --model "$T/bvae" --out "$T/e5.png" --dynamic
 [ -e "$T/e4.npy" ] || [ -e "$T/e5.png" ] && bad "a refused command wrote its output" || ok

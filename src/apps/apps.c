@@ -24,32 +24,54 @@ knobs_status kn_apps_check_image_path(const char *what, const char *path, int gi
                 gif_ok ? ".png (a grid) or .gif (an animation)" : ".png");
 }
 
-/* The model's input shape (C,H,W) and size, from its config: apps use a model's public
+/* The model's input shape (C,H,W) and size, and its frames T (an observation of a sequence
+ * model is T frames of C/T channels; 1 otherwise), from its config: apps use a model's public
  * accessors only. */
 typedef struct {
-  int C, H, W;
+  int C, H, W, T;
   size_t D;
 } shape;
 static shape shape_of(const knobs_model *m) {
   const knobs_config *c = knobs_model_config(m);
-  shape s = {(int)knobs_config_number(c, "C"), (int)knobs_config_number(c, "H"), (int)knobs_config_number(c, "W"), 0};
+  shape s = {(int)knobs_config_number(c, "C"), (int)knobs_config_number(c, "H"), (int)knobs_config_number(c, "W"),
+             (int)knobs_config_number(c, "T"), 0};
+  if (s.T < 1 || s.C % s.T) s.T = 1;
   s.D = (size_t)s.C * s.H * s.W;
   return s;
 }
 
 static knobs_status need_images(const knobs_model *m) {
   shape sh = shape_of(m);
-  int image = sh.H > 1 || sh.W > 1;
-  if (!image || (sh.C != 1 && sh.C != 3))
+  int image = sh.H > 1 || sh.W > 1, c = sh.C / sh.T;
+  if (!image || (c != 1 && c != 3))
     return kn_err(KNOBS_ERR_UNSUPPORTED, "the model's data are %s, not images; use 'knobs encode' and "
-                  "plot the codes", image ? "images with neither 1 nor 3 channels" : "vectors");
+                  "plot the codes", image ? (sh.T > 1 ? "frames with neither 1 nor 3 channels"
+                                                      : "images with neither 1 nor 3 channels") : "vectors");
   return KNOBS_OK;
 }
 
-static knobs_status write_grid(const char *path, const float *imgs, int n, int C, int H, int W, int cols) {
+void kn_apps_frames_side_by_side(float *out, const float *x, int n, int T, int c, int H, int W) {
+  for (int i = 0; i < n; i++)
+    for (int t = 0; t < T; t++)
+      for (int ch = 0; ch < c; ch++)
+        for (int y = 0; y < H; y++)
+          memcpy(out + (((size_t)i * c + ch) * H + y) * T * W + (size_t)t * W,
+                 x + ((((size_t)i * T + t) * c + ch) * H + y) * W, sizeof(float) * (size_t)W);
+}
+
+/* A grid PNG of n observations (C,H,W), `cols` a row; observations of T > 1 frames (T, C/T,
+ * H, W) are drawn as their frames side by side, (C/T, H, T W), not as C channels. */
+static knobs_status write_grid(const char *path, const float *imgs, int n, int C, int H, int W, int T, int cols) {
   uint8_t *g;
   int gw, gh;
+  float *strips = NULL;
+  if (T > 1) {
+    if (!(strips = malloc(sizeof(float) * (size_t)n * C * H * W))) return kn_err(KNOBS_ERR_NOMEM, "cannot allocate the picture");
+    kn_apps_frames_side_by_side(strips, imgs, n, T, C / T, H, W);
+    imgs = strips, C /= T, W *= T;
+  }
   knobs_status s = knobs_image_grid(imgs, n, C, H, W, cols, 2, 0.5f, &g, &gw, &gh);
+  free(strips);
   if (s) return s;
   s = knobs_png_write(path, g, gw, gh, C);
   free(g);
@@ -135,6 +157,16 @@ knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double
     }
   s = knobs_model_decode(m, z, Z * steps, img);
   if (s) goto out;
+  if (sh.T > 1) { /* a model of sequences that is not a dsvae: each cell its frames side by side */
+    float *strips = malloc(sizeof(float) * D * (size_t)Z * steps);
+    if (!strips) {
+      s = kn_err(KNOBS_ERR_NOMEM, "traverse: cannot allocate");
+      goto out;
+    }
+    kn_apps_frames_side_by_side(strips, img, Z * steps, sh.T, C / sh.T, H, W);
+    free(img);
+    img = strips, C /= sh.T, W *= sh.T;
+  }
   if (kn_ends_with(path, ".gif")) {
     /* frame j: the Z rows' images at value j side by side; forward then back */
     int nf = 2 * steps - 2, fw = Z * (W + 2);
@@ -154,7 +186,7 @@ knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double
     s = knobs_gif_write(path, fr, nf, C, H, fw, 12);
     free(fr);
   } else {
-    s = write_grid(path, img, Z * steps, C, H, W, steps);
+    s = write_grid(path, img, Z * steps, C, H, W, 1, steps);
   }
   if (!s) {
     if (order) memcpy(order, ord, sizeof(int) * (size_t)Z);
@@ -252,7 +284,7 @@ knobs_status knobs_traverse_seq(knobs_model *m, knobs_data *d, const knobs_seq_t
     s = knobs_gif_write(path, pic, T, c, gh, gw, 25);
   } else {
     for (int i = 0; i < n; i++) memcpy(pic + F * i, img + D * i + F * o->frame, sizeof(float) * F);
-    s = write_grid(path, pic, n, c, H, W, S);
+    s = write_grid(path, pic, n, c, H, W, 1, S);
   }
   if (!s) {
     if (order) memcpy(order, ord, sizeof(int) * (size_t)R);
@@ -294,7 +326,7 @@ knobs_status knobs_reconstruct(knobs_model *m, knobs_data *d, int n, uint64_t se
     memcpy(grid + ((size_t)(2 * row + 1) * cols + col) * D, rec + (size_t)i * D, sizeof(float) * D);
   }
   int k = 2 * rows * cols;
-  s = write_grid(path, grid, k, sh.C, sh.H, sh.W, cols);
+  s = write_grid(path, grid, k, sh.C, sh.H, sh.W, sh.T, cols);
 out:
   free(x), free(rec), free(mu), free(grid), free(f);
   return s;
@@ -316,7 +348,7 @@ knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path
   kn_rng_seed(&r, seed, KN_STREAM_EVAL + 2);
   kn_rng_normal_fill(&r, z, (size_t)Z * n);
   s = knobs_model_decode(m, z, n, img);
-  if (!s) s = write_grid(path, img, n, shape_of(m).C, shape_of(m).H, shape_of(m).W, cols);
+  if (!s) s = write_grid(path, img, n, shape_of(m).C, shape_of(m).H, shape_of(m).W, shape_of(m).T, cols);
   free(z), free(img);
   return s;
 }

@@ -93,8 +93,10 @@ knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t se
   if (index < -1 || index >= in->n)
     return kn_err(KNOBS_ERR_ARG, "data show: index %lld out of range 0..%lld (or -1: drawn with the seed)",
                   (long long)index, (long long)in->n - 1);
-  if (in->is_image && in->C != 1 && in->C != 3)
-    return kn_err(KNOBS_ERR_UNSUPPORTED, "data show: %s has %d channels; only 1 or 3 can be drawn", in->name, in->C);
+  int T = in->T > 1 && in->C % in->T == 0 ? in->T : 1; /* a sequence: its frames side by side */
+  if (in->is_image && in->C / T != 1 && in->C / T != 3)
+    return kn_err(KNOBS_ERR_UNSUPPORTED, "data show: %s has %d channels%s; only 1 or 3 can be drawn", in->name, in->C / T,
+                  T > 1 ? " a frame" : "");
   int K = in->K, rows = K > 0 ? K : cols, n = rows * cols;
   size_t D = (size_t)in->C * in->H * in->W;
   float *x = calloc((size_t)n * D, sizeof(float)), *tiles = NULL;
@@ -134,6 +136,14 @@ knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t se
   } else {
     for (int i = 0; i < n; i++)
       if (!have[i]) for (size_t p = 0; p < D; p++) x[(size_t)i * D + p] = blank;
+    if (T > 1) {
+      if (!(tiles = malloc(sizeof(float) * (size_t)n * D))) {
+        s = kn_err(KNOBS_ERR_NOMEM, "data show: cannot allocate");
+        goto done;
+      }
+      kn_apps_frames_side_by_side(tiles, x, n, T, C / T, H, W);
+      img = tiles, C /= T, W *= T;
+    }
   }
   int gw, gh;
   s = knobs_image_grid(img, n, C, H, W, cols, 2, 1.0f, &g, &gw, &gh);

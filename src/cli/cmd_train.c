@@ -222,7 +222,14 @@ static int train(knobs_run *run, int quiet) {
   if (!quiet) {
     printf("done: %s (model.safetensors, optimizer.safetensors, log.csv, config.json", dir);
     const knobs_data_info *in = knobs_data_info_get(d);
-    if (in->is_image && (in->C == 1 || in->C == 3)) printf(", traversal.png, reconstructions.png, samples.png");
+    /* what run.c's pictures() draws: a dsvae's traversal for sequences, nothing for a per-frame
+     * model of them */
+    if (in->is_image && in->T > 1) {
+      if (knobs_dsvae_dims(knobs_run_model(run), NULL, NULL, NULL) == KNOBS_OK) printf(", traversal.png");
+      else knobs_clear_error();
+    } else if (in->is_image && (in->C == 1 || in->C == 3)) {
+      printf(", traversal.png, reconstructions.png, samples.png");
+    }
     printf(")\n");
   }
   return 0;
