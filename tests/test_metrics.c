@@ -823,6 +823,66 @@ static void test_mig_sampled_kernels(void) {
   }
 }
 
+/* mig_sampled's series part (mig_sampled.c: the components of an inactive latent summed as
+ * power series in the sample) against the portable direct sum, on groups large enough to use it:
+ * inactive latents with variances spread over a band, one with a few components far out (they
+ * must stay direct), one with a factor-dependent shift (a band per group), and an active latent
+ * beside them; entropies to 1e-11 (the series' bound is ~1e-14 relative). */
+static void test_mig_sampled_series(void) {
+  T_CASE("mig_sampled: the series part = the direct sum to 1e-11");
+  static const int ns[] = {9001, 20000};
+  for (int t = 0; t < 2; t++) {
+    int n = ns[t], D = 4, K = 2, ncls[2] = {2, 3};
+    double *z = malloc(sizeof(double) * n * D), *lv = malloc(sizeof(double) * n * D), *zs = malloc(sizeof(double) * n * D);
+    double *yv = malloc(sizeof(double) * n * K);
+    int32_t *y = malloc(sizeof(int32_t) * n * K);
+    kn_rng r;
+    kn_rng_seed(&r, 23, (uint64_t)t);
+    for (int i = 0; i < n; i++) {
+      y[i * K] = (int32_t)kn_rng_below(&r, 2), y[i * K + 1] = i % 3;
+      for (int k = 0; k < K; k++) yv[i * K + k] = y[i * K + k];
+      z[i * D] = 0.05 * kn_rng_normal(&r), lv[i * D] = -0.6 * kn_rng_uniform(&r);
+      z[i * D + 1] = 0.1 * kn_rng_normal(&r), lv[i * D + 1] = -0.2 + 0.1 * kn_rng_normal(&r);
+      if (i % 997 == 5) z[i * D + 1] = 2.5 + kn_rng_uniform(&r), lv[i * D + 1] = -3;
+      z[i * D + 2] = 0.2 * y[i * K + 1] + 0.03 * kn_rng_normal(&r), lv[i * D + 2] = -0.3 * kn_rng_uniform(&r);
+      z[i * D + 3] = y[i * K] + 0.5 * kn_rng_normal(&r), lv[i * D + 3] = -5 + kn_rng_uniform(&r);
+      for (int j = 0; j < D; j++) zs[i * D + j] = z[i * D + j] + exp(0.5 * lv[i * D + j]) * kn_rng_normal(&r);
+    }
+    knobs_metrics_opts o;
+    opts_init(&o, 2);
+    o.mig_sampled_samples = 500;
+    kn_pool *pool = kn_pool_create(2);
+    cJSON *out[2];
+    long before = kn_mig_sampled_series_count;
+    for (int plain = 0; plain < 2; plain++) {
+      kn_mctx c = {.D = D, .K = K, .ncls = ncls, .o = &o, .pool = pool, .plain = plain};
+      c.all = (kn_rows){n, z, y, yv, lv};
+      out[plain] = cJSON_CreateObject();
+      kn_rng rng;
+      kn_rng_seed(&rng, 1, 2);
+      CHECK(kn_mig_sampled_core(&c, zs, &rng, out[plain]) == KNOBS_OK, "%s", knobs_last_error());
+      /* the plain run uses no series; the other sums three latents of the whole set, and of
+       * each group of 4096 rows or more, in part by series */
+      if (plain == 0) CHECK(kn_mig_sampled_series_count - before >= 3, "series used %ld times", kn_mig_sampled_series_count - before);
+      else CHECK(kn_mig_sampled_series_count == before, "the plain path used the series");
+      before = kn_mig_sampled_series_count;
+    }
+    CHECK_NEAR(jnum(out[0], "mig_sampled"), jnum(out[1], "mig_sampled"), 1e-11);
+    for (int j = 0; j < D; j++) {
+      char p[64];
+      snprintf(p, sizeof p, "marginal_entropies.%d", j);
+      CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-11);
+      for (int k = 0; k < K; k++) {
+        snprintf(p, sizeof p, "conditional_entropies.%d.%d", k, j);
+        CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-11);
+      }
+    }
+    cJSON_Delete(out[0]), cJSON_Delete(out[1]);
+    kn_pool_free(pool);
+    free(z), free(lv), free(zs), free(yv), free(y);
+  }
+}
+
 /* gbt_lanes.c (eight trees per pass, when it is built: AVX-512) against gbt.c (one tree at a
  * time): the same trees, so the same bytes, on odd sizes, ties, a constant feature, depths 1-3,
  * binary and many-class factors, a group of eight classes with one left over, and more than 16
@@ -881,6 +941,7 @@ int main(int argc, char **argv) {
   test_pieces();
   test_gbt_lanes();
   test_mig_sampled_kernels();
+  test_mig_sampled_series();
   test_closed_forms();
   test_bad_input();
   test_dataset();

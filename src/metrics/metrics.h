@@ -84,6 +84,8 @@ knobs_status kn_mig_sampled_rows(const kn_mctx *c, cJSON *out); /* mig_sampled.c
 knobs_status kn_mig_sampled_data(const kn_mctx *c, cJSON *out);
 /* the estimate with the posterior samples zs (n,D) given (tests feed fixed samples) */
 knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng, cJSON *out);
+/* (group, dimension) pairs mig_sampled has summed in part by its series, since the start (tests) */
+extern long kn_mig_sampled_series_count;
 knobs_status kn_intervention(const kn_mctx *c, cJSON *out);    /* intervention.c */
 knobs_status kn_elbo(const kn_mctx *c, cJSON *out);            /* elbo.c */
 knobs_status kn_mcc(const kn_mctx *c, cJSON *out);             /* mcc.c */

@@ -15,7 +15,10 @@
  * 64 by mu, a block skipped when a bound on its largest term says every term is below the
  * window's cut, and an exp with FMA, a 16-entry table and a degree-6 polynomial (relative
  * error ~1e-15 instead of ~1e-16): the estimates move by ~1e-13, far inside the reference
- * test's 1e-9. */
+ * test's 1e-9. Along an inactive latent, where every sample's window holds every component,
+ * groups of 4096 or more sum the components that are nearly alike as power series in the sample
+ * instead (series_build, below; ~1e-15 on an eval's data, 1e-11 in its test), on both kernels;
+ * `kn_mctx.plain` turns both the series and the AVX-512 kernel off. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,19 +27,30 @@
 #include "data/data.h"
 #include "metrics/metrics.h"
 
-#define BLOCK 64 /* components per block of the AVX-512 kernel's bounds */
+#define BLOCK 64   /* components per block of the AVX-512 kernel's bounds */
+#define NSEG 4     /* segments of the direct components by h (seg_build) */
+#define SEG_MIN 2048 /* fewer direct components than this stay one segment */
 
 /* one group of m components, SoA per dimension: mu, h = 1/(2 var), cc = log density constant
  * minus the group's largest constant (so every term is <= 1) */
 typedef struct {
   int m, D;
-  double *mu, *h, *cc, *cmax; /* (D,m) x3 sorted by mu per dimension, (D) */
-  double *hmin;                /* (D) */
-  /* blocks of BLOCK components (sorted by mu) per dimension: their smallest h, largest cc, and
-   * the mu range; used by the AVX-512 kernel */
+  double *mu, *h, *cc, *cmax; /* (D,m) x3 per dimension, (D) */
+  /* the direct components [0, md[j]) of dimension j are nseg[j] segments [seg[c], seg[c+1]) of
+   * one band of h each (quartiles; one segment for small groups and the plain path), each sorted
+   * by mu: a segment's window is as narrow as its own smallest h allows */
+  int *nseg, *seg, *sb;        /* (D), (D,NSEG+1), (D,NSEG) */
+  double *hmin;                /* (D,NSEG) */
+  /* blocks of BLOCK components of a segment: their smallest h, largest cc and mu range, for the
+   * AVX-512 kernel; segment c's blocks start at slot sb[c] of the dimension's nb slots */
   int nb;
   double *bh, *bc, *bmu0, *bmu1; /* (D,nb) each */
-  int simd;                    /* use lse_avx512 */
+  int simd;                    /* use sum_avx512 */
+  /* the series part (series_build): per dimension the components [md[j], m) of the sorted
+   * arrays are summed by nbk[j] power series in u = x - m0[j], one per band of h (centre h0);
+   * the direct kernels sum the window of [0, md[j]) */
+  int *md, *nbk;
+  double *m0, *h0, *P;         /* (D), (D,NBK), (D,NBK,DEG+1) */
   const double *samples;       /* (S,D) the samples scored */
   const double *own;           /* (S,D) log term of each sample's own component */
   int S;
@@ -47,17 +61,18 @@ typedef struct {
  * cmax. Terms below e^-50 times the sample's own component's term are left out: with
  * the components sorted by mu, the window |x - mu| <= sqrt((50 - own) / min h) holds every
  * other term; the sum moves by less than m e^-50 relative (< 1e-15 for a million terms). */
-static void window(const group_job *g, int j, double x, double own, int *lo, int *hi) {
+static void window(const group_job *g, int j, int c, double x, double own, int *lo, int *hi) {
   const double *mu = g->mu + (size_t)j * g->m;
-  double R = sqrt((50.0 - own) / g->hmin[j]);
-  int a = 0, b = g->m;
+  const int *seg = g->seg + (size_t)j * (NSEG + 1);
+  double R = sqrt((50.0 - own) / g->hmin[(size_t)j * NSEG + c]);
+  int a = seg[c], b = seg[c + 1];
   while (a < b) { /* first mu >= x - R */
     int mid = (a + b) / 2;
     if (mu[mid] < x - R) a = mid + 1;
     else b = mid;
   }
   *lo = a;
-  b = g->m;
+  b = seg[c + 1];
   while (a < b) { /* first mu > x + R */
     int mid = (a + b) / 2;
     if (mu[mid] <= x + R) a = mid + 1;
@@ -82,9 +97,13 @@ static double lse_two_pass(const group_job *g, int j, double x, int lo, int hi) 
   return g->cmax[j] + mx + log(s);
 }
 
-static double lse_one(const group_job *g, int j, double x, double own) {
+/* the sum of the terms of segment c's components in its window, shifted by cmax (linear; the
+ * caller adds the other segments and the series part, takes the log, and falls back to
+ * lse_two_pass on underflow) */
+static double sum_one(const group_job *g, int j, int c, double x, double own, int *wlo, int *whi) {
   int lo, hi;
-  window(g, j, x, own, &lo, &hi);
+  window(g, j, c, x, own, &lo, &hi);
+  *wlo = lo, *whi = hi;
   const double *mu = g->mu + (size_t)j * g->m + lo, *h = g->h + (size_t)j * g->m + lo, *cc = g->cc + (size_t)j * g->m + lo;
   int m = hi - lo;
   kn_v8d acc = {0}, acc1 = {0}, acc2 = {0}, acc3 = {0}, xv = {x, x, x, x, x, x, x, x};
@@ -119,8 +138,7 @@ static double lse_one(const group_job *g, int j, double x, double own) {
     double d = x - mu[n];
     s += kn_exp(cc[n] - d * d * h[n]);
   }
-  if (s > 1e-280) return g->cmax[j] + log(s);
-  return lse_two_pass(g, j, x, lo, hi);
+  return s;
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -156,24 +174,26 @@ AVX512 static inline __m512d exp16(__m512d t, __m512d tab0, __m512d tab1) {
   return _mm512_castsi512_pd(_mm512_add_epi64(_mm512_castpd_si512(p), e));
 }
 
-/* lse_one on blocks of components: a block whose largest possible term, cc_max - h_min gap^2
+/* sum_one on blocks of components: a block whose largest possible term, cc_max - h_min gap^2
  * (gap: the distance from x to its mu range), is below the cut own - 50 is skipped (every
  * term of it is, as every term outside the window); the others are summed 8 at a time, the
  * window's ends masked. */
-AVX512 static double lse_avx512(const group_job *g, int j, double x, double own) {
+AVX512 static double sum_avx512(const group_job *g, int j, int c, double x, double own, int *wlo, int *whi) {
   int lo, hi;
-  window(g, j, x, own, &lo, &hi);
-  size_t o = (size_t)j * g->m, ob = (size_t)j * g->nb;
+  window(g, j, c, x, own, &lo, &hi);
+  *wlo = lo, *whi = hi;
+  int s0 = g->seg[(size_t)j * (NSEG + 1) + c];
+  size_t o = (size_t)j * g->m, ob = (size_t)j * g->nb + g->sb[(size_t)j * NSEG + c];
   const double *mu = g->mu + o, *h = g->h + o, *cc = g->cc + o;
   const double *bh = g->bh + ob, *bc = g->bc + ob, *bmu0 = g->bmu0 + ob, *bmu1 = g->bmu1 + ob;
   const __m512d tab0 = _mm512_loadu_pd(exp16_table), tab1 = _mm512_loadu_pd(exp16_table + 8), xv = _mm512_set1_pd(x);
   __m512d acc0 = _mm512_setzero_pd(), acc1 = acc0, acc2 = acc0, acc3 = acc0;
   double cut = own - 50.0;
 #define TERM(q) _mm512_fnmadd_pd(_mm512_mul_pd(d##q, d##q), _mm512_loadu_pd(h + a + 8 * q), _mm512_loadu_pd(cc + a + 8 * q))
-  for (int b = lo / BLOCK; b * BLOCK < hi; b++) {
+  for (int b = (lo - s0) / BLOCK; s0 + b * BLOCK < hi; b++) {
     double gap = x < bmu0[b] ? bmu0[b] - x : x > bmu1[b] ? x - bmu1[b] : 0.0;
     if (bc[b] - bh[b] * gap * gap < cut) continue;
-    int a = b * BLOCK > lo ? b * BLOCK : lo, e = (b + 1) * BLOCK < hi ? (b + 1) * BLOCK : hi;
+    int a = s0 + b * BLOCK > lo ? s0 + b * BLOCK : lo, e = s0 + (b + 1) * BLOCK < hi ? s0 + (b + 1) * BLOCK : hi;
     if (e - a == BLOCK) /* a whole block: four independent chains */
       for (; a < e; a += 32) {
         __m512d d0 = _mm512_sub_pd(xv, _mm512_loadu_pd(mu + a)), d1 = _mm512_sub_pd(xv, _mm512_loadu_pd(mu + a + 8));
@@ -191,16 +211,16 @@ AVX512 static double lse_avx512(const group_job *g, int j, double x, double own)
     }
   }
 #undef TERM
-  double s = _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
-  if (s > 1e-280) return g->cmax[j] + log(s);
-  return lse_two_pass(g, j, x, lo, hi);
+  return _mm512_reduce_add_pd(_mm512_add_pd(_mm512_add_pd(acc0, acc1), _mm512_add_pd(acc2, acc3)));
 }
 #else
 #define HAVE_AVX512_KERNEL 0
-static double lse_avx512(const group_job *g, int j, double x, double own) { return lse_one(g, j, x, own); }
+static double sum_avx512(const group_job *g, int j, int c, double x, double own, int *wlo, int *whi) {
+  return sum_one(g, j, c, x, own, wlo, whi);
+}
 #endif
 
-/* whether this CPU runs lse_avx512 */
+/* whether this CPU runs sum_avx512 */
 static int have_avx512(void) {
 #if HAVE_AVX512_KERNEL
   __builtin_cpu_init();
@@ -210,14 +230,173 @@ static int have_avx512(void) {
 #endif
 }
 
+/* ---- the series part ----------------------------------------------------------------------
+ * Along an inactive latent the components are nearly alike (mu near a centre m0, h = 1/(2 var)
+ * near a band's centre h0) and the window of a sample holds every one of them. There the sum is
+ * a power series in u = x - m0 instead. With b = mu - m0,
+ *   cc - h (x - mu)^2 = -h0 u^2 + alpha + beta u + gamma u^2,
+ *   alpha = cc - h b^2,  beta = 2 h b,  gamma = h0 - h,
+ * and exp(beta u + gamma u^2) = sum_d c_d u^d with c_0 = 1, c_1 = beta,
+ * (d + 1) c_{d+1} = beta c_d + 2 gamma c_{d-1}. Summed over a band's components once per group,
+ *   sum_n exp(term_n) = exp(-h0 u^2) sum_d P_d u^d,  P_d = sum_n exp(alpha_n) c_d(n),
+ * a sample costs DEG multiply-adds a band instead of a term a component. A component joins a
+ * band only if |beta| umax <= R1 and |gamma| umax^2 <= R2, umax the largest |u| of the group's
+ * samples: then the series' tail past degree DEG is below 2^25/25! e^2.1 ~ 2e-17 of the term,
+ * and the absolute values of its terms sum to at most e^(2 R1 + 2 R2) ~ 70 times the term
+ * (~1e-14 relative rounding at worst). Every other component stays with the direct kernels. */
+#define DEG 24          /* series degree */
+#define NBK 48          /* bands per dimension at most */
+#define NBIN 4096       /* h bins of width dh a dimension may span */
+#define R1 2.0
+#define R2 0.1
+#define SERIES_MIN 4096 /* groups smaller than this are summed directly */
+
+long kn_mig_sampled_series_count;
+
+static double series(const group_job *g, int j, double x) {
+  double u = x - g->m0[j], u2 = u * u, s = 0;
+  const double *P = g->P + (size_t)j * NBK * (DEG + 1), *h0 = g->h0 + (size_t)j * NBK;
+  for (int b = 0; b < g->nbk[j]; b++) {
+    const double *p = P + (size_t)b * (DEG + 1);
+    double v = p[DEG];
+    for (int d = DEG - 1; d >= 0; d--) v = v * u + p[d];
+    s += exp(-h0[b] * u2) * v;
+  }
+  return s;
+}
+
+static int cmp_double(const void *a, const void *b) {
+  double x = *(const double *)a, y = *(const double *)b;
+  return (x > y) - (x < y);
+}
+
+static int cmp_count_desc(const void *a, const void *b, void *ctx) {
+  const int *cnt = ctx, i = *(const int *)a, k = *(const int *)b;
+  return cnt[i] < cnt[k] ? 1 : cnt[i] > cnt[k] ? -1 : (i > k) - (i < k);
+}
+
+/* Scratch of series_build: the h histogram and its order, a band per component, and room to
+ * move the series' components aside. */
+typedef struct {
+  int bin[NBIN], order[NBIN], which[NBIN];
+  double hs[4096];     /* seg_build's sample of h */
+  unsigned char *band; /* (m) */
+  double *aside;       /* (3 m) */
+} series_scratch;
+
+/* For dimension j of a group whose arrays (mu, h, cc) are sorted by mu: choose the series part
+ * (m0, the bands, P) and move its components behind the others, which keep their order by mu
+ * in [0, md[j]); or leave them all direct (nbk[j] = 0, md[j] = m). */
+static void series_build(group_job *g, int j, series_scratch *w) {
+  int m = g->m;
+  double *mu = g->mu + (size_t)j * m, *h = g->h + (size_t)j * m, *cc = g->cc + (size_t)j * m;
+  g->nbk[j] = 0, g->md[j] = m;
+  if (m < SERIES_MIN) return;
+  double m0 = mu[m / 2], umax = 1e-8;
+  for (int s = 0; s < g->S; s++) {
+    double u = fabs(g->samples[(size_t)s * g->D + j] - m0);
+    umax = u > umax ? u : umax;
+  }
+  double bmax = R1 / (2 * umax); /* a component may join if h |mu - m0| <= bmax */
+  double hlo = INFINITY, hhi = -INFINITY;
+  for (int n = 0; n < m; n++)
+    if (h[n] * fabs(mu[n] - m0) <= bmax) hlo = h[n] < hlo ? h[n] : hlo, hhi = h[n] > hhi ? h[n] : hhi;
+  double dh = 2 * R2 / (umax * umax); /* a band's width: |gamma| <= dh / 2 */
+  if (!(hhi >= hlo) || (hhi - hlo) / dh >= NBIN - 1) return;
+  int nbin = (int)((hhi - hlo) / dh) + 1;
+  memset(w->bin, 0, sizeof(int) * (size_t)nbin);
+  for (int n = 0; n < m; n++) {
+    int q = h[n] * fabs(mu[n] - m0) <= bmax ? (int)((h[n] - hlo) / dh) : -1;
+    w->band[n] = 255;
+    if (q >= 0) w->bin[q < nbin ? q : nbin - 1]++;
+  }
+  /* the fullest bins become bands while a band holds enough components to pay for itself */
+  for (int q = 0; q < nbin; q++) w->order[q] = q, w->which[q] = -1;
+  qsort_r(w->order, (size_t)nbin, sizeof(int), cmp_count_desc, w->bin);
+  int nb = 0;
+  long kept = 0;
+  while (nb < NBK && nb < nbin && w->bin[w->order[nb]] >= 8 * (DEG + 1)) kept += w->bin[w->order[nb]], nb++;
+  if (nb == 0 || kept < m / 8) return;
+  double *P = g->P + (size_t)j * NBK * (DEG + 1), *h0 = g->h0 + (size_t)j * NBK;
+  memset(P, 0, sizeof(double) * NBK * (DEG + 1));
+  for (int b = 0; b < nb; b++) w->which[w->order[b]] = b, h0[b] = hlo + (w->order[b] + 0.5) * dh;
+  for (int n = 0; n < m; n++) {
+    if (!(h[n] * fabs(mu[n] - m0) <= bmax)) continue;
+    int q = (int)((h[n] - hlo) / dh), b = w->which[q < nbin ? q : nbin - 1];
+    if (b < 0) continue;
+    w->band[n] = (unsigned char)b;
+    double bb = mu[n] - m0, beta = 2 * h[n] * bb, gamma = h0[b] - h[n], e = exp(cc[n] - h[n] * bb * bb);
+    double c0 = 1, c1 = beta, *p = P + (size_t)b * (DEG + 1);
+    p[0] += e, p[1] += e * c1;
+    for (int d = 1; d < DEG; d++) {
+      double c2 = (beta * c1 + 2 * gamma * c0) / (d + 1);
+      p[d + 1] += e * c2;
+      c0 = c1, c1 = c2;
+    }
+  }
+  /* stable partition: the direct components first, still sorted by mu, then the series' */
+  int nd = 0, ns = 0;
+  for (int n = 0; n < m; n++) {
+    if (w->band[n] == 255) {
+      mu[nd] = mu[n], h[nd] = h[n], cc[nd] = cc[n], nd++;
+    } else {
+      w->aside[3 * (size_t)ns] = mu[n], w->aside[3 * (size_t)ns + 1] = h[n], w->aside[3 * (size_t)ns + 2] = cc[n], ns++;
+    }
+  }
+  for (int t = 0; t < ns; t++) mu[nd + t] = w->aside[3 * (size_t)t], h[nd + t] = w->aside[3 * (size_t)t + 1], cc[nd + t] = w->aside[3 * (size_t)t + 2];
+  g->md[j] = nd, g->nbk[j] = nb, g->m0[j] = m0;
+  kn_mig_sampled_series_count++;
+}
+
+/* Split dimension j's direct components [0, md) (sorted by mu) into NSEG segments by the
+ * quartiles of their h (estimated on at most 4096 of them), each still sorted by mu (a stable
+ * partition through the scratch `aside`); one segment when `split` is 0 or there are few. */
+static void seg_build(group_job *g, int j, series_scratch *w, int split) {
+  int m = g->m, md = g->md[j], *seg = g->seg + (size_t)j * (NSEG + 1);
+  double *mu = g->mu + (size_t)j * m, *h = g->h + (size_t)j * m, *cc = g->cc + (size_t)j * m;
+  seg[0] = 0;
+  for (int c = 1; c <= NSEG; c++) seg[c] = md;
+  g->nseg[j] = 1;
+  if (!split || md < SEG_MIN) return;
+  int step = md / 4096 + 1, ns = 0;
+  for (int n = 0; n < md; n += step) w->hs[ns++] = h[n];
+  qsort(w->hs, (size_t)ns, sizeof(double), cmp_double);
+  double th[NSEG - 1];
+  for (int c = 0; c < NSEG - 1; c++) th[c] = w->hs[(size_t)(c + 1) * ns / NSEG];
+  int cnt[NSEG] = {0}, at[NSEG];
+  for (int n = 0; n < md; n++) {
+    int c = 0;
+    while (c < NSEG - 1 && h[n] >= th[c]) c++;
+    w->band[n] = (unsigned char)c;
+    cnt[c]++;
+  }
+  at[0] = 0;
+  for (int c = 1; c < NSEG; c++) at[c] = at[c - 1] + cnt[c - 1];
+  for (int c = 0; c < NSEG; c++) seg[c] = at[c];
+  seg[NSEG] = md;
+  for (int n = 0; n < md; n++) {
+    double *a = w->aside + 3 * (size_t)at[w->band[n]]++;
+    a[0] = mu[n], a[1] = h[n], a[2] = cc[n];
+  }
+  for (int n = 0; n < md; n++) mu[n] = w->aside[3 * (size_t)n], h[n] = w->aside[3 * (size_t)n + 1], cc[n] = w->aside[3 * (size_t)n + 2];
+  g->nseg[j] = NSEG;
+}
+
 static void group_task(void *ctx, int tid, int nth) {
   group_job *g = ctx;
   long lo, hi;
   kn_split((long)g->D * g->S, tid, nth, &lo, &hi);
   for (long q = lo; q < hi; q++) {
     int j = (int)(q / g->S), s = (int)(q % g->S);
+    int wlo, whi;
     double x = g->samples[(size_t)s * g->D + j], own = g->own[(size_t)s * g->D + j];
-    g->out[q] = g->simd ? lse_avx512(g, j, x, own) : lse_one(g, j, x, own);
+    double sum = 0;
+    for (int c = 0; c < g->nseg[j]; c++)
+      sum += g->simd ? sum_avx512(g, j, c, x, own, &wlo, &whi) : sum_one(g, j, c, x, own, &wlo, &whi);
+    if (g->nbk[j]) sum += series(g, j, x);
+    if (sum > 1e-280) g->out[q] = g->cmax[j] + log(sum);
+    else if (g->nbk[j] || g->nseg[j] > 1) g->out[q] = lse_two_pass(g, j, x, 0, g->m); /* exact, every component */
+    else g->out[q] = lse_two_pass(g, j, x, wlo, whi);
   }
 }
 
@@ -234,15 +413,25 @@ static int cmp_comp(const void *a, const void *b) {
 
 static knobs_status group_entropy(kn_pool *pool, const kn_rows *r, int D, const double *zs,
                                   const int *rows, int m, int S, kn_rng *rng, double *H,
-                                  double *work, int simd) {
-  group_job g = {.m = m, .D = D, .S = S, .nb = (m + BLOCK - 1) / BLOCK, .simd = simd};
+                                  double *work, int simd, int use_series) {
+  group_job g = {.m = m, .D = D, .S = S, .nb = (m + BLOCK - 1) / BLOCK + NSEG, .simd = simd};
+  series_scratch *sw = malloc(sizeof *sw);
+  int *md = malloc(sizeof(int) * (size_t)D * (3 + 2 * NSEG + 1));
+  double *sp = malloc(sizeof(double) * (size_t)D * (1 + NBK * (DEG + 2)));
+  unsigned char *band = malloc((size_t)m);
+  if (!sw || !md || !sp || !band) {
+    free(sw), free(md), free(sp), free(band);
+    return kn_err(KNOBS_ERR_NOMEM, "mig_sampled: cannot allocate for a group of %d", m);
+  }
+  g.md = md, g.nbk = md + D, g.nseg = md + 2 * D, g.seg = md + 3 * D, g.sb = g.seg + (size_t)D * (NSEG + 1);
+  g.m0 = sp, g.h0 = sp + D, g.P = sp + D + (size_t)D * NBK;
   double *buf = work;
   g.mu = buf;
   g.h = g.mu + (size_t)D * m;
   g.cc = g.h + (size_t)D * m;
   g.cmax = g.cc + (size_t)D * m;
   g.hmin = g.cmax + D;
-  double *samples = g.hmin + D, *own = samples + (size_t)S * D;
+  double *samples = g.hmin + (size_t)D * NSEG, *own = samples + (size_t)S * D;
   g.out = own + (size_t)S * D;
   g.bh = g.out + (size_t)S * D;
   g.bc = g.bh + (size_t)D * g.nb;
@@ -251,30 +440,19 @@ static knobs_status group_entropy(kn_pool *pool, const kn_rows *r, int D, const 
   comp *cs = (comp *)(g.bmu1 + (size_t)D * g.nb);
   const double LOG2PI = 1.8378770664093453;
   for (int j = 0; j < D; j++) {
-    double mx = -INFINITY, hm = INFINITY;
+    double mx = -INFINITY;
     for (int t = 0; t < m; t++) {
       int i = rows[t];
       double lv = r->lv[(size_t)i * D + j];
       cs[t] = (comp){r->z[(size_t)i * D + j], 0.5 * exp(-lv), -0.5 * (LOG2PI + lv)};
       if (cs[t].cc > mx) mx = cs[t].cc;
-      if (cs[t].h < hm) hm = cs[t].h;
     }
     g.cmax[j] = mx;
-    g.hmin[j] = hm;
     qsort(cs, (size_t)m, sizeof *cs, cmp_comp);
     for (int t = 0; t < m; t++) {
       g.mu[(size_t)j * m + t] = cs[t].mu;
       g.h[(size_t)j * m + t] = cs[t].h;
       g.cc[(size_t)j * m + t] = cs[t].cc - mx;
-    }
-    for (int b = 0; b < g.nb; b++) {
-      size_t q = (size_t)j * g.nb + b, t0 = (size_t)j * m + (size_t)b * BLOCK;
-      int e = m - b * BLOCK < BLOCK ? m - b * BLOCK : BLOCK;
-      g.bh[q] = INFINITY, g.bc[q] = -INFINITY, g.bmu0[q] = g.mu[t0], g.bmu1[q] = g.mu[t0 + e - 1];
-      for (int t = 0; t < e; t++) {
-        if (g.h[t0 + t] < g.bh[q]) g.bh[q] = g.h[t0 + t];
-        if (g.cc[t0 + t] > g.bc[q]) g.bc[q] = g.cc[t0 + t];
-      }
     }
   }
   /* the first S of a random permutation of the group's rows (torch.randperm(m)[:S]) */
@@ -290,7 +468,34 @@ static knobs_status group_entropy(kn_pool *pool, const kn_rows *r, int D, const 
   }
   g.samples = samples;
   g.own = own;
+  /* the series part of each dimension (it reorders the arrays), then the direct components'
+   * smallest h (the window) and the blocks of the AVX-512 kernel, over [0, md) */
+  sw->band = band, sw->aside = (double *)cs;
+  for (int j = 0; j < D; j++) {
+    if (use_series) series_build(&g, j, sw);
+    else g.md[j] = m, g.nbk[j] = 0;
+    seg_build(&g, j, sw, use_series);
+    const int *seg = g.seg + (size_t)j * (NSEG + 1);
+    int slot = 0;
+    for (int c = 0; c < g.nseg[j]; c++) {
+      double hm = INFINITY;
+      for (int t = seg[c]; t < seg[c + 1]; t++) hm = g.h[(size_t)j * m + t] < hm ? g.h[(size_t)j * m + t] : hm;
+      g.hmin[(size_t)j * NSEG + c] = hm;
+      g.sb[(size_t)j * NSEG + c] = slot;
+      for (int b = 0; seg[c] + b * BLOCK < seg[c + 1]; b++, slot++) {
+        size_t q = (size_t)j * g.nb + slot, t0 = (size_t)j * m + seg[c] + (size_t)b * BLOCK;
+        int e = seg[c + 1] - seg[c] - b * BLOCK < BLOCK ? seg[c + 1] - seg[c] - b * BLOCK : BLOCK;
+        g.bh[q] = INFINITY, g.bc[q] = -INFINITY, g.bmu0[q] = g.mu[t0], g.bmu1[q] = g.mu[t0 + e - 1];
+        for (int t = 0; t < e; t++) {
+          if (g.h[t0 + t] < g.bh[q]) g.bh[q] = g.h[t0 + t];
+          if (g.cc[t0 + t] > g.bc[q]) g.bc[q] = g.cc[t0 + t];
+        }
+      }
+    }
+    KN_ASSERT(slot <= g.nb);
+  }
   kn_pool_run(pool, group_task, &g);
+  free(sw), free(md), free(sp), free(band);
   double logm = log((double)m);
   for (int j = 0; j < D; j++) {
     double s = 0;
@@ -348,8 +553,8 @@ knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng
   if (s) return s;
   int Smax = S < n ? S : n;
   int *rows = malloc(sizeof(int) * (size_t)n), *sorted = malloc(sizeof(int) * (size_t)n);
-  size_t nb = (size_t)(n + BLOCK - 1) / BLOCK;
-  double *work = malloc(sizeof(double) * ((size_t)3 * D * n + 2 * D + (size_t)3 * Smax * D + 4 * D * nb) +
+  size_t nb = (size_t)(n + BLOCK - 1) / BLOCK + NSEG; /* block slots a dimension */
+  double *work = malloc(sizeof(double) * ((size_t)3 * D * n + (size_t)(1 + NSEG) * D + (size_t)3 * Smax * D + 4 * D * nb) +
                         sizeof(comp) * (size_t)n);
   int simd = !c->plain && have_avx512();
   double *Hm = malloc(sizeof(double) * (size_t)D), *Hc = calloc((size_t)K * D, sizeof(double));
@@ -362,7 +567,7 @@ knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng
   }
   kn_rng rng = *rngp;
   for (int i = 0; i < n; i++) rows[i] = i;
-  s = group_entropy(c->pool, r, D, zs, rows, n, Smax, &rng, Hm, work, simd);
+  s = group_entropy(c->pool, r, D, zs, rows, n, Smax, &rng, Hm, work, simd, !c->plain);
   if ((s = s ? s : kn_progress(c, "mig_sampled", 1, 1 + K))) goto done;
   double sum = 0;
   int nused = 0;
@@ -380,7 +585,7 @@ knobs_status kn_mig_sampled_core(const kn_mctx *c, const double *zs, kn_rng *rng
     for (int v = 0; v < nc; v++) {
       int m = off[v + 1] - off[v];
       if (!m) continue;
-      s = group_entropy(c->pool, r, D, zs, sorted + off[v], m, S < m ? S : m, &rng, Hv, work, simd);
+      s = group_entropy(c->pool, r, D, zs, sorted + off[v], m, S < m ? S : m, &rng, Hv, work, simd, !c->plain);
       if (s) goto done;
       for (int j = 0; j < D; j++) Hc[(size_t)k * D + j] += (double)m / n * Hv[j];
     }
