@@ -772,6 +772,42 @@ static void test_cli(const char *argv0) {
   knobs_array_free(&codes), knobs_array_free(&fac);
 }
 
+/* mig_sampled on the same rows twice, the default path (AVX-512 kernel where the CPU runs it,
+ * the series, the bands of h) and kn_mctx.plain (the portable direct sum): the score and every
+ * entropy agree to tol. The series' uses by the default run go to *series (the plain run must
+ * use none). */
+static void ms_paths_agree(int n, int D, int K, int *ncls, double *z, double *lv, double *zs, int32_t *y, double *yv,
+                           int samples, double tol, long *series) {
+  knobs_metrics_opts o;
+  opts_init(&o, 2);
+  o.mig_sampled_samples = samples;
+  kn_pool *pool = kn_pool_create(2);
+  cJSON *out[2];
+  for (int plain = 0; plain < 2; plain++) {
+    kn_mctx c = {.D = D, .K = K, .ncls = ncls, .o = &o, .pool = pool, .plain = plain};
+    c.all = (kn_rows){n, z, y, yv, lv};
+    out[plain] = cJSON_CreateObject();
+    kn_rng rng;
+    kn_rng_seed(&rng, 1, 2);
+    long before = kn_mig_sampled_series_count;
+    CHECK(kn_mig_sampled_core(&c, zs, &rng, out[plain]) == KNOBS_OK, "%s", knobs_last_error());
+    if (plain) CHECK(kn_mig_sampled_series_count == before, "the plain path used the series");
+    else *series = kn_mig_sampled_series_count - before;
+  }
+  CHECK_NEAR(jnum(out[0], "mig_sampled"), jnum(out[1], "mig_sampled"), tol);
+  for (int j = 0; j < D; j++) {
+    char p[64];
+    snprintf(p, sizeof p, "marginal_entropies.%d", j);
+    CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), tol);
+    for (int k = 0; k < K; k++) {
+      snprintf(p, sizeof p, "conditional_entropies.%d.%d", k, j);
+      CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), tol);
+    }
+  }
+  cJSON_Delete(out[0]), cJSON_Delete(out[1]);
+  kn_pool_free(pool);
+}
+
 /* mig_sampled's AVX-512 kernel (blocks skipped by a bound, a 16-entry-table exp), where the CPU
  * runs it, against the portable one on odd sizes: variances over four decades, groups of odd
  * sizes, one component far from the rest. */
@@ -794,40 +830,18 @@ static void test_mig_sampled_kernels(void) {
       if (i == n / 2) z[i * D] = 40, z[i * D + 1] = -25;
       for (int j = 0; j < D; j++) zs[i * D + j] = z[i * D + j] + exp(0.5 * lv[i * D + j]) * kn_rng_normal(&r);
     }
-    knobs_metrics_opts o;
-    opts_init(&o, 2);
-    o.mig_sampled_samples = 600;
-    kn_pool *pool = kn_pool_create(2);
-    cJSON *out[2];
-    for (int plain = 0; plain < 2; plain++) {
-      kn_mctx c = {.D = D, .K = K, .ncls = ncls, .o = &o, .pool = pool, .plain = plain};
-      c.all = (kn_rows){n, z, y, yv, lv};
-      out[plain] = cJSON_CreateObject();
-      kn_rng rng;
-      kn_rng_seed(&rng, 1, 2);
-      CHECK(kn_mig_sampled_core(&c, zs, &rng, out[plain]) == KNOBS_OK, "%s", knobs_last_error());
-    }
-    CHECK_NEAR(jnum(out[0], "mig_sampled"), jnum(out[1], "mig_sampled"), 1e-12);
-    for (int j = 0; j < D; j++) {
-      char p[64];
-      snprintf(p, sizeof p, "marginal_entropies.%d", j);
-      CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-12);
-      for (int k = 0; k < K; k++) {
-        snprintf(p, sizeof p, "conditional_entropies.%d.%d", k, j);
-        CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-12);
-      }
-    }
-    cJSON_Delete(out[0]), cJSON_Delete(out[1]);
-    kn_pool_free(pool);
+    long series;
+    ms_paths_agree(n, D, K, ncls, z, lv, zs, y, yv, 600, 1e-12, &series);
     free(z), free(lv), free(zs), free(yv), free(y);
   }
 }
 
 /* mig_sampled's series part (mig_sampled.c: the components of an inactive latent summed as
- * power series in the sample) against the portable direct sum, on groups large enough to use it:
- * inactive latents with variances spread over a band, one with a few components far out (they
- * must stay direct), one with a factor-dependent shift (a band per group), and an active latent
- * beside them; entropies to 1e-11 (the series' bound is ~1e-14 relative). */
+ * power series in the sample) and its bands of h against the portable direct sum, on groups
+ * large enough to use them: inactive latents with variances spread over a band, one with a few
+ * components far out (they must stay direct), one with a factor-dependent shift (a band per
+ * group), and an active latent beside them; entropies to 1e-11 (the series' bound is ~1e-14
+ * relative). */
 static void test_mig_sampled_series(void) {
   T_CASE("mig_sampled: the series part = the direct sum to 1e-11");
   static const int ns[] = {9001, 20000};
@@ -848,37 +862,11 @@ static void test_mig_sampled_series(void) {
       z[i * D + 3] = y[i * K] + 0.5 * kn_rng_normal(&r), lv[i * D + 3] = -5 + kn_rng_uniform(&r);
       for (int j = 0; j < D; j++) zs[i * D + j] = z[i * D + j] + exp(0.5 * lv[i * D + j]) * kn_rng_normal(&r);
     }
-    knobs_metrics_opts o;
-    opts_init(&o, 2);
-    o.mig_sampled_samples = 500;
-    kn_pool *pool = kn_pool_create(2);
-    cJSON *out[2];
-    long before = kn_mig_sampled_series_count;
-    for (int plain = 0; plain < 2; plain++) {
-      kn_mctx c = {.D = D, .K = K, .ncls = ncls, .o = &o, .pool = pool, .plain = plain};
-      c.all = (kn_rows){n, z, y, yv, lv};
-      out[plain] = cJSON_CreateObject();
-      kn_rng rng;
-      kn_rng_seed(&rng, 1, 2);
-      CHECK(kn_mig_sampled_core(&c, zs, &rng, out[plain]) == KNOBS_OK, "%s", knobs_last_error());
-      /* the plain run uses no series; the other sums three latents of the whole set, and of
-       * each group of 4096 rows or more, in part by series */
-      if (plain == 0) CHECK(kn_mig_sampled_series_count - before >= 3, "series used %ld times", kn_mig_sampled_series_count - before);
-      else CHECK(kn_mig_sampled_series_count == before, "the plain path used the series");
-      before = kn_mig_sampled_series_count;
-    }
-    CHECK_NEAR(jnum(out[0], "mig_sampled"), jnum(out[1], "mig_sampled"), 1e-11);
-    for (int j = 0; j < D; j++) {
-      char p[64];
-      snprintf(p, sizeof p, "marginal_entropies.%d", j);
-      CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-11);
-      for (int k = 0; k < K; k++) {
-        snprintf(p, sizeof p, "conditional_entropies.%d.%d", k, j);
-        CHECK_NEAR(jnum(out[0], p), jnum(out[1], p), 1e-11);
-      }
-    }
-    cJSON_Delete(out[0]), cJSON_Delete(out[1]);
-    kn_pool_free(pool);
+    /* the series sums the three inactive latents of the whole set and of each group of 4096
+     * rows or more, in part */
+    long series = 0;
+    ms_paths_agree(n, D, K, ncls, z, lv, zs, y, yv, 500, 1e-11, &series);
+    CHECK(series >= 3, "series used %ld times", series);
     free(z), free(lv), free(zs), free(yv), free(y);
   }
 }
