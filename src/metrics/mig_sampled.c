@@ -384,9 +384,9 @@ static void seg_build(group_job *g, int j, series_scratch *w, int split) {
 
 static void group_task(void *ctx, int tid, int nth) {
   group_job *g = ctx;
-  long lo, hi;
-  kn_split((long)g->D * g->S, tid, nth, &lo, &hi);
-  for (long q = lo; q < hi; q++) {
+  /* every nth (latent, sample): each thread takes its share of every latent, whose costs differ
+   * by far (a series latent against an active one); each writes only its own out[q] */
+  for (long q = tid; q < (long)g->D * g->S; q += nth) {
     int j = (int)(q / g->S), s = (int)(q % g->S);
     int wlo, whi;
     double x = g->samples[(size_t)s * g->D + j], own = g->own[(size_t)s * g->D + j];
