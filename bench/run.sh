@@ -12,7 +12,11 @@
 # 5. The recurrent layers: LSTM and GRU, uni- and bidirectional (bench_lstm, torch_lstm.py).
 # 6. Every other bench_* binary in BUILD/bench (metrics, data loading, rendering, serve, the
 #    sgemm roof: bench_gemm).
-# 7. bench/plots.sh: metric time against N, and the PNG plots into bench/.
+# 7. `knobs train` end to end against the bare step, and `knobs eval` with every metric at the
+#    reference defaults on the model it trained (first with the grid code table built, then
+#    reading it).
+# 8. bench/plots.sh: metric time against N, and the PNG plots into bench/.
+# 9. Issue 10's targets, one row each, from the figures above: measured, reference, ratio, met.
 # bench/README.md runs it with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (env -u ...).
 BUILD=${1:-build}
 PY=/usr/bin/python3
@@ -21,6 +25,11 @@ DATA=bench/data
 have_torch=1
 $PY -c "import torch" 2>/dev/null || { have_torch=0; echo "python3-torch is absent: PyTorch columns skipped (apt-get install python3-torch)"; }
 field() { echo "$1" | sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p"; }
+TMPD=$(mktemp -d /tmp/knobs-bench-XXXXXX)
+trap 'rm -rf "$TMPD"' EXIT
+# fig NAME VALUE: keep a figure for the targets table at the end
+fig() { echo "$1=$2" >> "$TMPD/figs"; }
+get() { sed -n "s/^$1=//p" "$TMPD/figs" 2>/dev/null | tail -1; }
 # torch_best SCRIPT ARGS...: the script under both OpenMP wait policies; prints the JSON line of
 # the run with more images/s (or of the only one that printed a line)
 torch_best() {
@@ -46,6 +55,8 @@ train_row() {
     mratio=$(awk "BEGIN{printf \"%.2fx\", $km / $tm}")
   fi
   printf '%-6s %6s %7s | %10s %8s %8s | %10s %8s | %7s %7s\n' $1 $2 $3 "$ki" "$kg" "$km" "$ti" "$tm" "$ratio" "$mratio"
+  fig "$1_$2_$3_knobs" "$ki"; fig "$1_$2_$3_torch" "$ti"; fig "$1_$2_$3_gflops" "$kg"
+  fig "$1_$2_$3_rss" "$km"; fig "$1_$2_$3_trss" "$tm"
 }
 echo "## training step, beta-VAE (images/s; higher is better)"
 printf '%-6s %6s %7s | %10s %8s %8s | %10s %8s | %7s %7s\n' arch batch threads knobs GFLOP/s "RSS MB" torch "RSS MB" speed memory
@@ -69,7 +80,9 @@ if [ $have_torch = 1 ]; then
   [ "$kp" = "$tp" ] && same="equal (the same networks)" || same="DIFFERENT: the two sides do not train the same networks"
   echo "parameters: knobs $kp, PyTorch $tp: $same"
   awk "BEGIN{r = $ki / $ti; printf \"speed: %.2fx PyTorch (issue 10's target >= 2x: %s)\n\", r, (r >= 2 ? \"met\" : \"not met\")}"
+  fig infogan_torch "$ti"
 fi
+fig infogan_knobs "$ki"
 mv "$CSV" "$DATA/train.csv"
 echo
 echo "## per-layer profile, conv beta-VAE step, batch 64, $THREADS threads (KNOBS_PROFILE=1 bench_train conv 64 $THREADS 60)"
@@ -92,6 +105,7 @@ printf '%-26s | %12s | %12s | %7s\n' what knobs torch ratio
 printf '%-26s | %12s | %12s | %7s\n' "encoder img/s (b256)" "$ke" "$te" "$er"
 printf '%-26s | %12s | %12s | %7s\n' "decoder ms, median" "$kd" "$td" "$dr"
 printf '%-26s | %12s | %12s | %7s\n' "decoder ms, p90" "$kp" "$tp" "-"
+fig enc_knobs "$ke"; fig enc_torch "$te"; fig dec_knobs "$kd"; fig dec_torch "$td"
 echo "(ratio = how many times faster knobs is)"
 echo
 echo "## recurrent layers (DSVAE-like: T=8, B=64, I=256, H=256), $THREADS threads: ms per forward and per"
@@ -118,7 +132,19 @@ for b in "$BUILD"/bench/bench_*; do
   case "$b" in */bench_train|*/bench_infer|*/bench_lstm|*/bench_prior) continue ;; esac # bench_prior: bench/apps/penalty.sh
   [ -x "$b" ] || continue
   echo; echo "## $(basename "$b")"
-  "$b" || echo "$(basename "$b") failed"
+  "$b" > "$TMPD/out" || echo "$(basename "$b") failed"
+  cat "$TMPD/out"
+  case "$b" in
+  */bench_metrics)
+    fig dci "$(awk '$1 == "dci" { print $2 }' "$TMPD/out")"
+    fig dci_py "$(awk '$1 == "dci" && $5 ~ /^[0-9.]+$/ { print $5 }' "$TMPD/out")" ;;
+  */bench_gemm)
+    fig gemm2 "$(awk '/^square .*\(2 threads\)/ { if ($NF > m) m = $NF } END { print m }' "$TMPD/out")" ;;
+  esac
 done
 echo
+sh bench/e2e.sh "$BUILD" "$THREADS" "$TMPD"
+echo
 sh bench/plots.sh "$BUILD" "$DATA"
+echo
+sh bench/targets.sh "$TMPD/figs" "$THREADS"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""report.py: docs/results.md from the quality benchmark's results (bench/quality/run.sh).
+"""report.py: the quality table and notes (docs/results.md's first section) from bench/quality/run.sh's results.
 
 usage: report.py OUT MINUTES SEED THREADS  (writes Markdown to stdout)
 Reads OUT/<name>/result.json and OUT/<name>.speed.json of every model that ran.
