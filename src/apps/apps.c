@@ -50,13 +50,18 @@ static knobs_status need_images(const knobs_model *m) {
   return KNOBS_OK;
 }
 
-void kn_apps_frames_side_by_side(float *out, const float *x, int n, int T, int c, int H, int W) {
+float *kn_apps_as_strips(const float *x, int n, int T, int *C, int H, int *W) {
+  int c = *C / T, w = *W;
+  float *out = malloc(sizeof(float) * (size_t)n * *C * H * w);
+  if (!out) return NULL;
   for (int i = 0; i < n; i++)
     for (int t = 0; t < T; t++)
       for (int ch = 0; ch < c; ch++)
         for (int y = 0; y < H; y++)
-          memcpy(out + (((size_t)i * c + ch) * H + y) * T * W + (size_t)t * W,
-                 x + ((((size_t)i * T + t) * c + ch) * H + y) * W, sizeof(float) * (size_t)W);
+          memcpy(out + (((size_t)i * c + ch) * H + y) * T * w + (size_t)t * w,
+                 x + ((((size_t)i * T + t) * c + ch) * H + y) * w, sizeof(float) * (size_t)w);
+  *C = c, *W = T * w;
+  return out;
 }
 
 /* A grid PNG of n observations (C,H,W), `cols` a row; observations of T > 1 frames (T, C/T,
@@ -65,11 +70,8 @@ static knobs_status write_grid(const char *path, const float *imgs, int n, int C
   uint8_t *g;
   int gw, gh;
   float *strips = NULL;
-  if (T > 1) {
-    if (!(strips = malloc(sizeof(float) * (size_t)n * C * H * W))) return kn_err(KNOBS_ERR_NOMEM, "cannot allocate the picture");
-    kn_apps_frames_side_by_side(strips, imgs, n, T, C / T, H, W);
-    imgs = strips, C /= T, W *= T;
-  }
+  if (T > 1 && !(imgs = strips = kn_apps_as_strips(imgs, n, T, &C, H, &W)))
+    return kn_err(KNOBS_ERR_NOMEM, "cannot allocate the picture");
   knobs_status s = knobs_image_grid(imgs, n, C, H, W, cols, 2, 0.5f, &g, &gw, &gh);
   free(strips);
   if (s) return s;
@@ -158,14 +160,13 @@ knobs_status knobs_traverse(knobs_model *m, knobs_data *d, int64_t index, double
   s = knobs_model_decode(m, z, Z * steps, img);
   if (s) goto out;
   if (sh.T > 1) { /* a model of sequences that is not a dsvae: each cell its frames side by side */
-    float *strips = malloc(sizeof(float) * D * (size_t)Z * steps);
+    float *strips = kn_apps_as_strips(img, Z * steps, sh.T, &C, H, &W);
     if (!strips) {
       s = kn_err(KNOBS_ERR_NOMEM, "traverse: cannot allocate");
       goto out;
     }
-    kn_apps_frames_side_by_side(strips, img, Z * steps, sh.T, C / sh.T, H, W);
     free(img);
-    img = strips, C /= sh.T, W *= sh.T;
+    img = strips;
   }
   if (kn_ends_with(path, ".gif")) {
     /* frame j: the Z rows' images at value j side by side; forward then back */
@@ -339,7 +340,8 @@ knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path
   if (n < 1 || n > 4096) return kn_err(KNOBS_ERR_ARG, "sample: n = %d (1..4096)", n);
   int Z = knobs_model_code_dim(m), cols = 1;
   while (cols * cols < n) cols++;
-  float *z = malloc(sizeof(float) * (size_t)Z * n), *img = malloc(sizeof(float) * shape_of(m).D * n);
+  shape sh = shape_of(m);
+  float *z = malloc(sizeof(float) * (size_t)Z * n), *img = malloc(sizeof(float) * sh.D * n);
   if (!z || !img) {
     free(z), free(img);
     return kn_err(KNOBS_ERR_NOMEM, "sample: cannot allocate");
@@ -348,7 +350,7 @@ knobs_status knobs_sample(knobs_model *m, int n, uint64_t seed, const char *path
   kn_rng_seed(&r, seed, KN_STREAM_EVAL + 2);
   kn_rng_normal_fill(&r, z, (size_t)Z * n);
   s = knobs_model_decode(m, z, n, img);
-  if (!s) s = write_grid(path, img, n, shape_of(m).C, shape_of(m).H, shape_of(m).W, shape_of(m).T, cols);
+  if (!s) s = write_grid(path, img, n, sh.C, sh.H, sh.W, sh.T, cols);
   free(z), free(img);
   return s;
 }

@@ -137,12 +137,10 @@ knobs_status knobs_data_show(knobs_data *d, int cols, int64_t index, uint64_t se
     for (int i = 0; i < n; i++)
       if (!have[i]) for (size_t p = 0; p < D; p++) x[(size_t)i * D + p] = blank;
     if (T > 1) {
-      if (!(tiles = malloc(sizeof(float) * (size_t)n * D))) {
+      if (!(img = tiles = kn_apps_as_strips(x, n, T, &C, H, &W))) {
         s = kn_err(KNOBS_ERR_NOMEM, "data show: cannot allocate");
         goto done;
       }
-      kn_apps_frames_side_by_side(tiles, x, n, T, C / T, H, W);
-      img = tiles, C /= T, W *= T;
     }
   }
   int gw, gh;
