@@ -221,14 +221,13 @@ static int train(knobs_run *run, int quiet) {
   if (s) return cli_lib_fail(cmd, "training failed");
   if (!quiet) {
     printf("done: %s (model.safetensors, optimizer.safetensors, log.csv, config.json", dir);
-    const knobs_data_info *in = knobs_data_info_get(d);
-    /* what run.c's pictures() draws: a dsvae's traversal for sequences, nothing for a per-frame
-     * model of them */
-    if (in->is_image && in->T > 1) {
-      if (knobs_dsvae_dims(knobs_run_model(run), NULL, NULL, NULL) == KNOBS_OK) printf(", traversal.png");
-      else knobs_clear_error();
-    } else if (in->is_image && (in->C == 1 || in->C == 3)) {
-      printf(", traversal.png, reconstructions.png, samples.png");
+    /* the pictures the run drew (which depends on the data and the model: src/run/run.c) */
+    static const char *const pics[] = {"traversal.png", "reconstructions.png", "samples.png"};
+    for (int i = 0; i < 3; i++) {
+      char p[1100];
+      struct stat st;
+      snprintf(p, sizeof p, "%s/%s", dir, pics[i]);
+      if (!stat(p, &st)) printf(", %s", pics[i]);
     }
     printf(")\n");
   }
