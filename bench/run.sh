@@ -27,9 +27,8 @@ $PY -c "import torch" 2>/dev/null || { have_torch=0; echo "python3-torch is abse
 field() { echo "$1" | sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p"; }
 TMPD=$(mktemp -d /tmp/knobs-bench-XXXXXX)
 trap 'rm -rf "$TMPD"' EXIT
-# fig NAME VALUE: keep a figure for the targets table at the end
+# fig NAME VALUE: keep a figure for the targets table at the end (bench/targets.sh reads them)
 fig() { echo "$1=$2" >> "$TMPD/figs"; }
-get() { sed -n "s/^$1=//p" "$TMPD/figs" 2>/dev/null | tail -1; }
 # torch_best SCRIPT ARGS...: the script under both OpenMP wait policies; prints the JSON line of
 # the run with more images/s (or of the only one that printed a line)
 torch_best() {
